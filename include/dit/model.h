@@ -1,0 +1,175 @@
+#pragma once
+// The DiT backbone with adaLN-Zero conditioning (Peebles & Xie 2023, "Scalable Diffusion Models
+// with Transformers"). Module names equal the reference checkpoint keys, so a reference DiT
+// state dict saved as safetensors loads unchanged:
+//   pos_embed, x_embedder.proj, t_embedder.mlp.{0,2}, y_embedder.embedding_table,
+//   blocks.{i}.attn.{qkv,proj}, blocks.{i}.mlp.{fc1,fc2}, blocks.{i}.adaLN_modulation.1,
+//   final_layer.{linear,adaLN_modulation.1}
+#include <dit/safetensors.h>
+#include <torch/torch.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dit {
+
+// Flow-matching models see t in [0, 1] scaled by this factor (the reference DiT embeds integer
+// DDPM steps 0..999, so its frequency table is tuned for this range).
+constexpr double kTimestepScale = 1000.0;
+
+struct DiTConfig {
+  int64_t input_size = 32;   // image side in pixels (or latent cells); square
+  int64_t patch_size = 2;
+  int64_t in_channels = 4;
+  int64_t hidden_size = 384;
+  int64_t depth = 12;
+  int64_t num_heads = 6;
+  double mlp_ratio = 4.0;
+  int64_t num_classes = 1000;  // 0: unconditional (no y_embedder)
+  bool learn_sigma = true;     // output 2*C channels (eps/velocity + variance), as the reference
+
+  int64_t out_channels() const { return learn_sigma ? 2 * in_channels : in_channels; }
+  int64_t grid_size() const { return input_size / patch_size; }
+  int64_t num_patches() const { return grid_size() * grid_size(); }
+  int64_t mlp_hidden() const { return static_cast<int64_t>(hidden_size * mlp_ratio); }
+  int64_t head_dim() const { return hidden_size / num_heads; }
+  // Null class used for classifier-free guidance (the extra embedding row).
+  int64_t null_class() const { return num_classes; }
+
+  // Throws dit::Error naming the field when the combination is invalid.
+  void validate() const;
+  std::string describe() const;  // one line, e.g. "DiT hidden 384, depth 12, heads 6, ..."
+  Metadata to_metadata() const;  // "dit.<field>" -> value, stored in safetensors headers
+
+  // Reference presets "DiT-S/2" ... "DiT-XL/8" (also accepted without "DiT-"), with the
+  // reference defaults (input 32, 4 channels, 1000 classes, learn_sigma), and small ones:
+  // "tiny" (tests), "fmnist" (the bundled Fashion-MNIST model).
+  static DiTConfig preset(const std::string& name);
+  static std::vector<std::string> preset_names();
+};
+
+// Infers the config from tensor shapes (and the "dit.num_heads" metadata entry when present:
+// heads are not visible in shapes; without it the reference width->heads table is used, then
+// head dim 64). `shape_of` returns the shape of a tensor or nullopt when absent. `source`
+// names the file in error messages.
+using ShapeLookup = std::function<std::optional<std::vector<int64_t>>(const std::string&)>;
+DiTConfig infer_config(const ShapeLookup& shape_of, const Metadata& metadata,
+                       const std::string& source, const std::string& prefix = "");
+DiTConfig infer_config(const SafeTensorsFile& file, const std::string& prefix = "");
+
+// ---- modules ----------------------------------------------------------------------------------
+
+struct TimestepEmbedderImpl : torch::nn::Module {
+  explicit TimestepEmbedderImpl(int64_t hidden, int64_t frequency_size = 256);
+  // t: [B] (any real values) -> [B, D]
+  torch::Tensor forward(const torch::Tensor& t);
+  int64_t frequency_size;
+  torch::nn::Sequential mlp{nullptr};
+};
+TORCH_MODULE(TimestepEmbedder);
+
+// Sinusoidal embedding of the reference DiT: [cos(t f_i), sin(t f_i)], f_i = 10000^(-i/half).
+torch::Tensor timestep_frequencies(const torch::Tensor& t, int64_t dim, double max_period = 10000);
+
+// 2D sin-cos position embedding [grid*grid, dim] (MAE / reference DiT layout).
+torch::Tensor sincos_pos_embed_2d(int64_t dim, int64_t grid);
+
+struct PatchEmbedImpl : torch::nn::Module {
+  PatchEmbedImpl(int64_t in_channels, int64_t hidden, int64_t patch);
+  torch::Tensor forward(const torch::Tensor& x);  // [B, C, H, W] -> [B, N, D]
+  torch::nn::Conv2d proj{nullptr};
+};
+TORCH_MODULE(PatchEmbed);
+
+struct LabelEmbedderImpl : torch::nn::Module {
+  // num_classes + 1 rows: the last one is the null class of classifier-free guidance.
+  LabelEmbedderImpl(int64_t num_classes, int64_t hidden);
+  torch::Tensor forward(const torch::Tensor& y);  // [B] -> [B, D]
+  torch::nn::Embedding embedding_table{nullptr};
+};
+TORCH_MODULE(LabelEmbedder);
+
+struct AttentionImpl : torch::nn::Module {
+  AttentionImpl(int64_t hidden, int64_t heads);
+  torch::Tensor forward(const torch::Tensor& x,
+                        const std::optional<torch::Tensor>& key_mask);  // [B,N,D] -> [B,N,D]
+  int64_t heads;
+  torch::nn::Linear qkv{nullptr}, proj{nullptr};
+};
+TORCH_MODULE(Attention);
+
+struct MlpImpl : torch::nn::Module {
+  MlpImpl(int64_t hidden, int64_t mlp_hidden);
+  torch::Tensor forward(const torch::Tensor& x);  // fc2(gelu_tanh(fc1(x)))
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+struct DiTBlockImpl : torch::nn::Module {
+  DiTBlockImpl(int64_t hidden, int64_t heads, int64_t mlp_hidden);
+  // x: [B, N, D], c: [B, D], key_mask: optional [B, N] (true = real token)
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& c,
+                        const std::optional<torch::Tensor>& key_mask = std::nullopt);
+  Attention attn{nullptr};
+  Mlp mlp{nullptr};
+  torch::nn::Sequential adaLN_modulation{nullptr};  // SiLU, Linear(D, 6D)
+};
+TORCH_MODULE(DiTBlock);
+
+struct FinalLayerImpl : torch::nn::Module {
+  FinalLayerImpl(int64_t hidden, int64_t out_features);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& c);  // [B,N,D] -> [B,N,out]
+  torch::nn::Linear linear{nullptr};
+  torch::nn::Sequential adaLN_modulation{nullptr};
+};
+TORCH_MODULE(FinalLayer);
+
+struct DiTImpl : torch::nn::Module {
+  explicit DiTImpl(const DiTConfig& config);
+
+  // Image path. x: [B, C, H, W], t: [B] (timestep units, see kTimestepScale), y: [B] class ids
+  // (null_class() for unconditional; ignored when num_classes == 0) -> [B, out_channels, H, W]
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y);
+
+  // Pieces, for domains that bring their own tokens (see docs/architecture.md):
+  torch::Tensor condition(const torch::Tensor& t, const torch::Tensor& y);  // -> c [B, D]
+  torch::Tensor embed_patches(const torch::Tensor& x);                     // -> [B, N, D]
+  torch::Tensor run_blocks(torch::Tensor tokens, const torch::Tensor& c,
+                           const std::optional<torch::Tensor>& key_mask = std::nullopt);
+  torch::Tensor unpatchify(const torch::Tensor& x);  // [B, N, p*p*C] -> [B, C, H, W]
+
+  // Reference initialisation: xavier-uniform linears, zero biases, normal(0.02) label table and
+  // t MLP, patch conv like a linear, and zero adaLN modulation and final layer (adaLN-Zero).
+  void initialize_weights();
+
+  const DiTConfig& config() const { return config_; }
+
+  // Sub-modules, registered under the reference names.
+  PatchEmbed x_embedder{nullptr};
+  TimestepEmbedder t_embedder{nullptr};
+  LabelEmbedder y_embedder{nullptr};  // null when num_classes == 0
+  torch::nn::ModuleList blocks{nullptr};
+  FinalLayer final_layer{nullptr};
+  torch::Tensor pos_embed;  // buffer [1, N, D], fixed sin-cos
+
+ private:
+  DiTConfig config_;
+};
+TORCH_MODULE(DiT);
+
+// Tensors of a module keyed by their reference names (parameters and buffers).
+TensorMap state_dict(const torch::nn::Module& module);
+// Copies `weights` into the module (converting dtype). Every parameter and buffer must be
+// present with the right shape and no extra keys may remain; errors name `source` and the key.
+void load_state_dict(torch::nn::Module& module, const TensorMap& weights,
+                     const std::string& source);
+
+// Loads a model file or a training checkpoint (its EMA weights) and infers the config.
+DiT load_dit(const std::string& path, torch::Dtype dtype = torch::kFloat32);
+// Writes the weights (cast to `dtype`) with the config in the metadata.
+void save_dit(const std::string& path, DiT& model, torch::Dtype dtype = torch::kFloat32,
+              Metadata extra = {});
+
+}  // namespace dit

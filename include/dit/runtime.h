@@ -1,0 +1,55 @@
+#pragma once
+// Runtime services: threads, progress reporting, per-sample random generators, logging.
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+namespace dit {
+
+// Sets libtorch's intra-op threads; n <= 0 means all cores. Returns the count in use.
+int set_threads(int n);
+
+// Generator for sample `index` of a run seeded with `seed`: the same (seed, index) gives the
+// same draws whatever the batch, shard or resume point (SplitMix64 of both).
+torch::Generator sample_generator(uint64_t seed, uint64_t index);
+uint64_t mix_seed(uint64_t seed, uint64_t index);
+
+// Draws N(0, I) of `shape` for each sample index in [first, first + count): [count, shape...].
+torch::Tensor sample_noise(uint64_t seed, int64_t first, int64_t count,
+                           torch::IntArrayRef shape_per_sample);
+
+// A progress bar on a terminal ("label 12/30 [=====>    ] 40% 3.1 it/s ETA 0:05 loss 0.12"),
+// or one plain log line every `log_every` seconds when stderr is not a TTY (SLURM logs, CI).
+class Progress {
+ public:
+  Progress() = default;  // silent
+  Progress(std::string label, int64_t total, bool enabled = true, double log_every_s = 10.0);
+  void set_total(int64_t total) { total_ = total; }
+  // Sets the position to `done` and an optional extra field ("loss 0.123").
+  void update(int64_t done, const std::string& extra = "");
+  void advance(int64_t by = 1, const std::string& extra = "") { update(done_ + by, extra); }
+  void finish(const std::string& extra = "");
+  int64_t done() const { return done_; }
+  double elapsed_s() const;
+
+ private:
+  void render(bool final);
+  std::string label_;
+  int64_t total_ = 0, done_ = 0, start_done_ = -1;
+  bool enabled_ = false, tty_ = false, finished_ = false;
+  double log_every_s_ = 10.0, last_log_s_ = -1e9;
+  std::string extra_;
+  std::chrono::steady_clock::time_point start_{std::chrono::steady_clock::now()};
+};
+
+// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
+void write_file_atomic(const std::string& path, const std::string& bytes);
+
+// Directory of the bundled data (models, classifier): $DIT_DATA_DIR, else the installed or
+// source data/ directory.
+std::string data_dir();
+
+}  // namespace dit

@@ -1,0 +1,78 @@
+#pragma once
+// Flow-matching samplers. Time convention (everywhere in dit-engine): t = 0 is data, t = 1 is
+// noise, x_t = (1 - t) x0 + t eps, the model predicts v = eps - x0, and samplers integrate
+// dx/dt = v from t = 1 down to t = 0.
+#include <dit/runtime.h>
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dit {
+
+// All a sampler sees of the model: v(x, t) with x [B, ...] and t [B] (in [0, 1]).
+using VelocityFn = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t)>;
+
+// ---- time grids ---------------------------------------------------------------------------
+// A time grid maps a step count to times 1 = t_0 > t_1 > ... > t_steps = 0.
+class TimeGrid {
+ public:
+  virtual ~TimeGrid() = default;
+  virtual std::vector<double> times(int steps) const = 0;
+};
+
+struct TimeGridOptions {
+  std::string name = "uniform";  // "uniform", "shifted"
+  double shift = 3.0;            // for "shifted": t' = s t / (1 + (s - 1) t)  (SD3, Esser et al.
+                                 // 2024, eq. 23); s > 1 spends more steps near the noise end
+};
+std::unique_ptr<TimeGrid> make_time_grid(const TimeGridOptions& opts);
+
+// ---- samplers -----------------------------------------------------------------------------
+struct SampleOptions {
+  int steps = 30;              // fixed-step solvers; initial step count hint for dopri5
+  TimeGridOptions grid;
+  double atol = 1e-5, rtol = 1e-5;  // adaptive solvers
+  int max_nfe = 100000;             // adaptive solvers: error when exceeded
+  double diffusion = 1.0;           // SDE solvers: g(t)^2 = 2 * diffusion * t
+  // SDE noise, one generator per sample index (dit::sample_generator) so that a sample does
+  // not depend on the batch it is in. Empty: the global generator.
+  std::vector<torch::Generator> generators;
+  // Called after every step (constraints: periodic wrap, centering). May modify x in place.
+  std::function<void(torch::Tensor& x, double t)> project;
+};
+
+struct SampleStats {
+  int nfe = 0;            // velocity evaluations
+  int steps = 0;          // accepted steps
+  int rejected = 0;       // rejected steps (adaptive)
+};
+
+class Sampler {
+ public:
+  virtual ~Sampler() = default;
+  // Integrates from x1 (noise at t = 1) to t = 0 and returns x0.
+  virtual torch::Tensor sample(const VelocityFn& v, torch::Tensor x1, const SampleOptions& opts,
+                               Progress& progress, SampleStats* stats = nullptr) const = 0;
+  // Order of accuracy (fixed-step ODE solvers); 0 when not meaningful.
+  virtual int order() const = 0;
+  virtual bool adaptive() const { return false; }
+  virtual bool stochastic() const { return false; }
+};
+
+using SamplerFactory = std::function<std::unique_ptr<Sampler>()>;
+
+// Registry by name. Each sampler registers itself in its own file:
+//   static const bool registered = dit::register_sampler("euler", "...", [] {...});
+bool register_sampler(const std::string& name, const std::string& description,
+                      SamplerFactory factory);
+std::unique_ptr<Sampler> make_sampler(const std::string& name);  // throws dit::Error if unknown
+std::vector<std::pair<std::string, std::string>> list_samplers();  // (name, description)
+
+// Helpers for sampler implementations: t as a [B] tensor matching x, and the stepping loop
+// bookkeeping shared by every fixed-step solver.
+torch::Tensor time_tensor(const torch::Tensor& x, double t);
+
+}  // namespace dit

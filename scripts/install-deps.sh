@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian package dit-engine needs to build, run and test. Idempotent: packages
+# already present are skipped, so a second run costs a few seconds.
+#   scripts/install-deps.sh           core + science + test dependencies
+#   DIT_DEPS_QUIET=1 ...              less apt output
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config ccache
+  # core: LibTorch (CPU, with the OpenMP OpenBLAS that makes it fast), zlib, PNG, JSON, CLI, logs
+  libtorch-dev libopenblas0-openmp zlib1g-dev libpng-dev libstb-dev nlohmann-json3-dev
+  libcli11-dev libfmt-dev libspdlog-dev
+  # science components (optional at build time; switched off with a message when missing)
+  libopenmm-dev libopenmm-plugins librdkit-dev rdkit-data libboost-dev libhdf5-dev libsymspg-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev python3-torch python3-numpy
+  # data: Fashion-MNIST (IDX, gz)
+  dataset-fashion-mnist
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
