@@ -1,0 +1,170 @@
+// dit image sample: class-conditional image generation with any registered sampler and
+// classifier-free guidance, written as a PNG grid (and optionally raw samples to HDF5).
+#include <dit/error.h>
+#include <dit/flow.h>
+#include <dit/image.h>
+#include <dit/io.h>
+#include <dit/sampler.h>
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "commands.h"
+
+namespace dit::cli {
+
+namespace {
+struct SampleArgs {
+  std::string model, output = "grid.png", h5, init_noise, sampler = "euler", grid = "uniform";
+  std::vector<int64_t> classes;
+  int64_t count = 16, nrow = 0, chunk = 64;
+  int steps = 30, threads = 0;
+  double cfg_scale = 2.0, cfg_rescale = 0.0, shift = 3.0, atol = 1e-4, rtol = 1e-4, diffusion = 1.0;
+  std::vector<double> cfg_interval{0.0, 1.0};
+  uint64_t seed = 42;
+};
+
+torch::Tensor read_init_noise(const std::string& path, int64_t count, const DiTConfig& c) {
+  Metadata meta;
+  auto tensors = load_safetensors(path, &meta);
+  auto it = tensors.find("noise");
+  if (it == tensors.end())
+    throw Error(fmt::format("{}: tensor 'noise' missing (expected [{}, {}, {}, {}])", path,
+                            count, c.in_channels, c.input_size, c.input_size));
+  auto noise = it->second.to(torch::kFloat32);
+  std::vector<int64_t> want{count, c.in_channels, c.input_size, c.input_size};
+  if (noise.sizes() != torch::IntArrayRef(want))
+    throw Error(fmt::format("{}: tensor 'noise' has shape [{}], expected [{}] (-b and the model)",
+                            path, fmt::join(noise.sizes(), ", "), fmt::join(want, ", ")));
+  if (!torch::isfinite(noise).all().item<bool>())
+    throw Error(fmt::format("{}: tensor 'noise' contains NaN or Inf", path));
+  return noise;
+}
+
+void run_sample(const SampleArgs& a) {
+  set_threads(a.threads);
+  const std::string model_path = a.model.empty() ? default_model_path() : a.model;
+  torch::NoGradGuard no_grad;
+  DiT model = load_dit(model_path);
+  const auto& c = model->config();
+  auto sampler = make_sampler(a.sampler);
+
+  // Labels: one class for all, or a list cycled over the images; default all classes.
+  std::vector<int64_t> classes = a.classes;
+  if (classes.empty())
+    for (int64_t k = 0; k < std::max<int64_t>(1, c.num_classes); ++k) classes.push_back(k);
+  for (auto k : classes)
+    if (c.num_classes > 0 && (k < 0 || k >= c.num_classes))
+      throw Error(fmt::format("--class {} out of range: {} has classes 0..{}", k, model_path,
+                              c.num_classes - 1));
+  auto labels = torch::empty({a.count}, torch::kLong);
+  for (int64_t i = 0; i < a.count; ++i)
+    labels[i] = classes[static_cast<size_t>(i) % classes.size()];
+  // Group same-class images together in the grid when several classes are cycled.
+  if (classes.size() > 1) labels = std::get<0>(labels.sort(/*dim=*/0, /*descending=*/false, true));
+
+  auto noise = a.init_noise.empty()
+                   ? sample_noise(a.seed, 0, a.count, {c.in_channels, c.input_size, c.input_size})
+                   : read_init_noise(a.init_noise, a.count, c);
+  GuidanceOptions g;
+  g.scale = a.cfg_scale, g.t_lo = a.cfg_interval[0], g.t_hi = a.cfg_interval[1];
+  g.rescale = a.cfg_rescale;
+  SampleOptions opts;
+  opts.steps = a.steps, opts.grid.name = a.grid, opts.grid.shift = a.shift;
+  opts.atol = a.atol, opts.rtol = a.rtol, opts.diffusion = a.diffusion;
+
+  std::vector<torch::Tensor> outputs;
+  SampleStats total;
+  Progress progress(fmt::format("sample {} x{}", a.sampler, a.count),
+                    sampler->adaptive() ? 0 : a.steps * ((a.count + a.chunk - 1) / a.chunk));
+  int64_t done_steps = 0;
+  for (int64_t first = 0; first < a.count; first += a.chunk) {
+    int64_t n = std::min(a.chunk, a.count - first);
+    auto y = labels.narrow(0, first, n);
+    auto v = c.num_classes > 0
+                 ? classifier_free_guidance(dit_velocity(model), y, c.null_class(), g)
+                 : VelocityFn([f = dit_velocity(model), y](const torch::Tensor& x, const torch::Tensor& t) {
+                     return f(x, t, y);
+                   });
+    opts.generators.clear();
+    for (int64_t i = first; i < first + n; ++i)
+      opts.generators.push_back(sample_generator(a.seed ^ 0x5344455ULL, static_cast<uint64_t>(i)));
+    SampleStats stats;
+    Progress chunk_progress;  // the outer bar shows the whole run
+    auto x0 = sampler->sample(
+        [&](const torch::Tensor& x, const torch::Tensor& t) {
+          auto out = v(x, t);
+          if (!sampler->adaptive()) progress.update(++done_steps);
+          return out;
+        },
+        noise.narrow(0, first, n), opts, chunk_progress, &stats);
+    total.nfe += stats.nfe, total.steps += stats.steps, total.rejected += stats.rejected;
+    auto bad = torch::isfinite(x0).flatten(1).all(1).logical_not().nonzero();
+    if (bad.numel() > 0)
+      throw Error(fmt::format("sample {} (seed {}) became non-finite; nothing written",
+                              first + bad[0].item<int64_t>(), a.seed));
+    outputs.push_back(x0);
+  }
+  progress.finish(fmt::format("NFE {}", total.nfe));
+  auto samples = torch::cat(outputs);  // [count, C, H, W] model space
+
+  std::ostringstream params;
+  params << "dit image sample --model " << model_path << " --sampler " << a.sampler
+         << " --steps " << a.steps << " --cfg-scale " << a.cfg_scale << " --seed " << a.seed
+         << " -b " << a.count << " --classes ";
+  for (int64_t i = 0; i < a.count; ++i) params << (i ? "," : "") << labels[i].item<int64_t>();
+  std::map<std::string, std::string> attrs = {
+      {"model", model_path}, {"sampler", a.sampler}, {"steps", std::to_string(a.steps)},
+      {"time_grid", a.grid}, {"cfg_scale", fmt::format("{}", a.cfg_scale)},
+      {"cfg_interval", fmt::format("{},{}", a.cfg_interval[0], a.cfg_interval[1])},
+      {"cfg_rescale", fmt::format("{}", a.cfg_rescale)}, {"seed", std::to_string(a.seed)},
+      {"nfe", std::to_string(total.nfe)}, {"init_noise", a.init_noise},
+      {"generator", "dit-engine " DIT_VERSION_STRING}};
+
+  int64_t nrow = a.nrow > 0 ? a.nrow : static_cast<int64_t>(std::ceil(std::sqrt(double(a.count))));
+  if (!a.output.empty()) {
+    write_png_grid(a.output, model_space_to_pixels(samples), nrow,
+                   {{"parameters", params.str()}, {"Software", "dit-engine " DIT_VERSION_STRING}});
+    fmt::print(stderr, "wrote {} ({} images, NFE {})\n", a.output, a.count, total.nfe);
+  }
+  if (!a.h5.empty()) {
+    auto seeds = torch::empty({a.count}, torch::kLong);
+    for (int64_t i = 0; i < a.count; ++i)
+      seeds[i] = static_cast<int64_t>(mix_seed(a.seed, static_cast<uint64_t>(i)));
+    write_image_samples_h5(a.h5, samples, labels, seeds, attrs);
+    fmt::print(stderr, "wrote {}\n", a.h5);
+  }
+}
+}  // namespace
+
+void add_image_sample(CLI::App& image) {
+  auto a = std::make_shared<SampleArgs>();
+  auto* cmd = image.add_subcommand("sample", "Generate images with a DiT (default: the bundled Fashion-MNIST model)");
+  cmd->add_option("-m,--model", a->model, "Model file (.safetensors); default: bundled model");
+  auto* cls = cmd->add_option("--class", a->classes, "Class id for every image (repeatable)");
+  cmd->add_option("--classes", a->classes, "Comma-separated class ids, cycled over the images")
+      ->delimiter(',')->excludes(cls);
+  cmd->add_option("-b,--batch-count", a->count, "Number of images")->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--steps", a->steps, "Sampling steps")->capture_default_str()->check(CLI::Range(1, 10000));
+  cmd->add_option("--sampler", a->sampler, "Sampler: euler, heun, midpoint, rk4, dopri5, euler-maruyama")->capture_default_str();
+  cmd->add_option("--cfg-scale", a->cfg_scale, "Classifier-free guidance scale (1: off)")->capture_default_str()->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--cfg-interval", a->cfg_interval, "Guidance only for t in [lo,hi]")->delimiter(',')->expected(2)->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--cfg-rescale", a->cfg_rescale, "Guidance rescale phi in [0,1]")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--schedule", a->grid, "Time grid: uniform or shifted")->capture_default_str()->check(CLI::IsMember({"uniform", "shifted"}));
+  cmd->add_option("--shift", a->shift, "Shift of the shifted time grid")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--atol", a->atol, "dopri5 absolute tolerance")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--rtol", a->rtol, "dopri5 relative tolerance")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--diffusion", a->diffusion, "euler-maruyama noise level")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("-s,--seed", a->seed, "Seed: image i uses noise seeded by (seed, i)")->capture_default_str();
+  cmd->add_option("-t,--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
+  cmd->add_option("-o,--output", a->output, "PNG grid path ('' to skip)")->capture_default_str();
+  cmd->add_option("--nrow", a->nrow, "Images per grid row (default: square)");
+  cmd->add_option("--h5", a->h5, "Also write raw samples, labels and seeds to this HDF5 file");
+  cmd->add_option("--init-noise", a->init_noise, "Start from tensor 'noise' [B,C,H,W] in this safetensors file")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--chunk", a->chunk, "Images per model batch")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->callback([a] { run_sample(*a); });
+}
+
+}  // namespace dit::cli

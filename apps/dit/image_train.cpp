@@ -1,0 +1,118 @@
+// dit image train: flow-matching training of a class-conditional DiT on an IDX image set.
+#include <dit/error.h>
+#include <dit/image.h>
+#include <dit/train.h>
+#include <fmt/format.h>
+
+#include <csignal>
+#include <filesystem>
+
+#include "commands.h"
+
+namespace dit::cli {
+
+namespace {
+volatile std::sig_atomic_t g_stop = 0;
+void request_stop(int) { g_stop = 1; }
+
+struct TrainArgs {
+  std::string config = "fmnist", dataset = "fashion-mnist", data_root, out = "runs/fmnist";
+  std::string storage = "f16";
+  int64_t checkpoint_every = 500;
+  int threads = 0;
+  int64_t hidden = 0, depth = 0, heads = 0;
+  bool resume = false;
+  int64_t limit = 0;
+  TrainOptions opts;
+};
+
+void run_train(const TrainArgs& a) {
+  int threads = set_threads(a.threads);
+  auto config = DiTConfig::preset(a.config);
+  if (a.hidden > 0) config.hidden_size = a.hidden;
+  if (a.depth > 0) config.depth = a.depth;
+  if (a.heads > 0) config.num_heads = a.heads;
+  auto ds = load_image_dataset(a.dataset, "train", a.data_root);
+  TrainingSet data{images_to_model_space(ds.images), ds.labels};
+  if (a.limit > 0 && a.limit < data.images.size(0))
+    data = {data.images.narrow(0, 0, a.limit), data.labels.narrow(0, 0, a.limit)};
+  if (data.images.size(2) != config.input_size)
+    throw Error(fmt::format("--config {}: input size {} does not match {} images of {}x{}",
+                            a.config, config.input_size, a.dataset, data.images.size(2),
+                            data.images.size(3)));
+  config.num_classes = static_cast<int64_t>(ds.class_names.size());
+  torch::manual_seed(a.opts.seed);  // weight initialisation
+  FlowMatchingTrainer trainer(DiT(config), data, a.opts);
+
+  std::filesystem::create_directories(a.out);
+  const std::string ckpt = a.out + "/checkpoint.safetensors";
+  const std::string model_path = a.out + "/model.safetensors";
+  if (a.resume) {
+    if (!std::filesystem::exists(ckpt))
+      throw Error(fmt::format("--resume: {} does not exist", ckpt));
+    trainer.load_checkpoint(ckpt);
+  }
+  auto storage = a.storage == "f32" ? torch::kFloat32 : a.storage == "bf16" ? torch::kBFloat16 : torch::kFloat16;
+  fmt::print(stderr, "{}\n{} images of {}, {} threads, batch {}, steps {} (from {})\n",
+             config.describe(), data.images.size(0), a.dataset, threads, a.opts.batch_size,
+             a.opts.steps, trainer.current_step());
+  auto save = [&] {
+    trainer.save_checkpoint(ckpt);
+    save_dit(model_path, trainer.ema(), storage,
+             {{"train.step", std::to_string(trainer.current_step())},
+              {"train.dataset", a.dataset}});
+  };
+  std::signal(SIGINT, request_stop);
+  std::signal(SIGTERM, request_stop);
+  Progress progress("train", a.opts.steps);
+  progress.update(trainer.current_step());
+  double loss_avg = 0;
+  while (trainer.current_step() < a.opts.steps && !g_stop) {
+    double loss = trainer.step();
+    loss_avg = trainer.current_step() == 1 ? loss : 0.98 * loss_avg + 0.02 * loss;
+    progress.update(trainer.current_step(),
+                    fmt::format("loss {:.4f} lr {:.2e}", loss_avg,
+                                trainer.learning_rate(trainer.current_step() - 1)));
+    if (trainer.current_step() % a.checkpoint_every == 0) save();
+  }
+  progress.finish();
+  save();
+  fmt::print(stderr, "{} at step {}: {} (EMA weights, {}), {}\n",
+             g_stop ? "stopped" : "finished", trainer.current_step(), model_path, a.storage, ckpt);
+}
+}  // namespace
+
+void add_image_train(CLI::App& image) {
+  auto a = std::make_shared<TrainArgs>();
+  auto* cmd = image.add_subcommand("train", "Train a class-conditional DiT by flow matching");
+  cmd->add_option("--config", a->config, "Model config (fmnist, tiny, DiT-S/2, ...)")->capture_default_str();
+  cmd->add_option("--hidden", a->hidden, "Override the config's hidden size");
+  cmd->add_option("--depth", a->depth, "Override the config's number of blocks");
+  cmd->add_option("--heads", a->heads, "Override the config's attention heads");
+  cmd->add_option("--dataset", a->dataset, "fashion-mnist or mnist")->capture_default_str()
+      ->check(CLI::IsMember({"fashion-mnist", "mnist"}));
+  cmd->add_option("--data-root", a->data_root, "Directory of the IDX files (default: the package's)");
+  cmd->add_option("-o,--out", a->out, "Output directory (checkpoint.safetensors, model.safetensors)")->capture_default_str();
+  cmd->add_option("--steps", a->opts.steps, "Total optimisation steps")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("-b,--batch", a->opts.batch_size, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", a->opts.lr, "Peak learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--lr-schedule", a->opts.lr_schedule, "constant or cosine")->capture_default_str()
+      ->check(CLI::IsMember({"constant", "cosine"}));
+  cmd->add_option("--warmup", a->opts.warmup_steps, "Warmup steps")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--weight-decay", a->opts.weight_decay, "AdamW weight decay")->capture_default_str();
+  cmd->add_option("--grad-clip", a->opts.grad_clip, "Max gradient norm (0: off)")->capture_default_str();
+  cmd->add_option("--ema", a->opts.ema_decay, "EMA decay")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
+  cmd->add_option("--t-sampling", a->opts.t_sampling, "logit-normal or uniform")->capture_default_str()
+      ->check(CLI::IsMember({"logit-normal", "uniform"}));
+  cmd->add_option("--label-dropout", a->opts.label_dropout, "Class dropout for CFG")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--seed", a->opts.seed, "Seed (weights, data order, noise)")->capture_default_str();
+  cmd->add_option("--checkpoint-every", a->checkpoint_every, "Steps between checkpoints")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--storage", a->storage, "dtype of the exported EMA model")->capture_default_str()
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  cmd->add_option("--limit", a->limit, "Use only the first N training images (0: all)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-t,--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
+  cmd->add_flag("--resume", a->resume, "Continue from OUT/checkpoint.safetensors");
+  cmd->callback([a] { run_train(*a); });
+}
+
+}  // namespace dit::cli

@@ -1,0 +1,34 @@
+// dit info MODEL: the config inferred from a model or checkpoint's tensor shapes.
+#include <dit/model.h>
+#include <fmt/format.h>
+
+#include "commands.h"
+
+namespace dit::cli {
+
+void add_info(CLI::App& app) {
+  auto path = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand("info", "Print the config inferred from a model's weights");
+  cmd->add_option("model", *path, "Model or checkpoint (.safetensors); default: bundled model");
+  cmd->callback([path] {
+    std::string p = path->empty() ? default_model_path() : *path;
+    SafeTensorsFile file(p);
+    const std::string prefix = file.contains("ema.x_embedder.proj.weight") ? "ema." : "";
+    auto config = infer_config(file, prefix);
+    int64_t params = 0;
+    std::string dtype;
+    for (const auto& name : file.names()) {
+      if (name.rfind(prefix, 0) != 0 || name.substr(prefix.size()) == "pos_embed") continue;
+      int64_t n = 1;
+      for (auto d : file.shape(name)) n *= d;
+      params += n;
+      dtype = file.dtype_name(name);
+    }
+    fmt::print("file: {}\n{}\nparameters: {:.2f} M ({})\n", p, config.describe(), params / 1e6, dtype);
+    if (!prefix.empty()) fmt::print("training checkpoint: showing its EMA weights\n");
+    for (const auto& [k, v] : file.metadata())
+      if (k.rfind("dit.", 0) != 0) fmt::print("{}: {}\n", k, v);
+  });
+}
+
+}  // namespace dit::cli

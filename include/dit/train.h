@@ -1,0 +1,67 @@
+#pragma once
+// Flow-matching training of a DiT (rectified flow, Liu et al. 2023; Lipman et al. 2023) with
+// logit-normal time sampling (Esser et al. 2024), class dropout for classifier-free guidance,
+// AdamW, warmup, gradient clipping and an EMA of the weights.
+#include <dit/model.h>
+#include <dit/runtime.h>
+
+#include <string>
+
+namespace dit {
+
+struct TrainOptions {
+  int64_t steps = 20000;
+  int64_t batch_size = 128;
+  double lr = 3e-4;              // peak learning rate
+  std::string lr_schedule = "cosine";  // "constant" or "cosine" (to 10% of lr) after warmup
+  int64_t warmup_steps = 500;    // linear warmup from 0
+  double weight_decay = 0.0;     // AdamW decoupled weight decay
+  double beta1 = 0.9, beta2 = 0.999, adam_eps = 1e-8;
+  double grad_clip = 1.0;        // max global L2 norm; <= 0 disables
+  double ema_decay = 0.9995;     // effective decay min(ema_decay, (1 + step) / (10 + step))
+  std::string t_sampling = "logit-normal";  // or "uniform"
+  double logit_mean = 0.0, logit_std = 1.0;
+  double label_dropout = 0.1;    // probability a label is replaced by the null class
+  uint64_t seed = 0;
+  void validate() const;         // throws dit::Error naming the field
+};
+
+// A labelled training set in model space: images [N, C, H, W] float, labels [N] int64.
+struct TrainingSet {
+  torch::Tensor images, labels;
+};
+
+class FlowMatchingTrainer {
+ public:
+  FlowMatchingTrainer(DiT model, TrainingSet data, TrainOptions opts);
+
+  // One optimisation step on the next batch; returns the loss. Throws dit::Error (and leaves
+  // the weights untouched) when the loss or gradients are not finite.
+  double step();
+  int64_t current_step() const { return step_; }
+  double learning_rate(int64_t step) const;
+
+  // The batch of step `s`: a pure function of (seed, s), so resumed runs see the same data.
+  std::pair<torch::Tensor, torch::Tensor> batch(int64_t s) const;
+
+  // Checkpoint = model.*, ema.*, adamw.m.*, adamw.v.* tensors plus step, seed and options in
+  // the metadata. All other randomness is derived from (seed, step), so this is the whole RNG
+  // state. Written atomically.
+  void save_checkpoint(const std::string& path) const;
+  void load_checkpoint(const std::string& path);
+
+  DiT& model() { return model_; }
+  DiT& ema() { return ema_; }
+  const TrainOptions& options() const { return opts_; }
+
+ private:
+  void update_ema();
+  DiT model_, ema_;
+  TrainingSet data_;
+  TrainOptions opts_;
+  std::vector<std::pair<std::string, torch::Tensor>> params_;  // trainable, by name
+  std::vector<torch::Tensor> m_, v_;                           // AdamW moments
+  int64_t step_ = 0;
+};
+
+}  // namespace dit

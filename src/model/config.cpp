@@ -1,0 +1,183 @@
+// DiT configurations: reference presets, validation, and inference from checkpoint shapes.
+#include <dit/error.h>
+#include <dit/model.h>
+#include <fmt/format.h>
+
+#include <cmath>
+#include <map>
+
+namespace dit {
+
+namespace {
+struct Size {
+  int64_t hidden, depth, heads;
+};
+// Table 1 of Peebles & Xie 2023.
+const std::map<std::string, Size>& reference_sizes() {
+  static const std::map<std::string, Size> sizes = {
+      {"S", {384, 12, 6}}, {"B", {768, 12, 12}}, {"L", {1024, 24, 16}}, {"XL", {1152, 28, 16}}};
+  return sizes;
+}
+
+int64_t heads_for_width(int64_t hidden) {
+  for (const auto& [name, size] : reference_sizes())
+    if (size.hidden == hidden) return size.heads;
+  return hidden % 64 == 0 ? hidden / 64 : 0;
+}
+}  // namespace
+
+void DiTConfig::validate() const {
+  auto require = [](bool ok, const std::string& what) {
+    if (!ok) throw Error("DiT config: " + what);
+  };
+  require(patch_size > 0, fmt::format("patch_size must be positive, got {}", patch_size));
+  require(input_size > 0 && input_size % patch_size == 0,
+          fmt::format("input_size {} must be a positive multiple of patch_size {}", input_size,
+                      patch_size));
+  require(in_channels > 0, fmt::format("in_channels must be positive, got {}", in_channels));
+  require(depth > 0, fmt::format("depth must be positive, got {}", depth));
+  require(num_heads > 0 && hidden_size % num_heads == 0,
+          fmt::format("hidden_size {} must be divisible by num_heads {}", hidden_size, num_heads));
+  require(hidden_size % 4 == 0,
+          fmt::format("hidden_size {} must be a multiple of 4 (2D sin-cos embedding)",
+                      hidden_size));
+  require(mlp_ratio > 0, "mlp_ratio must be positive");
+  require(num_classes >= 0, fmt::format("num_classes must be >= 0, got {}", num_classes));
+}
+
+std::string DiTConfig::describe() const {
+  return fmt::format(
+      "DiT input {}x{}x{}, patch {} ({} tokens), hidden {}, depth {}, heads {} (head dim {}), "
+      "mlp {}, classes {}, learn_sigma {}",
+      input_size, input_size, in_channels, patch_size, num_patches(), hidden_size, depth,
+      num_heads, head_dim(), mlp_hidden(), num_classes, learn_sigma ? "yes" : "no");
+}
+
+Metadata DiTConfig::to_metadata() const {
+  return {{"dit.input_size", std::to_string(input_size)},
+          {"dit.patch_size", std::to_string(patch_size)},
+          {"dit.in_channels", std::to_string(in_channels)},
+          {"dit.hidden_size", std::to_string(hidden_size)},
+          {"dit.depth", std::to_string(depth)},
+          {"dit.num_heads", std::to_string(num_heads)},
+          {"dit.mlp_ratio", fmt::format("{}", mlp_ratio)},
+          {"dit.num_classes", std::to_string(num_classes)},
+          {"dit.learn_sigma", learn_sigma ? "1" : "0"}};
+}
+
+DiTConfig DiTConfig::preset(const std::string& name_in) {
+  std::string name = name_in.rfind("DiT-", 0) == 0 ? name_in.substr(4) : name_in;
+  DiTConfig c;
+  if (name == "tiny") {  // unit tests: 16 tokens, 2 blocks
+    c.input_size = 8, c.patch_size = 2, c.in_channels = 4, c.hidden_size = 64, c.depth = 2,
+    c.num_heads = 4, c.num_classes = 10, c.learn_sigma = true;
+    return c;
+  }
+  if (name == "fmnist") {  // the bundled Fashion-MNIST model: patch 4 on 28x28 = 49 tokens
+    c.input_size = 28, c.patch_size = 4, c.in_channels = 1, c.hidden_size = 192, c.depth = 6,
+    c.num_heads = 3, c.num_classes = 10, c.learn_sigma = false;
+    return c;
+  }
+  auto slash = name.find('/');
+  if (slash != std::string::npos) {
+    auto size = reference_sizes().find(name.substr(0, slash));
+    std::string patch = name.substr(slash + 1);
+    if (size != reference_sizes().end() && (patch == "2" || patch == "4" || patch == "8")) {
+      c.hidden_size = size->second.hidden, c.depth = size->second.depth,
+      c.num_heads = size->second.heads, c.patch_size = std::stoi(patch);
+      return c;
+    }
+  }
+  std::string valid;
+  for (const auto& n : preset_names()) valid += (valid.empty() ? "" : ", ") + n;
+  throw Error(fmt::format("unknown DiT config '{}': expected one of {}", name_in, valid));
+}
+
+std::vector<std::string> DiTConfig::preset_names() {
+  std::vector<std::string> names;
+  for (const char* size : {"S", "B", "L", "XL"})
+    for (const char* patch : {"2", "4", "8"}) names.push_back(fmt::format("DiT-{}/{}", size, patch));
+  names.push_back("tiny");
+  names.push_back("fmnist");
+  return names;
+}
+
+DiTConfig infer_config(const ShapeLookup& shape_of, const Metadata& metadata,
+                       const std::string& source, const std::string& prefix) {
+  auto need = [&](const std::string& key, size_t rank) {
+    auto shape = shape_of(prefix + key);
+    if (!shape)
+      throw Error(fmt::format("{}: tensor '{}{}' is missing: not a DiT checkpoint", source,
+                              prefix, key));
+    if (shape->size() != rank)
+      throw Error(fmt::format("{}: tensor '{}{}' has rank {}, expected {}", source, prefix, key,
+                              shape->size(), rank));
+    return *shape;
+  };
+  DiTConfig c;
+  auto patch_w = need("x_embedder.proj.weight", 4);  // [D, C, p, p]
+  c.hidden_size = patch_w[0], c.in_channels = patch_w[1], c.patch_size = patch_w[2];
+  if (patch_w[2] != patch_w[3])
+    throw Error(fmt::format("{}: x_embedder.proj.weight has non-square patch {}x{}", source,
+                            patch_w[2], patch_w[3]));
+
+  auto pos = need("pos_embed", 3);  // [1, N, D]
+  auto grid = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(pos[1]))));
+  if (grid * grid != pos[1] || pos[2] != c.hidden_size)
+    throw Error(fmt::format("{}: pos_embed shape [1, {}, {}] is not [1, grid^2, hidden={}]",
+                            source, pos[1], pos[2], c.hidden_size));
+  c.input_size = grid * c.patch_size;
+
+  c.depth = 0;
+  while (shape_of(prefix + fmt::format("blocks.{}.attn.qkv.weight", c.depth))) ++c.depth;
+  if (c.depth == 0)
+    throw Error(fmt::format("{}: no blocks.0.attn.qkv.weight: not a DiT checkpoint", source));
+  auto fc1 = need("blocks.0.mlp.fc1.weight", 2);  // [H, D]
+  c.mlp_ratio = static_cast<double>(fc1[0]) / static_cast<double>(c.hidden_size);
+
+  auto table = shape_of(prefix + "y_embedder.embedding_table.weight");  // [K + 1, D]
+  c.num_classes = table ? (*table)[0] - 1 : 0;
+
+  auto final_w = need("final_layer.linear.weight", 2);  // [p*p*out, D]
+  int64_t pp = c.patch_size * c.patch_size;
+  int64_t out = final_w[0] / pp;
+  if (out * pp != final_w[0] || (out != c.in_channels && out != 2 * c.in_channels))
+    throw Error(fmt::format(
+        "{}: final_layer.linear.weight has {} rows; expected patch^2 * C = {} or 2 * {} "
+        "(learn_sigma)",
+        source, final_w[0], pp * c.in_channels, pp * c.in_channels));
+  c.learn_sigma = out == 2 * c.in_channels;
+
+  auto heads = metadata.find("dit.num_heads");
+  if (heads != metadata.end()) {
+    try {
+      c.num_heads = std::stoll(heads->second);
+    } catch (const std::exception&) {
+      throw Error(fmt::format("{}: metadata dit.num_heads='{}' is not an integer", source,
+                              heads->second));
+    }
+  } else {
+    c.num_heads = heads_for_width(c.hidden_size);
+    if (c.num_heads == 0)
+      throw Error(fmt::format("{}: cannot infer the number of heads for width {}; store "
+                              "'dit.num_heads' in the file's metadata",
+                              source, c.hidden_size));
+  }
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", source, e.what()));
+  }
+  return c;
+}
+
+DiTConfig infer_config(const SafeTensorsFile& file, const std::string& prefix) {
+  return infer_config(
+      [&](const std::string& name) -> std::optional<std::vector<int64_t>> {
+        if (!file.contains(name)) return std::nullopt;
+        return file.shape(name);
+      },
+      file.metadata(), file.path(), prefix);
+}
+
+}  // namespace dit

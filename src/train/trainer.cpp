@@ -1,0 +1,212 @@
+#include <dit/error.h>
+#include <dit/flow.h>
+#include <dit/safetensors.h>
+#include <dit/train.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+
+namespace dit {
+
+namespace {
+constexpr double kPi = 3.14159265358979323846;
+// Stream ids mixed into the seed so data order and noise never share a generator.
+constexpr uint64_t kDataStream = 0x64617461ULL, kNoiseStream = 0x6e6f6973ULL;
+
+nlohmann::json options_json(const TrainOptions& o) {
+  return {{"steps", o.steps},           {"batch_size", o.batch_size},
+          {"lr", o.lr},                 {"lr_schedule", o.lr_schedule},
+          {"warmup_steps", o.warmup_steps}, {"weight_decay", o.weight_decay},
+          {"beta1", o.beta1},           {"beta2", o.beta2},
+          {"adam_eps", o.adam_eps},     {"grad_clip", o.grad_clip},
+          {"ema_decay", o.ema_decay},   {"t_sampling", o.t_sampling},
+          {"logit_mean", o.logit_mean}, {"logit_std", o.logit_std},
+          {"label_dropout", o.label_dropout}, {"seed", o.seed}};
+}
+}  // namespace
+
+void TrainOptions::validate() const {
+  auto require = [](bool ok, const std::string& what) {
+    if (!ok) throw Error("training options: " + what);
+  };
+  require(steps > 0, fmt::format("steps must be positive, got {}", steps));
+  require(batch_size > 0, fmt::format("batch_size must be positive, got {}", batch_size));
+  require(lr > 0 && std::isfinite(lr), fmt::format("lr must be positive, got {}", lr));
+  require(lr_schedule == "constant" || lr_schedule == "cosine",
+          fmt::format("lr_schedule must be 'constant' or 'cosine', got '{}'", lr_schedule));
+  require(warmup_steps >= 0, "warmup_steps must be >= 0");
+  require(ema_decay >= 0 && ema_decay < 1, fmt::format("ema_decay must be in [0, 1), got {}", ema_decay));
+  require(t_sampling == "logit-normal" || t_sampling == "uniform",
+          fmt::format("t_sampling must be 'logit-normal' or 'uniform', got '{}'", t_sampling));
+  require(logit_std > 0, "logit_std must be positive");
+  require(label_dropout >= 0 && label_dropout <= 1,
+          fmt::format("label_dropout must be in [0, 1], got {}", label_dropout));
+}
+
+FlowMatchingTrainer::FlowMatchingTrainer(DiT model, TrainingSet data, TrainOptions opts)
+    : model_(std::move(model)), ema_(model_->config()), data_(std::move(data)), opts_(std::move(opts)) {
+  opts_.validate();
+  const auto& c = model_->config();
+  if (data_.images.dim() != 4 || data_.images.size(1) != c.in_channels ||
+      data_.images.size(2) != c.input_size || data_.images.size(3) != c.input_size)
+    throw Error(fmt::format("training data: images must be [N, {}, {}, {}] for this model",
+                            c.in_channels, c.input_size, c.input_size));
+  if (data_.labels.dim() != 1 || data_.labels.size(0) != data_.images.size(0))
+    throw Error("training data: labels must be [N] matching the images");
+  if (c.num_classes > 0 && (data_.labels.min().item<int64_t>() < 0 ||
+                            data_.labels.max().item<int64_t>() >= c.num_classes))
+    throw Error(fmt::format("training data: labels must be in [0, {})", c.num_classes));
+  model_->train();
+  ema_->eval();
+  load_state_dict(*ema_, state_dict(*model_), "initial weights");
+  for (auto& p : ema_->parameters()) p.set_requires_grad(false);
+  for (const auto& p : model_->named_parameters()) {
+    params_.emplace_back(p.key(), p.value());
+    m_.push_back(torch::zeros_like(p.value()));
+    v_.push_back(torch::zeros_like(p.value()));
+  }
+}
+
+double FlowMatchingTrainer::learning_rate(int64_t s) const {
+  if (s < opts_.warmup_steps) return opts_.lr * static_cast<double>(s + 1) / opts_.warmup_steps;
+  if (opts_.lr_schedule == "constant") return opts_.lr;
+  double progress = static_cast<double>(s - opts_.warmup_steps) /
+                    std::max<int64_t>(1, opts_.steps - opts_.warmup_steps);
+  progress = std::min(1.0, progress);
+  return opts_.lr * (0.1 + 0.9 * 0.5 * (1 + std::cos(kPi * progress)));
+}
+
+std::pair<torch::Tensor, torch::Tensor> FlowMatchingTrainer::batch(int64_t s) const {
+  // Samples are read epoch by epoch, each epoch a permutation seeded by (seed, epoch).
+  const int64_t n = data_.images.size(0), b = opts_.batch_size;
+  std::vector<torch::Tensor> idx;
+  int64_t pos = s * b, remaining = b;
+  while (remaining > 0) {
+    int64_t epoch = pos / n, offset = pos % n, take = std::min(remaining, n - offset);
+    auto gen = sample_generator(opts_.seed ^ kDataStream, static_cast<uint64_t>(epoch));
+    auto perm = at::randperm(n, gen, torch::TensorOptions().dtype(torch::kLong));
+    idx.push_back(perm.narrow(0, offset, take));
+    pos += take, remaining -= take;
+  }
+  auto index = torch::cat(idx);
+  return {data_.images.index_select(0, index), data_.labels.index_select(0, index)};
+}
+
+double FlowMatchingTrainer::step() {
+  auto [x0, y] = batch(step_);  // x0: [B, C, H, W], y: [B]
+  const int64_t B = x0.size(0);
+  auto gen = sample_generator(opts_.seed ^ kNoiseStream, static_cast<uint64_t>(step_));
+  auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  auto eps = at::randn(x0.sizes(), gen, f32);
+  // t ~ logit-normal: t = sigmoid(m + s n) (Esser et al. 2024, eq. 19), or uniform.
+  auto t = opts_.t_sampling == "uniform"
+               ? at::rand({B}, gen, f32)
+               : torch::sigmoid(opts_.logit_mean + opts_.logit_std * at::randn({B}, gen, f32));
+  // Class dropout: the null class trains the unconditional model used by CFG.
+  if (model_->config().num_classes > 0) {
+    auto drop = at::rand({B}, gen, f32) < opts_.label_dropout;
+    y = torch::where(drop, torch::full_like(y, model_->config().null_class()), y);
+  }
+  auto xt = flow_interpolate(x0, eps, t);  // [B, C, H, W]
+  auto target = eps - x0;                  // v = eps - x0
+  auto out = model_->forward(xt, t * kTimestepScale, y).narrow(1, 0, x0.size(1));
+  auto loss = torch::mse_loss(out, target);
+  for (auto& [name, p] : params_) p.mutable_grad() = torch::Tensor();
+  loss.backward();
+
+  double loss_value = loss.item<double>();
+  torch::NoGradGuard no_grad;
+  auto grad_norm_sq = torch::zeros({}, torch::kFloat64);
+  for (auto& [name, p] : params_)
+    if (p.grad().defined()) grad_norm_sq += p.grad().to(torch::kFloat64).pow(2).sum();
+  double grad_norm = std::sqrt(grad_norm_sq.item<double>());
+  if (!std::isfinite(loss_value) || !std::isfinite(grad_norm))
+    throw Error(fmt::format("training step {}: non-finite loss ({}) or gradient norm ({}); "
+                            "weights left at the previous step",
+                            step_, loss_value, grad_norm));
+  double clip = opts_.grad_clip > 0 && grad_norm > opts_.grad_clip ? opts_.grad_clip / grad_norm : 1.0;
+
+  // AdamW (Loshchilov & Hutter 2019, Algorithm 2) with decoupled weight decay.
+  const double lr = learning_rate(step_);
+  const double t_adam = static_cast<double>(step_ + 1);
+  const double bc1 = 1 - std::pow(opts_.beta1, t_adam), bc2 = 1 - std::pow(opts_.beta2, t_adam);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto& p = params_[i].second;
+    if (!p.grad().defined()) continue;
+    auto g = p.grad() * clip;
+    m_[i].mul_(opts_.beta1).add_(g, 1 - opts_.beta1);
+    v_[i].mul_(opts_.beta2).addcmul_(g, g, 1 - opts_.beta2);
+    if (opts_.weight_decay > 0) p.mul_(1 - lr * opts_.weight_decay);
+    auto denom = (v_[i] / bc2).sqrt_().add_(opts_.adam_eps);
+    p.addcdiv_(m_[i], denom, -lr / bc1);
+  }
+  ++step_;
+  update_ema();
+  return loss_value;
+}
+
+void FlowMatchingTrainer::update_ema() {
+  torch::NoGradGuard no_grad;
+  double s = static_cast<double>(step_);
+  double decay = std::min(opts_.ema_decay, (1 + s) / (10 + s));
+  auto src = model_->parameters();
+  auto dst = ema_->parameters();
+  for (size_t i = 0; i < src.size(); ++i) dst[i].mul_(decay).add_(src[i], 1 - decay);
+}
+
+void FlowMatchingTrainer::save_checkpoint(const std::string& path) const {
+  TensorMap tensors;
+  for (auto& [name, t] : state_dict(*model_)) tensors["model." + name] = t.detach();
+  for (auto& [name, t] : state_dict(*ema_)) tensors["ema." + name] = t.detach();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    tensors["adamw.m." + params_[i].first] = m_[i];
+    tensors["adamw.v." + params_[i].first] = v_[i];
+  }
+  Metadata meta = model_->config().to_metadata();
+  meta["format"] = "dit-engine training checkpoint";
+  meta["train.step"] = std::to_string(step_);
+  meta["train.options"] = options_json(opts_).dump();
+  save_safetensors(path, tensors, meta);
+}
+
+void FlowMatchingTrainer::load_checkpoint(const std::string& path) {
+  SafeTensorsFile file(path);
+  auto meta = file.metadata();
+  auto it = meta.find("train.step");
+  if (it == meta.end())
+    throw Error(fmt::format("{}: metadata 'train.step' missing: not a training checkpoint", path));
+  auto saved = infer_config(file, "model.");
+  if (saved.describe() != model_->config().describe())
+    throw Error(fmt::format("{}: checkpoint model ({}) differs from the configured model ({})",
+                            path, saved.describe(), model_->config().describe()));
+  auto saved_opts = nlohmann::json::parse(meta["train.options"], nullptr, false);
+  if (!saved_opts.is_discarded() && saved_opts.value("seed", opts_.seed) != opts_.seed)
+    throw Error(fmt::format("{}: checkpoint seed {} differs from --seed {}", path,
+                            saved_opts.value("seed", uint64_t{0}), opts_.seed));
+  TensorMap model_w, ema_w;
+  for (const auto& name : file.names()) {
+    if (name.rfind("model.", 0) == 0) model_w[name.substr(6)] = file.view(name);
+    if (name.rfind("ema.", 0) == 0) ema_w[name.substr(4)] = file.view(name);
+  }
+  load_state_dict(*model_, model_w, path);
+  load_state_dict(*ema_, ema_w, path);
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    for (auto [prefix, store] : {std::pair{"adamw.m.", &m_}, std::pair{"adamw.v.", &v_}}) {
+      std::string key = prefix + params_[i].first;
+      if (!file.contains(key)) throw Error(fmt::format("{}: tensor '{}' is missing", path, key));
+      auto value = file.view(key);
+      if (value.sizes() != (*store)[i].sizes())
+        throw Error(fmt::format("{}: tensor '{}' has the wrong shape", path, key));
+      (*store)[i].copy_(value);
+    }
+  }
+  try {
+    step_ = std::stoll(it->second);
+  } catch (const std::exception&) {
+    throw Error(fmt::format("{}: metadata train.step='{}' is not an integer", path, it->second));
+  }
+}
+
+}  // namespace dit
