@@ -18,6 +18,10 @@ using Metadata = std::map<std::string, std::string>;
 
 // A safetensors file mapped read-only into memory. Tensors returned by view() alias the
 // mapping (zero copy) and keep it alive; load() returns owned copies.
+// The mapping is private copy-on-write: an in-place op on a view never reaches the file (and
+// does not crash), but is seen by other views of the same tensor from this object. A tensor
+// whose offset is not a multiple of its element size (never written by save_safetensors) is
+// returned by view() as a copy. BOOL bytes other than 0/1 are rejected as corruption.
 class SafeTensorsFile {
  public:
   // Opens and validates the whole header: header length within the file, JSON syntax, every
@@ -57,6 +61,8 @@ class SafeTensorsFile {
 TensorMap load_safetensors(const std::string& path, Metadata* metadata = nullptr);
 
 // Writes tensors (made contiguous, CPU) atomically: to `path.tmp`, fsync, then rename.
+// Deterministic: data ordered by element size (largest first) then name, so every tensor is
+// aligned to its element size; header keys sorted; header space-padded to a multiple of 8.
 // Throws dit::Error when a dtype is unsupported or the file cannot be written.
 void save_safetensors(const std::string& path, const TensorMap& tensors,
                       const Metadata& metadata = {});
