@@ -27,6 +27,7 @@ class HeunSampler final : public Sampler {
         });
   }
   int order() const override { return 2; }
+  int nfe_per_step() const override { return 2; }
 };
 
 const bool registered = register_sampler(

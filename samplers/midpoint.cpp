@@ -24,6 +24,7 @@ class MidpointSampler final : public Sampler {
         });
   }
   int order() const override { return 2; }
+  int nfe_per_step() const override { return 2; }
 };
 
 const bool registered = register_sampler(

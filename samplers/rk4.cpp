@@ -29,6 +29,7 @@ class Rk4Sampler final : public Sampler {
         });
   }
   int order() const override { return 4; }
+  int nfe_per_step() const override { return 4; }
 };
 
 const bool registered = register_sampler(

@@ -8,6 +8,6 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 DIT=${DIT:-$BUILD/dit}
 exec "$DIT" image train --config fmnist --dataset fashion-mnist -o runs/fmnist \
-  --steps 5000 -b 64 --lr 3e-4 --lr-schedule cosine --warmup 300 --ema 0.9995 \
+  --steps 4500 -b 64 --lr 3e-4 --lr-schedule cosine --warmup 300 --ema 0.9995 \
   --t-sampling logit-normal --label-dropout 0.1 --grad-clip 1.0 --seed 0 \
   --checkpoint-every 250 --storage f16 "$@"

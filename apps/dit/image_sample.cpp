@@ -1,7 +1,6 @@
 // dit image sample: class-conditional image generation with any registered sampler and
 // classifier-free guidance, written as a PNG grid (and optionally raw samples to HDF5).
 #include <dit/error.h>
-#include <dit/flow.h>
 #include <dit/image.h>
 #include <dit/io.h>
 #include <dit/sampler.h>
@@ -62,52 +61,26 @@ void run_sample(const SampleArgs& a) {
   for (int64_t i = 0; i < a.count; ++i)
     labels[i] = classes[static_cast<size_t>(i) % classes.size()];
   // Group same-class images together in the grid when several classes are cycled.
-  if (classes.size() > 1) labels = std::get<0>(labels.sort(/*dim=*/0, /*descending=*/false, true));
+  if (classes.size() > 1) labels = std::get<0>(labels.sort());  // ascending class ids
 
-  auto noise = a.init_noise.empty()
-                   ? sample_noise(a.seed, 0, a.count, {c.in_channels, c.input_size, c.input_size})
-                   : read_init_noise(a.init_noise, a.count, c);
-  GuidanceOptions g;
+  torch::Tensor noise;  // undefined: seeded per image by generate_images
+  if (!a.init_noise.empty()) noise = read_init_noise(a.init_noise, a.count, c);
+  ImageSampling sampling;
+  sampling.sampler = a.sampler, sampling.seed = a.seed, sampling.chunk = a.chunk;
+  auto& g = sampling.guidance;
   g.scale = a.cfg_scale, g.t_lo = a.cfg_interval[0], g.t_hi = a.cfg_interval[1];
   g.rescale = a.cfg_rescale;
-  SampleOptions opts;
+  auto& opts = sampling.options;
   opts.steps = a.steps, opts.grid.name = a.grid, opts.grid.shift = a.shift;
   opts.atol = a.atol, opts.rtol = a.rtol, opts.diffusion = a.diffusion;
 
-  std::vector<torch::Tensor> outputs;
-  SampleStats total;
+  // The bar counts velocity evaluations (adaptive samplers: total unknown in advance).
   Progress progress(fmt::format("sample {} x{}", a.sampler, a.count),
-                    sampler->adaptive() ? 0 : a.steps * ((a.count + a.chunk - 1) / a.chunk));
-  int64_t done_steps = 0;
-  for (int64_t first = 0; first < a.count; first += a.chunk) {
-    int64_t n = std::min(a.chunk, a.count - first);
-    auto y = labels.narrow(0, first, n);
-    auto v = c.num_classes > 0
-                 ? classifier_free_guidance(dit_velocity(model), y, c.null_class(), g)
-                 : VelocityFn([f = dit_velocity(model), y](const torch::Tensor& x, const torch::Tensor& t) {
-                     return f(x, t, y);
-                   });
-    opts.generators.clear();
-    for (int64_t i = first; i < first + n; ++i)
-      opts.generators.push_back(sample_generator(a.seed ^ 0x5344455ULL, static_cast<uint64_t>(i)));
-    SampleStats stats;
-    Progress chunk_progress;  // the outer bar shows the whole run
-    auto x0 = sampler->sample(
-        [&](const torch::Tensor& x, const torch::Tensor& t) {
-          auto out = v(x, t);
-          if (!sampler->adaptive()) progress.update(++done_steps);
-          return out;
-        },
-        noise.narrow(0, first, n), opts, chunk_progress, &stats);
-    total.nfe += stats.nfe, total.steps += stats.steps, total.rejected += stats.rejected;
-    auto bad = torch::isfinite(x0).flatten(1).all(1).logical_not().nonzero();
-    if (bad.numel() > 0)
-      throw Error(fmt::format("sample {} (seed {}) became non-finite; nothing written",
-                              first + bad[0].item<int64_t>(), a.seed));
-    outputs.push_back(x0);
-  }
+                    sampler->adaptive() ? 0 : a.steps * sampler->nfe_per_step() *
+                                                  ((a.count + a.chunk - 1) / a.chunk));
+  SampleStats total;
+  auto samples = generate_images(model, labels, sampling, progress, &total, 0, noise);
   progress.finish(fmt::format("NFE {}", total.nfe));
-  auto samples = torch::cat(outputs);  // [count, C, H, W] model space
 
   std::ostringstream params;
   params << "dit image sample --model " << model_path << " --sampler " << a.sampler

@@ -67,9 +67,9 @@ void run_train(const TrainArgs& a) {
   Progress progress("train", a.opts.steps);
   progress.update(trainer.current_step());
   double loss_avg = 0;
-  while (trainer.current_step() < a.opts.steps && !g_stop) {
+  for (int64_t local = 0; trainer.current_step() < a.opts.steps && !g_stop; ++local) {
     double loss = trainer.step();
-    loss_avg = trainer.current_step() == 1 ? loss : 0.98 * loss_avg + 0.02 * loss;
+    loss_avg = local == 0 ? loss : 0.98 * loss_avg + 0.02 * loss;  // smoothed for display
     progress.update(trainer.current_step(),
                     fmt::format("loss {:.4f} lr {:.2e}", loss_avg,
                                 trainer.learning_rate(trainer.current_step() - 1)));

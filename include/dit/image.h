@@ -1,6 +1,9 @@
 #pragma once
 // The image domain: IDX datasets (MNIST, Fashion-MNIST), conversion to and from model space,
 // PNG grids with the generation parameters in a text chunk.
+#include <dit/guidance.h>
+#include <dit/model.h>
+#include <dit/sampler.h>
 #include <torch/torch.h>
 
 #include <string>
@@ -38,6 +41,25 @@ torch::Tensor model_space_to_pixels(const torch::Tensor& x);
 void write_png_grid(const std::string& path, const torch::Tensor& images, int64_t nrow,
                     const std::vector<std::pair<std::string, std::string>>& text = {},
                     int64_t padding = 2);
+
+// How images are generated: sampler by name, its options, guidance and seed.
+struct ImageSampling {
+  std::string sampler = "euler";
+  SampleOptions options;      // generators are filled per sample by generate_images
+  GuidanceOptions guidance;   // scale 1: no CFG
+  uint64_t seed = 42;
+  int64_t chunk = 64;         // images per model batch
+};
+
+// Generates one image per label (labels [B]) in model space [B, C, H, W]. Image i starts from
+// noise seeded by (seed, first_index + i) (or from init_noise [B, C, H, W] when defined), and
+// SDE noise comes from a per-image generator too, so an image does not depend on the batch or
+// chunk it was generated in. `progress` counts velocity evaluations of fixed-step samplers.
+// Throws dit::Error naming the sample index and seed if a sample becomes non-finite.
+torch::Tensor generate_images(DiT& model, const torch::Tensor& labels,
+                              const ImageSampling& sampling, Progress& progress,
+                              SampleStats* stats = nullptr, int64_t first_index = 0,
+                              const torch::Tensor& init_noise = {});
 
 struct PngImage {
   int64_t width = 0, height = 0, channels = 0;

@@ -58,6 +58,8 @@ class Sampler {
                                Progress& progress, SampleStats* stats = nullptr) const = 0;
   // Order of accuracy (fixed-step ODE solvers); 0 when not meaningful.
   virtual int order() const = 0;
+  // Velocity evaluations per step of a fixed-step sampler (for progress totals).
+  virtual int nfe_per_step() const { return 1; }
   virtual bool adaptive() const { return false; }
   virtual bool stochastic() const { return false; }
 };

@@ -27,7 +27,10 @@ double Progress::elapsed_s() const {
 }
 
 void Progress::update(int64_t done, const std::string& extra) {
-  if (start_done_ < 0) start_done_ = done_;
+  if (start_done_ < 0) {  // rates count from the first position seen (resumed runs)
+    start_done_ = done;
+    start_ = std::chrono::steady_clock::now();
+  }
   done_ = done;
   extra_ = extra;
   if (!enabled_) return;

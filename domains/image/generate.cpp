@@ -1,0 +1,63 @@
+#include <dit/error.h>
+#include <dit/flow.h>
+#include <dit/image.h>
+#include <fmt/format.h>
+
+namespace dit {
+
+namespace {
+// Stream id so SDE noise never reuses the initial-noise generator of the same image.
+constexpr uint64_t kSdeStream = 0x5344455ULL;
+}  // namespace
+
+torch::Tensor generate_images(DiT& model, const torch::Tensor& labels,
+                              const ImageSampling& sampling, Progress& progress,
+                              SampleStats* stats, int64_t first_index,
+                              const torch::Tensor& init_noise) {
+  torch::NoGradGuard no_grad;
+  const auto& c = model->config();
+  const int64_t count = labels.size(0);
+  auto sampler = make_sampler(sampling.sampler);
+  auto noise = init_noise.defined()
+                   ? init_noise
+                   : sample_noise(sampling.seed, first_index, count,
+                                  {c.in_channels, c.input_size, c.input_size});
+  auto velocity = dit_velocity(model);
+  SampleStats total;
+  std::vector<torch::Tensor> outputs;
+  for (int64_t first = 0; first < count; first += sampling.chunk) {
+    const int64_t n = std::min(sampling.chunk, count - first);
+    auto y = labels.narrow(0, first, n);
+    VelocityFn v = c.num_classes > 0
+                       ? classifier_free_guidance(velocity, y, c.null_class(), sampling.guidance)
+                       : VelocityFn([velocity, y](const torch::Tensor& x, const torch::Tensor& t) {
+                           return velocity(x, t, y);
+                         });
+    SampleOptions opts = sampling.options;
+    opts.generators.clear();
+    for (int64_t i = 0; i < n; ++i)
+      opts.generators.push_back(sample_generator(
+          sampling.seed ^ kSdeStream, static_cast<uint64_t>(first_index + first + i)));
+    SampleStats chunk_stats;
+    Progress inner;  // silent: `progress` counts evaluations across chunks
+    auto counted = [&](const torch::Tensor& x, const torch::Tensor& t) {
+      auto out = v(x, t);
+      progress.advance();
+      return out;
+    };
+    auto x0 = sampler->sample(counted, noise.narrow(0, first, n), opts, inner, &chunk_stats);
+    total.nfe += chunk_stats.nfe, total.steps += chunk_stats.steps,
+        total.rejected += chunk_stats.rejected;
+    auto finite = torch::isfinite(x0).flatten(1).all(1);
+    if (!finite.all().item<bool>()) {
+      int64_t bad = finite.logical_not().nonzero()[0][0].item<int64_t>();
+      throw Error(fmt::format("sample {} (seed {}) became non-finite during sampling",
+                              first_index + first + bad, sampling.seed));
+    }
+    outputs.push_back(x0);
+  }
+  if (stats) *stats = total;
+  return torch::cat(outputs);  // [count, C, H, W]
+}
+
+}  // namespace dit

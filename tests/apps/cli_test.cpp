@@ -1,0 +1,127 @@
+// The dit CLI as a user runs it: the bundled model samples a PNG grid; bad input gives one
+// clear line on stderr, a non-zero exit and no output file.
+#include <dit/image.h>
+#include <dit/safetensors.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int code;
+  std::string output;  // stdout and stderr
+};
+
+Result run(const std::string& args) {
+  std::string cmd = std::string(DIT_CLI) + " " + args + " 2>&1";
+  Result r{-1, ""};
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
+  int status = pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string temp_dir() {
+  auto dir = fs::temp_directory_path() / "dit_cli_test";
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+const std::string kFast = " --steps 4 -t 1";
+
+TEST(Cli, SamplesFourImagesWithTheBundledModel) {
+  const std::string png = temp_dir() + "/grid.png";
+  fs::remove(png);
+  auto r = run("image sample -b 4 --class 7 --seed 3 -o " + png + kFast);
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto image = dit::read_png(png);
+  EXPECT_EQ(image.width, 2 * 30 + 2);  // 2 x 2 grid of 28 px with 2 px borders
+  EXPECT_EQ(image.height, 2 * 30 + 2);
+  EXPECT_EQ(image.channels, 1);
+  ASSERT_FALSE(image.text.empty());
+  EXPECT_NE(image.text[0].second.find("--seed 3"), std::string::npos) << image.text[0].second;
+  // Not blank: a sneaker has bright and dark pixels.
+  auto tile = image.pixels.narrow(0, 2, 28).narrow(1, 2, 28).to(torch::kFloat32);
+  EXPECT_GT(tile.std().item<float>(), 20.0f);
+}
+
+TEST(Cli, SameSeedSameBytesAndInitNoiseOverridesSeed) {
+  const std::string dir = temp_dir();
+  ASSERT_EQ(run("image sample -b 2 --seed 5 -o " + dir + "/a.png --h5 " + dir + "/a.h5" + kFast).code, 0);
+  ASSERT_EQ(run("image sample -b 2 --seed 5 -o " + dir + "/b.png" + kFast).code, 0);
+  auto pixels = [](const std::string& p) { return dit::read_png(p).pixels; };
+  EXPECT_TRUE(torch::equal(pixels(dir + "/a.png"), pixels(dir + "/b.png")));
+  EXPECT_TRUE(fs::exists(dir + "/a.h5"));
+
+  dit::save_safetensors(dir + "/noise.safetensors", {{"noise", torch::randn({2, 1, 28, 28})}});
+  ASSERT_EQ(run("image sample -b 2 --seed 1 --init-noise " + dir + "/noise.safetensors -o " + dir + "/c.png" + kFast).code, 0);
+  ASSERT_EQ(run("image sample -b 2 --seed 2 --init-noise " + dir + "/noise.safetensors -o " + dir + "/d.png" + kFast).code, 0);
+  EXPECT_TRUE(torch::equal(pixels(dir + "/c.png"), pixels(dir + "/d.png")));
+  ASSERT_EQ(run("image sample -b 2 --seed 2 -o " + dir + "/f.png" + kFast).code, 0);
+  EXPECT_FALSE(torch::equal(pixels(dir + "/d.png"), pixels(dir + "/f.png")));
+  auto wrong = run("image sample -b 3 --init-noise " + dir + "/noise.safetensors -o " + dir + "/e.png" + kFast);
+  EXPECT_NE(wrong.code, 0);
+  EXPECT_NE(wrong.output.find("noise"), std::string::npos) << wrong.output;
+  EXPECT_FALSE(fs::exists(dir + "/e.png"));
+}
+
+TEST(Cli, ErrorsAreOneLineWithNonZeroExitAndNoOutput) {
+  const std::string dir = temp_dir();
+  const std::string out = dir + "/never.png";
+  fs::remove(out);
+  // Corrupt checkpoint: a truncated copy of the bundled model.
+  {
+    std::ifstream in(std::string(DIT_SOURCE_DIR) + "/data/models/fmnist-dit.safetensors", std::ios::binary);
+    std::string bytes(std::istreambuf_iterator<char>(in), {});
+    std::ofstream(dir + "/truncated.safetensors", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  struct Case {
+    std::string args, expect;
+  };
+  std::vector<Case> cases = {
+      {"image sample -m " + dir + "/missing.safetensors", "missing.safetensors"},
+      {"image sample -m " + dir + "/truncated.safetensors", "truncated.safetensors"},
+      {"image sample --class 10", "--class 10 out of range"},
+      {"image sample --sampler leapfrog", "leapfrog"},
+      {"image sample --steps 0", "steps"},
+      {"image sample --cfg-scale -1", "cfg-scale"},
+      {"image sample --bogus-flag", "bogus"},
+  };
+  for (const auto& c : cases) {
+    auto r = run(c.args + " -o " + out + kFast);
+    EXPECT_NE(r.code, 0) << c.args;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(out)) << c.args;
+  }
+  auto r = run("image sample -m " + dir + "/truncated.safetensors -o " + out);
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_EQ(r.output.rfind("dit: error: ", 0), 0u) << r.output;
+}
+
+TEST(Cli, InfoPrintsTheInferredConfig) {
+  auto r = run("info");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("patch 4 (49 tokens)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("classes 10"), std::string::npos) << r.output;
+}
+
+TEST(Cli, HelpOnEveryCommand) {
+  for (std::string cmd : {"", "image", "image sample", "image train", "image eval", "info"}) {
+    auto r = run(cmd + " --help");
+    EXPECT_EQ(r.code, 0) << cmd;
+    EXPECT_NE(r.output.find("Usage"), std::string::npos) << cmd;
+  }
+}
+
+}  // namespace
