@@ -21,7 +21,7 @@ struct EvalArgs {
   int64_t per_class = 100;
   double cfg_scale = 2.0, atol = 1e-3, rtol = 1e-3;
   uint64_t seed = 1234;
-  bool train_classifier = false;
+  bool train_classifier = false, classifier_only = false;
 };
 
 struct Row {
@@ -66,6 +66,11 @@ void run_eval(const EvalArgs& a) {
                                 torch::TensorOptions().dtype(torch::kLong)).narrow(0, 0, n_gen);
   double floor_fd = frechet_distance(classifier_features(clf, train_x.index_select(0, floor_idx)), test_feats);
 
+  if (a.classifier_only) {
+    fmt::print("classifier {}: test accuracy {:.2f}%, floor FD ({} train vs test) {:.2f}\n", clf_path,
+               100 * test_acc, n_gen, floor_fd);
+    return;
+  }
   auto labels = torch::arange(c.num_classes, torch::kLong).repeat_interleave(a.per_class);
   std::vector<Row> rows = a.sampler.empty() ? default_table() : std::vector<Row>{{a.sampler, a.steps}};
 
@@ -118,6 +123,7 @@ void add_image_eval(CLI::App& image) {
   cmd->add_option("-m,--model", a->model, "Model file; default: bundled model");
   cmd->add_option("--classifier", a->classifier, "Classifier weights; default: bundled (trained if missing)");
   cmd->add_flag("--train-classifier", a->train_classifier, "Retrain the classifier and save it to --classifier");
+  cmd->add_flag("--classifier-only", a->classifier_only, "Only train/load the classifier and report its test accuracy");
   cmd->add_option("--classifier-epochs", a->classifier_epochs, "Epochs when training the classifier")->capture_default_str();
   cmd->add_option("--dataset", a->dataset, "fashion-mnist or mnist")->capture_default_str()
       ->check(CLI::IsMember({"fashion-mnist", "mnist"}));
