@@ -1,1 +1,529 @@
-int main() { return 0; }
+// dit-bench: speed measurements of the engine against baselines measured in the same run on the
+// same machine (see DESIGN.md, "Measuring"). One function per subcommand: add_<name> registers
+// the options, run_<name> measures and prints.
+//
+//   dit-bench forward --config S/2 --batch 1,8,32 [--threads N] [--warmup 2]
+//                     [--iters N | --min-time 2.0] [--model file.safetensors] [--no-pytorch]
+//                     [--json out.json]
+//
+// forward: the DiT forward pass of the engine (f32, inference mode) against a PyTorch-eager DiT
+// with the reference module structure (apps/bench/pytorch_forward.py), which loads the same
+// weights, runs the same inputs with the same timing protocol, and checks that its output
+// matches the engine's on one batch.
+#include <CLI/CLI.hpp>
+#include <dit/error.h>
+#include <dit/kernels.h>
+#include <dit/model.h>
+#include <dit/runtime.h>
+#include <dit/safetensors.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#ifndef DIT_BENCH_SCRIPT_DIR
+#define DIT_BENCH_SCRIPT_DIR "apps/bench"
+#endif
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace dit::bench {
+
+// ---- shared pieces ------------------------------------------------------------------------------
+
+struct Machine {
+  std::string cpu = "unknown CPU";
+  int cores = 0;  // logical processors listed in /proc/cpuinfo
+  std::string line() const { return fmt::format("{}, {} logical cores", cpu, cores); }
+};
+
+// The 1-minute load average from /proc/loadavg (negative when unreadable): printed beside the
+// timings, since other processes on the machine show up as noise in them.
+double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double load = -1;
+  if (!(in >> load)) return -1;
+  return load;
+}
+
+Machine machine() {
+  Machine m;
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  bool named = false;
+  while (std::getline(in, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1);
+    std::string value = line.substr(std::min(line.size(), colon + 2));
+    if (key == "processor") ++m.cores;
+    if (key == "model name" && !named) m.cpu = value, named = true;
+  }
+  if (m.cores == 0) m.cores = static_cast<int>(std::thread::hardware_concurrency());
+  return m;
+}
+
+std::string libtorch_version() { return TORCH_VERSION; }
+
+// Timing protocol shared by every subcommand and by the PyTorch scripts: `warmup` untimed calls,
+// then `iters` timed calls, or (iters == 0) timed calls until they add up to `min_time` seconds
+// and at least `min_iters` were made. The median is the reported figure.
+struct Protocol {
+  int warmup = 2;
+  int iters = 0;
+  double min_time = 2.0;
+  int min_iters = 3;
+  std::string describe() const {
+    return iters > 0 ? fmt::format("warmup {}, then {} timed iterations; median", warmup, iters)
+                     : fmt::format("warmup {}, then timed iterations until {:g} s and >= {}; median",
+                                   warmup, min_time, min_iters);
+  }
+};
+
+struct Timing {
+  std::vector<double> samples_ms;
+  double median_ms = 0, min_ms = 0, max_ms = 0, mean_ms = 0, stdev_ms = 0;
+};
+
+Timing summarize(std::vector<double> samples) {
+  Timing t;
+  t.samples_ms = samples;
+  if (samples.empty()) return t;
+  std::sort(samples.begin(), samples.end());
+  const size_t n = samples.size();
+  t.median_ms = n % 2 ? samples[n / 2] : 0.5 * (samples[n / 2 - 1] + samples[n / 2]);
+  t.min_ms = samples.front();
+  t.max_ms = samples.back();
+  t.mean_ms = std::accumulate(samples.begin(), samples.end(), 0.0) / n;
+  double var = 0;
+  for (double s : samples) var += (s - t.mean_ms) * (s - t.mean_ms);
+  t.stdev_ms = n > 1 ? std::sqrt(var / (n - 1)) : 0.0;
+  return t;
+}
+
+template <class F>
+Timing time_runs(F&& fn, const Protocol& p) {
+  using clock = std::chrono::steady_clock;
+  for (int i = 0; i < p.warmup; ++i) fn();
+  std::vector<double> samples;
+  double total_s = 0;
+  while (true) {
+    auto start = clock::now();
+    fn();
+    double dt = std::chrono::duration<double>(clock::now() - start).count();
+    samples.push_back(dt * 1e3);
+    total_s += dt;
+    if (p.iters > 0 ? static_cast<int>(samples.size()) >= p.iters
+                    : total_s >= p.min_time && static_cast<int>(samples.size()) >= p.min_iters)
+      break;
+  }
+  return summarize(std::move(samples));
+}
+
+json timing_json(const Timing& t, int64_t batch) {
+  return {{"iters", t.samples_ms.size()}, {"median_ms", t.median_ms}, {"min_ms", t.min_ms},
+          {"max_ms", t.max_ms},           {"mean_ms", t.mean_ms},     {"stdev_ms", t.stdev_ms},
+          {"img_per_s", batch * 1e3 / t.median_ms}, {"samples_ms", t.samples_ms}};
+}
+
+// A directory under $TMPDIR (or /tmp) removed on destruction unless kept.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix) {
+    const char* base = std::getenv("TMPDIR");
+    std::string tmpl = (base && *base ? std::string(base) : std::string("/tmp")) + "/" + prefix +
+                       "-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (!mkdtemp(buf.data()))
+      throw Error(fmt::format("cannot create a temporary directory {}", tmpl));
+    path_ = buf.data();
+  }
+  ~TempDir() {
+    if (keep_) return;
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  void keep() { keep_ = true; }
+
+ private:
+  std::string path_;
+  bool keep_ = false;
+};
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Runs argv through /bin/sh; returns its stdout (stderr passes through). Throws on failure.
+std::string run_capture(const std::vector<std::string>& argv) {
+  std::string cmd;
+  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + shell_quote(a);
+  std::fflush(nullptr);
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) throw Error(fmt::format("cannot run {}", argv.front()));
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  int status = pclose(pipe);
+  if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw Error(fmt::format("{} failed (exit status {}); its error is printed above",
+                            argv.size() > 1 ? argv[1] : argv[0],
+                            status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+  return out;
+}
+
+std::string join_argv(int argc, char** argv) {
+  std::string s = "dit-bench";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    bool plain = !a.empty() && a.find_first_of(" \t'\"$\\*?;&|<>()") == std::string::npos;
+    s += " " + (plain ? a : shell_quote(a));
+  }
+  return s;
+}
+
+std::string g_command_line;  // for the JSON record
+
+// ---- forward ------------------------------------------------------------------------------------
+
+struct ForwardOptions {
+  std::string config = "S/2";
+  std::vector<int64_t> batches = {1, 8, 32};
+  int threads = 0;
+  Protocol protocol;
+  std::string model;
+  bool no_pytorch = false;
+  std::optional<int64_t> input_size, channels;
+  std::string pytorch_script = std::string(DIT_BENCH_SCRIPT_DIR) + "/pytorch_forward.py";
+  std::string python = "/usr/bin/python3";
+  std::string json_out;
+  uint64_t seed = 0;
+  double parity_tol = 1e-4;
+  bool keep_temp = false;
+};
+
+// Random, non-zero values for every parameter (the adaLN-Zero initialisation leaves the
+// modulation and output layers at zero, which would make most of the network a no-op):
+// weights N(0, 1/fan_in), biases N(0, 0.02^2), the class table N(0, 1). Each tensor draws from
+// its own generator (seed, index), so the values do not depend on the thread count.
+void randomize_parameters(torch::nn::Module& model, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  uint64_t index = 0;
+  for (auto& item : model.named_parameters(/*recurse=*/true)) {
+    auto& p = item.value();
+    auto gen = sample_generator(seed, index++);
+    double std = 0.02;
+    if (item.key().find("embedding_table") != std::string::npos)
+      std = 1.0;
+    else if (p.dim() >= 2)
+      std = 1.0 / std::sqrt(static_cast<double>(p.numel() / p.size(0)));
+    p.copy_(torch::randn(p.sizes(), gen, p.options()) * std);
+  }
+}
+
+struct BatchInputs {
+  torch::Tensor x, t, y;
+};
+
+BatchInputs make_inputs(const DiTConfig& c, int64_t batch, uint64_t seed) {
+  auto gen = sample_generator(seed ^ 0x5EEDull, static_cast<uint64_t>(batch));
+  BatchInputs in;
+  in.x = sample_noise(mix_seed(seed, static_cast<uint64_t>(batch)), 0, batch,
+                      {c.in_channels, c.input_size, c.input_size});
+  in.t = torch::rand({batch}, gen, torch::kFloat32) * kTimestepScale;
+  in.y = c.num_classes > 0 ? torch::randint(c.num_classes, {batch}, gen, torch::kLong)
+                           : torch::zeros({batch}, torch::kLong);
+  return in;
+}
+
+std::string ms_cell(double v) { return v >= 100 ? fmt::format("{:.1f}", v) : fmt::format("{:.2f}", v); }
+
+void run_forward(const ForwardOptions& o) {
+  if (o.batches.empty()) throw Error("--batch: give at least one batch size");
+  for (auto b : o.batches)
+    if (b <= 0) throw Error(fmt::format("--batch: sizes must be positive, got {}", b));
+  if (o.protocol.warmup < 0) throw Error("--warmup must be >= 0");
+  if (o.protocol.iters < 0) throw Error("--iters must be >= 0");
+  if (!(o.protocol.min_time >= 0)) throw Error("--min-time must be >= 0");
+  if (o.protocol.min_iters < 1) throw Error("--min-iters must be >= 1");
+  if (!o.no_pytorch && !fs::exists(o.pytorch_script))
+    throw Error(fmt::format("PyTorch script {} not found (set --pytorch-script)", o.pytorch_script));
+
+  // Model: a preset with random weights, or a file.
+  DiT model{nullptr};
+  std::string model_desc;
+  if (!o.model.empty()) {
+    if (o.input_size || o.channels)
+      throw Error("--input-size and --channels apply to --config presets, not to --model");
+    model = load_dit(o.model, torch::kFloat32);
+    model_desc = fmt::format("{} (weights from {})", model->config().describe(), o.model);
+  } else {
+    DiTConfig config = DiTConfig::preset(o.config);
+    if (o.input_size) config.input_size = *o.input_size;
+    if (o.channels) config.in_channels = *o.channels;
+    config.validate();
+    model = DiT(config);
+    randomize_parameters(*model, o.seed);
+    std::string name = o.config.rfind("DiT-", 0) == 0 || o.config == "tiny" || o.config == "fmnist"
+                           ? o.config
+                           : "DiT-" + o.config;
+    model_desc = fmt::format("{}: {} (random weights, seed {})", name, config.describe(), o.seed);
+  }
+  model->eval();
+  const DiTConfig& cfg = model->config();
+  int64_t params = 0;
+  for (const auto& p : model->parameters()) params += p.numel();
+
+  const int threads = set_threads(o.threads);
+  const Machine mach = machine();
+  const std::string attention_backend = kernels::attention_backend(
+      torch::zeros({1, cfg.num_heads, cfg.num_patches(), cfg.head_dim()}));
+
+  std::vector<BatchInputs> inputs;
+  for (auto b : o.batches) inputs.push_back(make_inputs(cfg, b, o.seed));
+  const size_t parity_i = static_cast<size_t>(
+      std::min_element(o.batches.begin(), o.batches.end()) - o.batches.begin());
+  const int64_t parity_batch = o.batches[parity_i];
+
+  fmt::print("dit-bench forward\n");
+  fmt::print("command:   {}\n", g_command_line);
+  const double load_before = load_average();
+  fmt::print("machine:   {}; load average {:.2f} at start\n", mach.line(), load_before);
+  fmt::print("threads:   {} (engine and pytorch intra-op)\n", threads);
+  if (load_before >= 0.5 && load_before + threads > mach.cores + 0.25)
+    fmt::print("warning:   load average {:.2f} on {} cores: other processes compete for the CPU, "
+               "timings will be noisy and threads that wait on each other can stall (try fewer "
+               "--threads)\n",
+               load_before, mach.cores);
+  fmt::print("dtype:     f32, inference mode, eval\n");
+  fmt::print("model:     {}, {:.2f} M parameters\n", model_desc, params / 1e6);
+  fmt::print("engine:    dit-engine on libtorch {}, attention backend '{}'\n", libtorch_version(),
+             attention_backend);
+  fmt::print("protocol:  {}\n", o.protocol.describe());
+  std::fflush(stdout);
+
+  // Engine: one output kept for the parity check, then the timings.
+  std::vector<Timing> engine;
+  torch::Tensor engine_out;
+  {
+    torch::NoGradGuard no_grad;
+    c10::InferenceMode inference;
+    const auto& pin = inputs[parity_i];
+    engine_out = model->forward(pin.x, pin.t, pin.y).clone();
+    for (size_t i = 0; i < o.batches.size(); ++i) {
+      const auto& in = inputs[i];
+      engine.push_back(time_runs([&] { (void)model->forward(in.x, in.t, in.y); }, o.protocol));
+      fmt::print(stderr, "engine batch {}: {} iters, median {:.2f} ms\n", o.batches[i],
+                 engine.back().samples_ms.size(), engine.back().median_ms);
+    }
+  }
+
+  // PyTorch eager on the same weights and inputs.
+  json py;
+  std::optional<TempDir> tmp;
+  if (!o.no_pytorch) {
+    tmp.emplace("dit-bench");
+    if (o.keep_temp) tmp->keep();
+    const std::string weights_path = tmp->path() + "/weights.safetensors";
+    const std::string inputs_path = tmp->path() + "/inputs.safetensors";
+    save_dit(weights_path, model, torch::kFloat32, {{"format", "dit-bench weights"}});
+    TensorMap in_map;
+    for (size_t i = 0; i < o.batches.size(); ++i) {
+      const auto b = std::to_string(o.batches[i]);
+      in_map["x." + b] = inputs[i].x;
+      in_map["t." + b] = inputs[i].t;
+      in_map["y." + b] = inputs[i].y;
+    }
+    in_map["engine_out"] = engine_out;
+    save_safetensors(inputs_path, in_map, {{"parity_batch", std::to_string(parity_batch)}});
+
+    std::string batch_list;
+    for (auto b : o.batches) batch_list += (batch_list.empty() ? "" : ",") + std::to_string(b);
+    std::vector<std::string> argv = {o.python, o.pytorch_script,
+                                     "--weights", weights_path,
+                                     "--inputs", inputs_path,
+                                     "--parity-batch", std::to_string(parity_batch),
+                                     "--batch", batch_list,
+                                     "--threads", std::to_string(threads),
+                                     "--warmup", std::to_string(o.protocol.warmup),
+                                     "--iters", std::to_string(o.protocol.iters),
+                                     "--min-time", fmt::format("{}", o.protocol.min_time),
+                                     "--min-iters", std::to_string(o.protocol.min_iters)};
+    std::string out = run_capture(argv);
+    try {
+      py = json::parse(out);
+    } catch (const json::exception& e) {
+      throw Error(fmt::format("{}: output is not JSON ({}): {:.200}", o.pytorch_script, e.what(), out));
+    }
+    if (!py.contains("results") || py["results"].size() != o.batches.size() ||
+        !py.contains("parity"))
+      throw Error(fmt::format("{}: unexpected output: {:.200}", o.pytorch_script, out));
+    if (py["threads"].get<int>() != threads)
+      throw Error(fmt::format("pytorch ran with {} threads, engine with {}",
+                              py["threads"].get<int>(), threads));
+    if (o.keep_temp) fmt::print(stderr, "kept {}\n", tmp->path());
+  }
+
+  // Report.
+  if (!py.is_null())
+    fmt::print("pytorch:   torch {} (python {}, {}), eager, reference DiT module structure\n",
+               py["torch_version"].get<std::string>(), py["python"].get<std::string>(), o.python);
+  std::optional<double> parity_diff;
+  if (!py.is_null()) {
+    const auto& par = py["parity"];
+    parity_diff = par["max_abs_diff"].get<double>();
+    fmt::print("parity:    batch {}: max |engine - pytorch| = {:.3g} (mean {:.3g}; output max |y| "
+               "{:.3g}, rms {:.3g})\n",
+               parity_batch, *parity_diff, par["mean_abs_diff"].get<double>(),
+               par["max_abs_output"].get<double>(), par["rms_output"].get<double>());
+  }
+  fmt::print("\n{:>6}  {:>10}  {:>12}  {:>11}  {:>13}  {:>6}\n", "batch", "engine ms",
+             "engine img/s", "pytorch ms", "pytorch img/s", "ratio");
+  json rows = json::array();
+  for (size_t i = 0; i < o.batches.size(); ++i) {
+    const int64_t b = o.batches[i];
+    const Timing& e = engine[i];
+    json row = {{"batch", b}, {"engine", timing_json(e, b)}};
+    std::string py_ms = "-", py_ips = "-", ratio = "-";
+    if (!py.is_null()) {
+      const auto& r = py["results"][i];
+      if (r["batch"].get<int64_t>() != b)
+        throw Error(fmt::format("pytorch results out of order: batch {} vs {}",
+                                r["batch"].get<int64_t>(), b));
+      const double pms = r["median_ms"].get<double>();
+      py_ms = ms_cell(pms);
+      py_ips = fmt::format("{:.1f}", b * 1e3 / pms);
+      ratio = fmt::format("{:.2f}", pms / e.median_ms);  // engine speed / pytorch speed
+      row["pytorch"] = r;
+      row["ratio"] = pms / e.median_ms;
+    }
+    fmt::print("{:>6}  {:>10}  {:>12.1f}  {:>11}  {:>13}  {:>6}\n", b, ms_cell(e.median_ms),
+               b * 1e3 / e.median_ms, py_ms, py_ips, ratio);
+    rows.push_back(row);
+  }
+  fmt::print("ratio = engine img/s / pytorch img/s (> 1: engine faster); medians\n");
+
+  const bool parity_ok =
+      !parity_diff || *parity_diff <= o.parity_tol * std::max(1.0, py["parity"]["max_abs_output"].get<double>());
+
+  if (!o.json_out.empty()) {
+    json doc = {
+        {"benchmark", "forward"},
+        {"command", g_command_line},
+        {"machine",
+         {{"cpu", mach.cpu}, {"cores", mach.cores}, {"load_average_start", load_before},
+          {"load_average_end", load_average()}}},
+        {"threads", threads},
+        {"dtype", "f32"},
+        {"model", model_desc},
+        {"config", cfg.to_metadata()},
+        {"parameters", params},
+        {"engine", {{"libtorch", libtorch_version()}, {"attention_backend", attention_backend}}},
+        {"protocol",
+         {{"warmup", o.protocol.warmup},
+          {"iters", o.protocol.iters},
+          {"min_time_s", o.protocol.min_time},
+          {"min_iters", o.protocol.min_iters},
+          {"statistic", "median"}}},
+        {"results", rows},
+    };
+    if (!py.is_null()) {
+      doc["pytorch"] = {{"torch", py["torch_version"]}, {"python", py["python"]},
+                        {"executable", o.python}, {"script", o.pytorch_script}};
+      doc["parity"] = py["parity"];
+      doc["parity"]["tolerance"] = o.parity_tol;
+      doc["parity"]["ok"] = parity_ok;
+    }
+    write_file_atomic(o.json_out, doc.dump(2) + "\n");
+    fmt::print("wrote {}\n", o.json_out);
+  }
+  if (!parity_ok)
+    throw Error(fmt::format("parity check failed: max |engine - pytorch| = {:.3g} exceeds {:.3g} "
+                            "(scaled by max |y|): the two sides do not compute the same function",
+                            *parity_diff, o.parity_tol));
+}
+
+void add_forward(CLI::App& app) {
+  auto o = std::make_shared<ForwardOptions>();
+  auto* cmd = app.add_subcommand(
+      "forward", "DiT forward pass: engine vs PyTorch eager on the same weights and inputs");
+  cmd->add_option("--config", o->config, "DiT preset (S/2, B/4, XL/2, ..., tiny, fmnist)")
+      ->capture_default_str();
+  cmd->add_option("--batch", o->batches, "Batch sizes, comma separated")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Intra-op threads for both sides (0: all cores)")
+      ->capture_default_str();
+  cmd->add_option("--warmup", o->protocol.warmup, "Untimed runs per batch size")
+      ->capture_default_str();
+  auto* iters = cmd->add_option("--iters", o->protocol.iters,
+                                "Timed runs per batch size (default: run until --min-time)");
+  cmd->add_option("--min-time", o->protocol.min_time,
+                  "Seconds of timed runs per batch size (when --iters is not given)")
+      ->capture_default_str()
+      ->excludes(iters);
+  cmd->add_option("--min-iters", o->protocol.min_iters, "At least this many timed runs with --min-time")
+      ->capture_default_str();
+  cmd->add_option("--model", o->model, "Weights (.safetensors model or checkpoint) instead of a "
+                                       "random preset");
+  cmd->add_option("--input-size", o->input_size, "Override the preset's input size (latent side)");
+  cmd->add_option("--channels", o->channels, "Override the preset's input channels");
+  cmd->add_flag("--no-pytorch", o->no_pytorch, "Time the engine only");
+  cmd->add_option("--pytorch-script", o->pytorch_script, "PyTorch baseline script")
+      ->capture_default_str();
+  cmd->add_option("--python", o->python, "Python interpreter with torch")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed of the random weights and inputs")->capture_default_str();
+  cmd->add_option("--parity-tol", o->parity_tol,
+                  "Max |engine - pytorch| allowed (times max(1, max |output|))")
+      ->capture_default_str();
+  cmd->add_option("--json", o->json_out, "Write the results as JSON");
+  cmd->add_flag("--keep-temp", o->keep_temp, "Keep the temporary weights and inputs");
+  cmd->callback([o] { run_forward(*o); });
+}
+
+}  // namespace dit::bench
+
+int main(int argc, char** argv) {
+  CLI::App app{"dit-bench: engine speed against baselines measured in the same run"};
+  app.require_subcommand(1);
+  dit::bench::g_command_line = dit::bench::join_argv(argc, argv);
+  dit::bench::add_forward(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 1;  // --help prints and succeeds; usage errors exit 1
+  } catch (const dit::Error& e) {
+    fmt::print(stderr, "dit-bench: error: {}\n", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    fmt::print(stderr, "dit-bench: error: {}\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "dit-bench: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
