@@ -46,8 +46,10 @@ torch::Tensor generate_images(DiT& model, const torch::Tensor& labels,
       return out;
     };
     auto x0 = sampler->sample(counted, noise.narrow(0, first, n), opts, inner, &chunk_stats);
-    total.nfe += chunk_stats.nfe, total.steps += chunk_stats.steps,
-        total.rejected += chunk_stats.rejected;
+    // Stats describe one trajectory: the most expensive chunk (chunks differ for dopri5).
+    total.nfe = std::max(total.nfe, chunk_stats.nfe);
+    total.steps = std::max(total.steps, chunk_stats.steps);
+    total.rejected = std::max(total.rejected, chunk_stats.rejected);
     auto finite = torch::isfinite(x0).flatten(1).all(1);
     if (!finite.all().item<bool>()) {
       int64_t bad = finite.logical_not().nonzero()[0][0].item<int64_t>();

@@ -54,7 +54,8 @@ struct ImageSampling {
 // Generates one image per label (labels [B]) in model space [B, C, H, W]. Image i starts from
 // noise seeded by (seed, first_index + i) (or from init_noise [B, C, H, W] when defined), and
 // SDE noise comes from a per-image generator too, so an image does not depend on the batch or
-// chunk it was generated in. `progress` counts velocity evaluations of fixed-step samplers.
+// chunk it was generated in. `progress` counts velocity evaluations; `stats` describe one
+// trajectory (the largest NFE over the chunks).
 // Throws dit::Error naming the sample index and seed if a sample becomes non-finite.
 torch::Tensor generate_images(DiT& model, const torch::Tensor& labels,
                               const ImageSampling& sampling, Progress& progress,
