@@ -116,6 +116,15 @@ TEST(Cli, InfoPrintsTheInferredConfig) {
   EXPECT_NE(r.output.find("classes 10"), std::string::npos) << r.output;
 }
 
+TEST(Cli, EvalPrintsATableRow) {
+  const std::string report = temp_dir() + "/eval.md";
+  auto r = run("image eval --sampler euler --steps 2 --per-class 3 -t 1 -o " + report);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("| euler | 2 | 2 |"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("accuracy on the real test set"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(report));
+}
+
 TEST(Cli, HelpOnEveryCommand) {
   for (std::string cmd : {"", "image", "image sample", "image train", "image eval", "info"}) {
     auto r = run(cmd + " --help");

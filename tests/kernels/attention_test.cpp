@@ -49,7 +49,13 @@ TEST_P(AttentionShapes, MaskedKeysHaveNoInfluence) {
 INSTANTIATE_TEST_SUITE_P(Grid, AttentionShapes,
                          ::testing::Values(Shape{1, 1, 1, 1, 32}, Shape{2, 3, 17, 17, 64},
                                            Shape{1, 2, 49, 49, 72}, Shape{2, 1, 5, 33, 96},
-                                           Shape{1, 2, 64, 64, 128}));
+                                           Shape{1, 2, 64, 64, 128}),
+                         [](const ::testing::TestParamInfo<Shape>& info) {
+                           const auto& s = info.param;
+                           return "B" + std::to_string(s.B) + "H" + std::to_string(s.H) + "Nq" +
+                                  std::to_string(s.Nq) + "Nk" + std::to_string(s.Nk) + "D" +
+                                  std::to_string(s.D);
+                         });
 
 TEST(Attention, RejectsMismatchedShapes) {
   auto q = torch::randn({1, 2, 4, 8});
