@@ -2,7 +2,11 @@
 # Recipe for the bundled Fashion-MNIST model (data/models/fmnist-dit.safetensors).
 # Resumable: rerun with --resume to continue from runs/fmnist/checkpoint.safetensors.
 #   scripts/train-fmnist.sh [--resume] [extra dit image train flags]
-# Measured on the 2-core development machine: ~1.3 s/step at batch 64 with 1 thread.
+# Measured on the 2-core development machine: 0.7-1.1 s/step at batch 64 with 1 thread
+# (55 min for the last 3730 steps). The bundled model came from this recipe run in three legs
+# (0-299 with --steps 5000, 299-771 with --steps 3000, 771-4500 with --steps 4500, each leg
+# resuming the last), so its cosine schedule differed slightly between steps 300 and 771 from a
+# single run of this script; with the same thread count a single run is deterministic.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}

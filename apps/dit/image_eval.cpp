@@ -19,7 +19,7 @@ struct EvalArgs {
   std::string sampler;  // empty: the default table
   int steps = 30, threads = 0, classifier_epochs = 3;
   int64_t per_class = 100;
-  double cfg_scale = 2.0, atol = 1e-3, rtol = 1e-3;
+  double cfg_scale = 3.0, atol = 1e-3, rtol = 1e-3;
   uint64_t seed = 1234;
   bool train_classifier = false, classifier_only = false;
 };

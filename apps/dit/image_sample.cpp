@@ -19,7 +19,7 @@ struct SampleArgs {
   std::vector<int64_t> classes;
   int64_t count = 16, nrow = 0, chunk = 64;
   int steps = 30, threads = 0;
-  double cfg_scale = 2.0, cfg_rescale = 0.0, shift = 3.0, atol = 1e-4, rtol = 1e-4, diffusion = 1.0;
+  double cfg_scale = 3.0, cfg_rescale = 0.0, shift = 3.0, atol = 1e-4, rtol = 1e-4, diffusion = 1.0;
   std::vector<double> cfg_interval{0.0, 1.0};
   uint64_t seed = 42;
 };
