@@ -17,7 +17,7 @@ void request_stop(int) { g_stop = 1; }
 
 struct TrainArgs {
   std::string config = "fmnist", dataset = "fashion-mnist", data_root, out = "runs/fmnist";
-  std::string storage = "f16";
+  std::string storage = "f16", init;
   int64_t checkpoint_every = 500;
   int threads = 0;
   int64_t hidden = 0, depth = 0, heads = 0;
@@ -42,7 +42,15 @@ void run_train(const TrainArgs& a) {
                             data.images.size(3)));
   config.num_classes = static_cast<int64_t>(ds.class_names.size());
   torch::manual_seed(a.opts.seed);  // weight initialisation
-  FlowMatchingTrainer trainer(DiT(config), data, a.opts);
+  DiT model(config);
+  if (!a.init.empty()) {  // fine-tune: start from a model file's weights, fresh optimizer
+    DiT init = load_dit(a.init);
+    if (init->config().describe() != config.describe())
+      throw Error(fmt::format("--init {}: model ({}) differs from --config ({})", a.init,
+                              init->config().describe(), config.describe()));
+    load_state_dict(*model, state_dict(*init), a.init);
+  }
+  FlowMatchingTrainer trainer(model, data, a.opts);
 
   std::filesystem::create_directories(a.out);
   const std::string ckpt = a.out + "/checkpoint.safetensors";
@@ -111,7 +119,9 @@ void add_image_train(CLI::App& image) {
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));
   cmd->add_option("--limit", a->limit, "Use only the first N training images (0: all)")->check(CLI::NonNegativeNumber);
   cmd->add_option("-t,--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
-  cmd->add_flag("--resume", a->resume, "Continue from OUT/checkpoint.safetensors");
+  auto* resume = cmd->add_flag("--resume", a->resume, "Continue from OUT/checkpoint.safetensors");
+  cmd->add_option("--init", a->init, "Start from this model file's weights (fine-tuning; fresh optimizer)")
+      ->check(CLI::ExistingFile)->excludes(resume);
   cmd->callback([a] { run_train(*a); });
 }
 
