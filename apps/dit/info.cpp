@@ -13,7 +13,7 @@ void add_info(CLI::App& app) {
   cmd->callback([path] {
     std::string p = path->empty() ? default_model_path() : *path;
     SafeTensorsFile file(p);
-    const std::string prefix = file.contains("ema.x_embedder.proj.weight") ? "ema." : "";
+    const std::string prefix = weights_prefix(file);
     auto config = infer_config(file, prefix);
     int64_t params = 0;
     std::string dtype;

@@ -166,6 +166,9 @@ TensorMap state_dict(const torch::nn::Module& module);
 void load_state_dict(torch::nn::Module& module, const TensorMap& weights,
                      const std::string& source);
 
+// Prefix of the weights to use in a file: "ema." for training checkpoints, "" for model files.
+std::string weights_prefix(const SafeTensorsFile& file);
+
 // Loads a model file or a training checkpoint (its EMA weights) and infers the config.
 DiT load_dit(const std::string& path, torch::Dtype dtype = torch::kFloat32);
 // Writes the weights (cast to `dtype`) with the config in the metadata.

@@ -42,10 +42,14 @@ void load_state_dict(torch::nn::Module& module, const TensorMap& weights,
                             *unused.begin(), unused.size()));
 }
 
+std::string weights_prefix(const SafeTensorsFile& file) {
+  // Training checkpoints hold model.*, ema.* and optimizer state: use the EMA weights.
+  return file.contains("ema.x_embedder.proj.weight") ? "ema." : "";
+}
+
 DiT load_dit(const std::string& path, torch::Dtype dtype) {
   SafeTensorsFile file(path);
-  // Training checkpoints hold model.*, ema.* and optimizer state: use the EMA weights.
-  const std::string prefix = file.contains("ema.x_embedder.proj.weight") ? "ema." : "";
+  const std::string prefix = weights_prefix(file);
   DiTConfig config = infer_config(file, prefix);
   DiT model(config);
   TensorMap weights;
