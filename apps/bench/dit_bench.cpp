@@ -36,6 +36,8 @@
 #include <thread>
 #include <vector>
 
+#include "../report_error.h"
+
 #ifndef DIT_BENCH_SCRIPT_DIR
 #define DIT_BENCH_SCRIPT_DIR "apps/bench"
 #endif
@@ -515,15 +517,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 1;  // --help prints and succeeds; usage errors exit 1
-  } catch (const dit::Error& e) {
-    fmt::print(stderr, "dit-bench: error: {}\n", e.what());
-    return 1;
-  } catch (const c10::Error& e) {
-    fmt::print(stderr, "dit-bench: error: {}\n", e.what_without_backtrace());
-    return 1;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "dit-bench: error: {}\n", e.what());
-    return 1;
+  } catch (...) {
+    return dit::apps::report_current_exception("dit-bench");
   }
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <dit/runtime.h>
 #include <fmt/format.h>
 
+#include "../report_error.h"
 #include "commands.h"
 
 namespace dit::cli {
@@ -25,15 +26,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
-  } catch (const dit::Error& e) {
-    fmt::print(stderr, "dit: error: {}\n", e.what());
-    return 1;
-  } catch (const c10::Error& e) {
-    fmt::print(stderr, "dit: error: {}\n", e.what_without_backtrace());
-    return 1;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "dit: error: {}\n", e.what());
-    return 1;
+  } catch (...) {
+    return dit::apps::report_current_exception("dit");
   }
   return 0;
 }
