@@ -1,8 +1,12 @@
-// Chooses a kernel backend from device, dtype and head dimension. Only the reference backend
-// exists so far; fused CPU and CUDA backends plug in here.
+// Chooses a kernel backend from the selection (ScopedBackend, set_backend, $DIT_KERNELS, auto),
+// autograd, device and dtype. See include/dit/kernels.h for the rules.
 #include <dit/error.h>
 #include <dit/kernels.h>
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
 
 namespace dit::kernels {
 
@@ -19,19 +23,126 @@ void check_attention_shapes(const torch::Tensor& q, const torch::Tensor& k,
                         opts.key_mask->size(1) != k.size(2)))
     throw Error(fmt::format("attention: key_mask must be [B={}, Nk={}]", q.size(0), k.size(2)));
 }
+
+// A selection: "auto", "reference" or "cpu" with an optional ISA ("" = best).
+struct Selection {
+  std::string kind = "auto";
+  std::string isa;
+};
+
+Selection parse(const std::string& name, const char* where) {
+  Selection s;
+  if (name == "auto" || name == "reference" || name == "cpu") {
+    s.kind = name;
+    return s;
+  }
+  if (name.rfind("cpu:", 0) == 0) {
+    s.kind = "cpu";
+    s.isa = name.substr(4);
+    const auto have = cpu::isas();
+    if (std::find(have.begin(), have.end(), s.isa) == have.end())
+      throw Error(fmt::format("{}: kernel backend '{}' is not available on this machine "
+                              "(available: {})",
+                              where, name, fmt::join(available_backends(), ", ")));
+    return s;
+  }
+  throw Error(fmt::format("{}: unknown kernel backend '{}' (expected auto, reference, cpu, or "
+                          "one of: {})",
+                          where, name, fmt::join(available_backends(), ", ")));
+}
+
+std::mutex g_mutex;
+std::optional<std::string> g_default;                 // set_backend
+thread_local std::optional<std::string> t_scoped;     // ScopedBackend
+
+std::string process_default() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (!g_default) {
+    const char* env = std::getenv("DIT_KERNELS");
+    std::string name = env && *env ? env : "auto";
+    parse(name, "DIT_KERNELS");  // throws on a bad value, naming the variable
+    g_default = name;
+  }
+  return *g_default;
+}
+
+Selection current() {
+  return parse(t_scoped ? *t_scoped : process_default(), "kernel backend");
+}
+
+bool needs_autograd(std::initializer_list<const torch::Tensor*> ts) {
+  if (!torch::GradMode::is_enabled()) return false;
+  for (const auto* t : ts)
+    if (t->requires_grad()) return true;
+  return false;
+}
+
+bool cpu_f32(std::initializer_list<const torch::Tensor*> ts) {
+  for (const auto* t : ts)
+    if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat32) return false;
+  return true;
+}
+
+// "reference" or "cpu:<isa>" for these inputs. A forced cpu backend with inputs it cannot take
+// (non-CPU, non-float32) is an error rather than a silent fallback.
+std::string choose(std::initializer_list<const torch::Tensor*> ts, const char* op) {
+  if (needs_autograd(ts)) return "reference";  // only the reference has a backward
+  const Selection s = current();
+  if (s.kind == "reference") return "reference";
+  const bool ok = cpu_f32(ts);
+  if (s.kind == "cpu" && !ok)
+    throw Error(fmt::format("kernels::{}: backend 'cpu' needs CPU float32 tensors (got {} {}); "
+                            "select 'auto' or 'reference'",
+                            op, ts.begin()[0]->device().str(),
+                            c10::toString(ts.begin()[0]->scalar_type())));
+  if (!ok) return "reference";
+  return "cpu:" + (s.isa.empty() ? cpu::best_isa() : s.isa);
+}
 }  // namespace
 
-std::string attention_backend(const torch::Tensor&) { return "reference"; }
+void set_backend(const std::string& name) {
+  parse(name, "set_backend");
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_default = name;
+}
+
+std::string backend() { return t_scoped ? *t_scoped : process_default(); }
+
+std::vector<std::string> available_backends() {
+  std::vector<std::string> out = {"reference"};
+  for (const auto& isa : cpu::isas()) out.push_back("cpu:" + isa);
+  return out;
+}
+
+ScopedBackend::ScopedBackend(const std::string& name) : previous_(t_scoped) {
+  parse(name, "ScopedBackend");
+  t_scoped = name;
+}
+
+ScopedBackend::~ScopedBackend() { t_scoped = previous_; }
+
+std::string attention_backend(const torch::Tensor& q) { return choose({&q}, "attention"); }
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const AttentionOptions& opts) {
   check_attention_shapes(q, k, v, opts);
-  return reference::attention(q, k, v, opts);
+  const std::string b = choose({&q, &k, &v}, "attention");
+  if (b == "reference") return reference::attention(q, k, v, opts);
+  return cpu::attention(q, k, v, opts, b.substr(4));
 }
 
 torch::Tensor adaln_layernorm(const torch::Tensor& x, const torch::Tensor& shift,
                               const torch::Tensor& scale) {
-  return reference::adaln_layernorm(x, shift, scale);
+  if (choose({&x, &shift, &scale}, "adaln_layernorm") == "reference")
+    return reference::adaln_layernorm(x, shift, scale);
+  return cpu::adaln_layernorm(x, shift, scale);
+}
+
+torch::Tensor gate_residual(const torch::Tensor& x, const torch::Tensor& gate,
+                            const torch::Tensor& y) {
+  if (choose({&x, &gate, &y}, "gate_residual") == "reference")
+    return reference::gate_residual(x, gate, y);
+  return cpu::gate_residual(x, gate, y);
 }
 
 }  // namespace dit::kernels

@@ -25,4 +25,9 @@ torch::Tensor adaln_layernorm(const torch::Tensor& x, const torch::Tensor& shift
   return normed * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1);
 }
 
+torch::Tensor gate_residual(const torch::Tensor& x, const torch::Tensor& gate,
+                            const torch::Tensor& y) {
+  return x + gate.unsqueeze(1) * y;  // [B, N, D]
+}
+
 }  // namespace dit::kernels::reference

@@ -93,8 +93,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x,
   // q, k, v: [B, H, N, Dh]
   kernels::AttentionOptions opts;
   opts.key_mask = key_mask;
-  auto out = kernels::attention(qkv_[0], qkv_[1], qkv_[2], opts);  // [B, H, N, Dh]
-  return proj->forward(out.transpose(1, 2).reshape({B, N, D}));    // [B, N, D]
+  // [B, H, N, Dh]; the cpu backend stores it as [B, N, H, Dh], so the reshape below is free.
+  auto out = kernels::attention(qkv_[0], qkv_[1], qkv_[2], opts);
+  return proj->forward(out.transpose(1, 2).reshape({B, N, D}));  // [B, N, D]
 }
 
 MlpImpl::MlpImpl(int64_t hidden, int64_t mlp_hidden) {
@@ -118,10 +119,11 @@ torch::Tensor DiTBlockImpl::forward(const torch::Tensor& x, const torch::Tensor&
   auto mod = adaLN_modulation->forward(c).chunk(6, 1);
   const auto &shift_msa = mod[0], &scale_msa = mod[1], &gate_msa = mod[2];
   const auto &shift_mlp = mod[3], &scale_mlp = mod[4], &gate_mlp = mod[5];
-  auto h = x + gate_msa.unsqueeze(1) *
-                   attn->forward(kernels::adaln_layernorm(x, shift_msa, scale_msa), key_mask);
-  return h + gate_mlp.unsqueeze(1) *
-                 mlp->forward(kernels::adaln_layernorm(h, shift_mlp, scale_mlp));  // [B, N, D]
+  // h = x + gate_msa[:, None] * attn(modulate(LN(x))); out = h + gate_mlp[:, None] * mlp(...)
+  auto h = kernels::gate_residual(
+      x, gate_msa, attn->forward(kernels::adaln_layernorm(x, shift_msa, scale_msa), key_mask));
+  return kernels::gate_residual(
+      h, gate_mlp, mlp->forward(kernels::adaln_layernorm(h, shift_mlp, scale_mlp)));  // [B, N, D]
 }
 
 FinalLayerImpl::FinalLayerImpl(int64_t hidden, int64_t out_features) {
