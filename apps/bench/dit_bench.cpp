@@ -6,6 +6,13 @@
 //                     [--iters N | --min-time 2.0] [--model file.safetensors] [--no-pytorch]
 //                     [--json out.json]
 //
+//   dit-bench attention [--shape B,H,N,D ...] [--threads N] [--mask-fraction F] [--json out.json]
+//   dit-bench adaln [--shape B,N,D ...] [--threads N] [--json out.json]
+//
+// attention: the fused CPU attention (every ISA this CPU has) against libtorch's
+// _scaled_dot_product_attention and against the reference path, on the same inputs and threads.
+// adaln: fused LayerNorm+modulate and gate+residual against the reference libtorch ops.
+//
 // forward: the DiT forward pass of the engine (f32, inference mode) against a PyTorch-eager DiT
 // with the reference module structure (apps/bench/pytorch_forward.py), which loads the same
 // weights, runs the same inputs with the same timing protocol, and checks that its output
@@ -225,6 +232,7 @@ struct ForwardOptions {
   uint64_t seed = 0;
   double parity_tol = 1e-4;
   bool keep_temp = false;
+  std::string kernels = "auto";  // kernel backend of the engine (kernels::ScopedBackend)
 };
 
 // Random, non-zero values for every parameter (the adaLN-Zero initialisation leaves the
@@ -301,6 +309,7 @@ void run_forward(const ForwardOptions& o) {
 
   const int threads = set_threads(o.threads);
   const Machine mach = machine();
+  kernels::ScopedBackend kernel_choice(o.kernels);
   const std::string attention_backend = kernels::attention_backend(
       torch::zeros({1, cfg.num_heads, cfg.num_patches(), cfg.head_dim()}));
 
@@ -503,8 +512,254 @@ void add_forward(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--json", o->json_out, "Write the results as JSON");
   cmd->add_flag("--keep-temp", o->keep_temp, "Keep the temporary weights and inputs");
+  cmd->add_option("--kernels", o->kernels,
+                  "Engine kernel backend: auto, reference, cpu, cpu:avx512, cpu:avx2, cpu:scalar")
+      ->capture_default_str();
   cmd->callback([o] { run_forward(*o); });
 }
+
+
+// ---- attention / adaln ------------------------------------------------------------------------
+
+struct KernelBenchOptions {
+  std::vector<std::string> shapes;
+  int threads = 0;
+  Protocol protocol;
+  double mask_fraction = 0;  // attention: fraction of keys masked (0: no mask)
+  bool all_isas = false;
+  std::string json_out;
+};
+
+std::vector<int64_t> parse_dims(const std::string& s, size_t n, const char* what) {
+  std::vector<int64_t> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t comma = s.find(',', pos);
+    if (comma == std::string::npos) comma = s.size();
+    const std::string part = s.substr(pos, comma - pos);
+    try {
+      size_t used = 0;
+      const long long v = std::stoll(part, &used);
+      if (used != part.size() || v <= 0) throw std::invalid_argument(part);
+      out.push_back(v);
+    } catch (const std::exception&) {
+      throw Error(fmt::format("--shape '{}': expected {} positive integers {}", s, n, what));
+    }
+    pos = comma + 1;
+  }
+  if (out.size() != n) throw Error(fmt::format("--shape '{}': expected {} numbers {}", s, n, what));
+  return out;
+}
+
+void print_kernel_header(const char* name, int threads, const Protocol& p) {
+  const Machine mach = machine();
+  fmt::print("dit-bench {}\n", name);
+  fmt::print("command:   {}\n", g_command_line);
+  const double load = load_average();
+  fmt::print("machine:   {}; load average {:.2f} at start\n", mach.line(), load);
+  fmt::print("cpu isas:  {} (best: {})\n", fmt::join(kernels::cpu::isas(), ", "),
+             kernels::cpu::best_isa());
+  fmt::print("threads:   {} (all sides, libtorch intra-op)\n", threads);
+  if (load >= 0.5 && load + threads > mach.cores + 0.25)
+    fmt::print("warning:   load average {:.2f} on {} cores: timings are taken under load\n", load,
+               mach.cores);
+  fmt::print("libtorch:  {}\n", libtorch_version());
+  fmt::print("protocol:  {}\n", p.describe());
+}
+
+torch::Tensor libtorch_sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                            const std::optional<torch::Tensor>& bool_mask) {
+  c10::optional<torch::Tensor> mask;
+  if (bool_mask) mask = *bool_mask;
+#if TORCH_VERSION_MAJOR >= 2
+  return at::scaled_dot_product_attention(q, k, v, mask);
+#else
+  return std::get<0>(at::_scaled_dot_product_attention(q, k, v, mask));
+#endif
+}
+
+void run_attention(const KernelBenchOptions& o) {
+  std::vector<std::string> shapes = o.shapes;
+  if (shapes.empty())
+    shapes = {"8,6,256,64", "4,16,256,72", "2,6,1024,64", "1,16,1024,72", "16,6,64,64"};
+  if (!(o.mask_fraction >= 0 && o.mask_fraction < 1))
+    throw Error("--mask-fraction must be in [0, 1)");
+  const int threads = set_threads(o.threads);
+  print_kernel_header("attention", threads, o.protocol);
+  fmt::print("dtype:     f32, q k v [B, H, N, Dh] contiguous, Nq = Nk = N, inference mode{}\n",
+             o.mask_fraction > 0
+                 ? fmt::format(", key mask with the last {:.0f}% of keys padded", 100 * o.mask_fraction)
+                 : std::string());
+#if TORCH_VERSION_MAJOR >= 2
+  const char* sdpa_name = "at::scaled_dot_product_attention";
+#else
+  const char* sdpa_name = "at::_scaled_dot_product_attention";
+#endif
+  fmt::print("baselines: sdpa = {} (libtorch math path: matmul, softmax, matmul); "
+             "reference = kernels::reference::attention\n\n",
+             sdpa_name);
+  std::vector<std::string> isas = kernels::cpu::isas();
+  if (!o.all_isas) {
+    std::vector<std::string> keep = {isas.front()};
+    if (isas.front() != "avx2" &&
+        std::find(isas.begin(), isas.end(), "avx2") != isas.end())
+      keep.push_back("avx2");
+    isas = keep;
+  }
+  std::string head = fmt::format("{:>16}", "B,H,N,D");
+  for (const auto& isa : isas) head += fmt::format("  {:>11}", "cpu:" + isa + " ms");
+  head += fmt::format("  {:>8}  {:>8}  {:>7}  {:>9}  {:>9}  {:>8}", "sdpa ms", "ref ms", "GFLOP/s",
+                      "vs sdpa", "vs ref", "max diff");
+  fmt::print("{}\n", head);
+  json rows = json::array();
+  c10::InferenceMode inference;
+  for (const auto& sh : shapes) {
+    const auto d = parse_dims(sh, 4, "B,H,N,D");
+    const int64_t B = d[0], H = d[1], N = d[2], D = d[3];
+    auto gen = sample_generator(0, static_cast<uint64_t>(B * 1000003 + H * 1009 + N * 31 + D));
+    auto q = torch::randn({B, H, N, D}, gen, torch::kFloat32);
+    auto k = torch::randn({B, H, N, D}, gen, torch::kFloat32);
+    auto v = torch::randn({B, H, N, D}, gen, torch::kFloat32);
+    kernels::AttentionOptions opts;
+    std::optional<torch::Tensor> sdpa_mask;
+    if (o.mask_fraction > 0) {
+      const int64_t keep = std::max<int64_t>(1, N - static_cast<int64_t>(o.mask_fraction * N));
+      auto m = torch::zeros({B, N}, torch::kBool);
+      m.narrow(1, 0, keep).fill_(true);
+      opts.key_mask = m;
+      sdpa_mask = m.view({B, 1, 1, N});
+    }
+    std::vector<Timing> fast;
+    torch::Tensor out;
+    for (const auto& isa : isas) {
+      out = kernels::cpu::attention(q, k, v, opts, isa);
+      fast.push_back(time_runs([&] { (void)kernels::cpu::attention(q, k, v, opts, isa); }, o.protocol));
+    }
+    const Timing sdpa = time_runs([&] { (void)libtorch_sdpa(q, k, v, sdpa_mask); }, o.protocol);
+    const Timing ref =
+        time_runs([&] { (void)kernels::reference::attention(q, k, v, opts); }, o.protocol);
+    const double diff = (kernels::cpu::attention(q, k, v, opts, isas.front()) -
+                         libtorch_sdpa(q, k, v, sdpa_mask))
+                            .abs()
+                            .max()
+                            .item<double>();
+    const double flops = 4.0 * B * H * N * N * D;
+    const double best = fast.front().median_ms;
+    std::string line = fmt::format("{:>16}", sh);
+    json row = {{"shape", {B, H, N, D}}, {"flops", flops}, {"max_abs_diff_vs_sdpa", diff}};
+    for (size_t i = 0; i < isas.size(); ++i) {
+      line += fmt::format("  {:>11}", ms_cell(fast[i].median_ms));
+      row["cpu:" + isas[i]] = timing_json(fast[i], 1);
+    }
+    line += fmt::format("  {:>8}  {:>8}  {:>7.1f}  {:>8.2f}x  {:>8.2f}x  {:>8.1e}",
+                        ms_cell(sdpa.median_ms), ms_cell(ref.median_ms), flops / best / 1e6,
+                        sdpa.median_ms / best, ref.median_ms / best, diff);
+    fmt::print("{}\n", line);
+    std::fflush(stdout);
+    row["sdpa"] = timing_json(sdpa, 1);
+    row["reference"] = timing_json(ref, 1);
+    row["speedup_vs_sdpa"] = sdpa.median_ms / best;
+    row["speedup_vs_reference"] = ref.median_ms / best;
+    rows.push_back(row);
+  }
+  fmt::print("vs sdpa / vs ref = baseline ms / cpu:{} ms (> 1: fused kernel faster); GFLOP/s of "
+             "cpu:{} at 4 B H N^2 D flops; medians\n",
+             isas.front(), isas.front());
+  fmt::print("load average {:.2f} at end\n", load_average());
+  if (!o.json_out.empty()) {
+    const Machine mach = machine();
+    json doc = {{"benchmark", "attention"}, {"command", g_command_line},
+                {"machine", {{"cpu", mach.cpu}, {"cores", mach.cores}}},
+                {"threads", threads}, {"isas", isas}, {"dtype", "f32"},
+                {"mask_fraction", o.mask_fraction}, {"results", rows}};
+    write_file_atomic(o.json_out, doc.dump(2) + "\n");
+    fmt::print("wrote {}\n", o.json_out);
+  }
+}
+
+void run_adaln(const KernelBenchOptions& o) {
+  std::vector<std::string> shapes = o.shapes;
+  if (shapes.empty()) shapes = {"1,256,384", "8,256,384", "32,256,384", "8,256,1152"};
+  const int threads = set_threads(o.threads);
+  print_kernel_header("adaln", threads, o.protocol);
+  fmt::print("dtype:     f32, x y [B, N, D] contiguous; shift, scale, gate chunks of a [B, 6D] "
+             "projection; inference mode\n");
+  fmt::print("ops:       ln = LN(x)(1 + scale) + shift (eps 1e-6, no affine); gr = x + gate[:,None] "
+             "* y; fused = kernels::cpu, ref = kernels::reference (libtorch ops)\n\n");
+  fmt::print("{:>14}  {:>11}  {:>9}  {:>6}  {:>11}  {:>9}  {:>6}\n", "B,N,D", "ln fused ms",
+             "ln ref ms", "ratio", "gr fused ms", "gr ref ms", "ratio");
+  json rows = json::array();
+  c10::InferenceMode inference;
+  for (const auto& sh : shapes) {
+    const auto d = parse_dims(sh, 3, "B,N,D");
+    const int64_t B = d[0], N = d[1], D = d[2];
+    auto gen = sample_generator(1, static_cast<uint64_t>(B * 1000003 + N * 31 + D));
+    auto x = torch::randn({B, N, D}, gen, torch::kFloat32);
+    auto y = torch::randn({B, N, D}, gen, torch::kFloat32);
+    auto mod = torch::randn({B, 6 * D}, gen, torch::kFloat32).chunk(6, 1);
+    const Timing lf = time_runs([&] { (void)kernels::cpu::adaln_layernorm(x, mod[0], mod[1]); }, o.protocol);
+    const Timing lr = time_runs([&] { (void)kernels::reference::adaln_layernorm(x, mod[0], mod[1]); }, o.protocol);
+    const Timing gf = time_runs([&] { (void)kernels::cpu::gate_residual(x, mod[2], y); }, o.protocol);
+    const Timing gr = time_runs([&] { (void)kernels::reference::gate_residual(x, mod[2], y); }, o.protocol);
+    fmt::print("{:>14}  {:>11.3f}  {:>9.3f}  {:>5.2f}x  {:>11.3f}  {:>9.3f}  {:>5.2f}x\n", sh,
+               lf.median_ms, lr.median_ms, lr.median_ms / lf.median_ms, gf.median_ms,
+               gr.median_ms, gr.median_ms / gf.median_ms);
+    std::fflush(stdout);
+    rows.push_back({{"shape", {B, N, D}}, {"ln_fused", timing_json(lf, 1)},
+                    {"ln_reference", timing_json(lr, 1)}, {"gr_fused", timing_json(gf, 1)},
+                    {"gr_reference", timing_json(gr, 1)}});
+  }
+  fmt::print("ratio = reference ms / fused ms (> 1: fused faster); medians; load average {:.2f} at "
+             "end\n",
+             load_average());
+  if (!o.json_out.empty()) {
+    const Machine mach = machine();
+    json doc = {{"benchmark", "adaln"}, {"command", g_command_line},
+                {"machine", {{"cpu", mach.cpu}, {"cores", mach.cores}}},
+                {"threads", threads}, {"results", rows}};
+    write_file_atomic(o.json_out, doc.dump(2) + "\n");
+    fmt::print("wrote {}\n", o.json_out);
+  }
+}
+
+void add_kernel_common(CLI::App* cmd, KernelBenchOptions* o, const char* shape_help) {
+  cmd->add_option("--shape", o->shapes, shape_help);
+  cmd->add_option("--threads", o->threads, "Intra-op threads for every side (0: all cores)")
+      ->capture_default_str();
+  cmd->add_option("--warmup", o->protocol.warmup, "Untimed runs per measurement")
+      ->capture_default_str();
+  auto* iters = cmd->add_option("--iters", o->protocol.iters,
+                                "Timed runs per measurement (default: run until --min-time)");
+  cmd->add_option("--min-time", o->protocol.min_time, "Seconds of timed runs per measurement")
+      ->capture_default_str()
+      ->excludes(iters);
+  cmd->add_option("--json", o->json_out, "Write the results as JSON");
+}
+
+void add_attention(CLI::App& app) {
+  auto o = std::make_shared<KernelBenchOptions>();
+  o->protocol.min_time = 1.0;
+  auto* cmd = app.add_subcommand(
+      "attention", "Fused CPU attention vs libtorch scaled-dot-product attention and the reference");
+  add_kernel_common(cmd, o.get(),
+                    "B,H,N,D (repeatable; default the DiT shapes 8,6,256,64 4,16,256,72 "
+                    "2,6,1024,64 1,16,1024,72 16,6,64,64)");
+  cmd->add_option("--mask-fraction", o->mask_fraction, "Mask this fraction of the keys")
+      ->capture_default_str();
+  cmd->add_flag("--all-isas", o->all_isas, "Time every ISA (default: the best and avx2)");
+  cmd->callback([o] { run_attention(*o); });
+}
+
+void add_adaln(CLI::App& app) {
+  auto o = std::make_shared<KernelBenchOptions>();
+  o->protocol.min_time = 0.5;
+  auto* cmd = app.add_subcommand(
+      "adaln", "Fused LayerNorm+modulate and gate+residual vs the reference libtorch ops");
+  add_kernel_common(cmd, o.get(), "B,N,D (repeatable; default 1,256,384 8,256,384 32,256,384 8,256,1152)");
+  cmd->callback([o] { run_adaln(*o); });
+}
+
+void add_scheduler(CLI::App& app);  // scheduler_bench.cpp
 
 }  // namespace dit::bench
 
@@ -513,6 +768,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   dit::bench::g_command_line = dit::bench::join_argv(argc, argv);
   dit::bench::add_forward(app);
+  dit::bench::add_attention(app);
+  dit::bench::add_adaln(app);
+  dit::bench::add_scheduler(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

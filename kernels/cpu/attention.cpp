@@ -127,13 +127,25 @@ torch::Tensor attention(const torch::Tensor& q_in, const torch::Tensor& k_in,
         const float* vb = vd + b * vs[0] + h * vs[1];
         float* ktb = ktd + bh * D * nk_pad;
         float* vpb = vpd + bh * nk_pad * d_pad;
+        // K^T in blocks of 8 keys, so each d writes 8 consecutive floats.
+        constexpr int64_t kJ = 8;
+        for (int64_t j0 = 0; j0 < n; j0 += kJ) {
+          const int64_t nj = std::min(kJ, n - j0);
+          const float* kr[kJ];
+          for (int64_t jj = 0; jj < nj; ++jj)
+            kr[jj] = kb + (kept.empty() ? j0 + jj : kept[b][j0 + jj]) * ks[2];
+          for (int64_t d = 0; d < D; ++d) {
+            float* dst = ktb + d * nk_pad + j0;
+            for (int64_t jj = 0; jj < nj; ++jj) dst[jj] = kr[jj][d * ks[3]];
+          }
+        }
         for (int64_t j = 0; j < n; ++j) {
-          const int64_t src = kept.empty() ? j : kept[b][j];
-          const float* kr = kb + src * ks[2];
-          const float* vr = vb + src * vs[2];
-          for (int64_t d = 0; d < D; ++d) ktb[d * nk_pad + j] = kr[d * ks[3]];
+          const float* vr = vb + (kept.empty() ? j : kept[b][j]) * vs[2];
           float* vrow = vpb + j * d_pad;
-          for (int64_t d = 0; d < D; ++d) vrow[d] = vr[d * vs[3]];
+          if (vs[3] == 1)
+            std::memcpy(vrow, vr, sizeof(float) * D);
+          else
+            for (int64_t d = 0; d < D; ++d) vrow[d] = vr[d * vs[3]];
           for (int64_t d = D; d < d_pad; ++d) vrow[d] = 0.f;
         }
         for (int64_t d = 0; d < D; ++d)

@@ -96,9 +96,17 @@ inline void run(const AttentionParams& p, int64_t task_begin, int64_t task_end, 
       continue;
     }
     const float* q = p.q + b * p.q_stride[0] + h * p.q_stride[1] + i0 * p.q_stride[2];
-    for (int64_t r = 0; r < rows_pad; ++r)
-      for (int64_t d = 0; d < D; ++d)
-        Qp[r * D + d] = r < rows ? q[r * p.q_stride[2] + d * p.q_stride[3]] * p.scale : 0.f;
+    const auto vscale = Vec::set1(p.scale);
+    for (int64_t r = 0; r < rows_pad; ++r) {
+      float* qr = Qp + r * D;
+      int64_t d = 0;
+      if (r < rows && p.q_stride[3] == 1) {
+        const float* src = q + r * p.q_stride[2];
+        for (; d + W <= D; d += W) Vec::store(qr + d, Vec::mul(Vec::load(src + d), vscale));
+      }
+      for (; d < D; ++d)
+        qr[d] = r < rows ? q[r * p.q_stride[2] + d * p.q_stride[3]] * p.scale : 0.f;
+    }
     for (int64_t i = 0; i < rows_pad * dp; ++i) O[i] = 0.f;
     for (int64_t r = 0; r < rows_pad; ++r) m[r] = neg_inf, l[r] = 0.f;
 
@@ -157,8 +165,13 @@ inline void run(const AttentionParams& p, int64_t task_begin, int64_t task_end, 
     }
     for (int64_t r = 0; r < rows; ++r) {
       const float inv = 1.f / l[r];
-      for (int64_t d = 0; d < D; ++d)
-        out[r * p.o_stride[2] + d * p.o_stride[3]] = O[r * dp + d] * inv;
+      float* dst = out + r * p.o_stride[2];
+      int64_t d = 0;
+      if (p.o_stride[3] == 1) {
+        const auto vinv = Vec::set1(inv);
+        for (; d + W <= D; d += W) Vec::store(dst + d, Vec::mul(Vec::load(O + r * dp + d), vinv));
+      }
+      for (; d < D; ++d) dst[d * p.o_stride[3]] = O[r * dp + d] * inv;
     }
   }
 }
