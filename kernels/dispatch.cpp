@@ -145,4 +145,19 @@ torch::Tensor gate_residual(const torch::Tensor& x, const torch::Tensor& gate,
   return cpu::gate_residual(x, gate, y);
 }
 
+void adaln_layernorm_out(const torch::Tensor& out, const torch::Tensor& x,
+                         const torch::Tensor& shift, const torch::Tensor& scale) {
+  if (choose({&out, &x, &shift, &scale}, "adaln_layernorm_out") == "reference")
+    out.copy_(reference::adaln_layernorm(x, shift, scale));
+  else
+    cpu::adaln_layernorm_out(out, x, shift, scale);
+}
+
+void gate_residual_(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& y) {
+  if (choose({&x, &gate, &y}, "gate_residual_") == "reference")
+    x.add_(gate.unsqueeze(1) * y);
+  else
+    cpu::gate_residual_(x, gate, y);
+}
+
 }  // namespace dit::kernels

@@ -19,6 +19,7 @@
 // matches the engine's on one batch.
 #include <CLI/CLI.hpp>
 #include <dit/error.h>
+#include <dit/inference.h>
 #include <dit/kernels.h>
 #include <dit/model.h>
 #include <dit/runtime.h>
@@ -233,6 +234,7 @@ struct ForwardOptions {
   double parity_tol = 1e-4;
   bool keep_temp = false;
   std::string kernels = "auto";  // kernel backend of the engine (kernels::ScopedBackend)
+  bool inference = false;        // time DiTInference (reused buffers) instead of DiT::forward
 };
 
 // Random, non-zero values for every parameter (the adaLN-Zero initialisation leaves the
@@ -331,8 +333,9 @@ void run_forward(const ForwardOptions& o) {
                load_before, mach.cores);
   fmt::print("dtype:     f32, inference mode, eval\n");
   fmt::print("model:     {}, {:.2f} M parameters\n", model_desc, params / 1e6);
-  fmt::print("engine:    dit-engine on libtorch {}, attention backend '{}'\n", libtorch_version(),
-             attention_backend);
+  fmt::print("engine:    dit-engine on libtorch {}, attention backend '{}', {}\n",
+             libtorch_version(), attention_backend,
+             o.inference ? "DiTInference (reused buffers, in-place residuals)" : "DiT::forward");
   fmt::print("protocol:  {}\n", o.protocol.describe());
   std::fflush(stdout);
 
@@ -342,11 +345,15 @@ void run_forward(const ForwardOptions& o) {
   {
     torch::NoGradGuard no_grad;
     c10::InferenceMode inference;
+    DiTInference inference_path(model);
+    auto run = [&](const BatchInputs& in) {
+      return o.inference ? inference_path.forward(in.x, in.t, in.y) : model->forward(in.x, in.t, in.y);
+    };
     const auto& pin = inputs[parity_i];
-    engine_out = model->forward(pin.x, pin.t, pin.y).clone();
+    engine_out = run(pin).clone();
     for (size_t i = 0; i < o.batches.size(); ++i) {
       const auto& in = inputs[i];
-      engine.push_back(time_runs([&] { (void)model->forward(in.x, in.t, in.y); }, o.protocol));
+      engine.push_back(time_runs([&] { (void)run(in); }, o.protocol));
       fmt::print(stderr, "engine batch {}: {} iters, median {:.2f} ms\n", o.batches[i],
                  engine.back().samples_ms.size(), engine.back().median_ms);
     }
@@ -452,7 +459,10 @@ void run_forward(const ForwardOptions& o) {
         {"model", model_desc},
         {"config", cfg.to_metadata()},
         {"parameters", params},
-        {"engine", {{"libtorch", libtorch_version()}, {"attention_backend", attention_backend}}},
+        {"engine",
+         {{"libtorch", libtorch_version()},
+          {"attention_backend", attention_backend},
+          {"path", o.inference ? "DiTInference" : "DiT::forward"}}},
         {"protocol",
          {{"warmup", o.protocol.warmup},
           {"iters", o.protocol.iters},
@@ -512,6 +522,8 @@ void add_forward(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--json", o->json_out, "Write the results as JSON");
   cmd->add_flag("--keep-temp", o->keep_temp, "Keep the temporary weights and inputs");
+  cmd->add_flag("--inference", o->inference,
+                "Time the engine's inference path (DiTInference: buffers reused across calls)");
   cmd->add_option("--kernels", o->kernels,
                   "Engine kernel backend: auto, reference, cpu, cpu:avx512, cpu:avx2, cpu:scalar")
       ->capture_default_str();

@@ -47,6 +47,13 @@ torch::Tensor adaln_layernorm(const torch::Tensor& x, const torch::Tensor& shift
 torch::Tensor gate_residual(const torch::Tensor& x, const torch::Tensor& gate,
                             const torch::Tensor& y);
 
+// Forms for the inference path (no autograd; buffers owned by the caller):
+//   adaln_layernorm_out writes LN(x)(1 + scale) + shift into `out` (contiguous, shaped like x);
+//   gate_residual_ updates x in place: x += gate[:, None, :] * y (x contiguous).
+void adaln_layernorm_out(const torch::Tensor& out, const torch::Tensor& x,
+                         const torch::Tensor& shift, const torch::Tensor& scale);
+void gate_residual_(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& y);
+
 // Name of the backend the dispatcher picks for these inputs ("reference", "cpu:avx512", ...).
 std::string attention_backend(const torch::Tensor& q);
 
@@ -90,6 +97,9 @@ torch::Tensor adaln_layernorm(const torch::Tensor& x, const torch::Tensor& shift
                               const torch::Tensor& scale);
 torch::Tensor gate_residual(const torch::Tensor& x, const torch::Tensor& gate,
                             const torch::Tensor& y);
+void adaln_layernorm_out(const torch::Tensor& out, const torch::Tensor& x,
+                         const torch::Tensor& shift, const torch::Tensor& scale);
+void gate_residual_(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& y);
 }  // namespace cpu
 
 }  // namespace dit::kernels

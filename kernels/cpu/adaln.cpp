@@ -59,6 +59,12 @@ void gate_residual_row(const float* __restrict x, const float* __restrict gate,
 }
 
 // x [B, N, D] and a per-batch vector a [B, D], CPU float32.
+DIT_ROW_CLONES
+void gate_residual_inplace_row(float* x, const float* __restrict gate, const float* __restrict y,
+                               int64_t D) {
+  for (int64_t d = 0; d < D; ++d) x[d] += gate[d] * y[d];
+}
+
 void check_bnd(const char* op, const torch::Tensor& x, const torch::Tensor& a, const char* a_name) {
   if (x.dim() != 3)
     throw Error(fmt::format("kernels::{}: x must be [B, N, D], got {} dims", op, x.dim()));
@@ -74,14 +80,22 @@ torch::Tensor unit_inner(const torch::Tensor& t) { return t.stride(-1) == 1 ? t 
 
 }  // namespace
 
-torch::Tensor adaln_layernorm(const torch::Tensor& x_in, const torch::Tensor& shift_in,
-                              const torch::Tensor& scale_in) {
+torch::Tensor adaln_layernorm(const torch::Tensor& x, const torch::Tensor& shift,
+                              const torch::Tensor& scale) {
+  auto out = torch::empty(x.sizes(), x.options().memory_format(torch::MemoryFormat::Contiguous));
+  adaln_layernorm_out(out, x, shift, scale);
+  return out;
+}
+
+void adaln_layernorm_out(const torch::Tensor& out, const torch::Tensor& x_in,
+                         const torch::Tensor& shift_in, const torch::Tensor& scale_in) {
   check_bnd("adaln_layernorm", x_in, shift_in, "shift");
   check_bnd("adaln_layernorm", x_in, scale_in, "scale");
+  if (out.sizes() != x_in.sizes() || !out.is_contiguous() || out.scalar_type() != torch::kFloat32)
+    throw Error("kernels::adaln_layernorm_out: out must be a contiguous float32 tensor shaped like x");
   const auto x = x_in.contiguous();  // [B, N, D]
   const auto shift = unit_inner(shift_in), scale = unit_inner(scale_in);
   const int64_t B = x.size(0), N = x.size(1), D = x.size(2);
-  auto out = torch::empty_like(x);
   const float* xp = x.data_ptr<float>();
   const float *sh = shift.data_ptr<float>(), *sc = scale.data_ptr<float>();
   const int64_t sh_b = shift.stride(0), sc_b = scale.stride(0);
@@ -94,7 +108,6 @@ torch::Tensor adaln_layernorm(const torch::Tensor& x_in, const torch::Tensor& sh
                                               op + row * D, D);
                      }
                    });
-  return out;
 }
 
 torch::Tensor gate_residual(const torch::Tensor& x_in, const torch::Tensor& gate_in,
@@ -116,6 +129,24 @@ torch::Tensor gate_residual(const torch::Tensor& x_in, const torch::Tensor& gate
                                          op + row * D, D);
                    });
   return out;
+}
+
+void gate_residual_(const torch::Tensor& x, const torch::Tensor& gate_in, const torch::Tensor& y_in) {
+  check_bnd("gate_residual_", x, gate_in, "gate");
+  if (y_in.sizes() != x.sizes() || y_in.scalar_type() != torch::kFloat32 || !y_in.device().is_cpu())
+    throw Error("kernels::gate_residual_: x and y must have the same shape [B, N, D] (CPU float32)");
+  if (!x.is_contiguous()) throw Error("kernels::gate_residual_: x must be contiguous");
+  const auto y = y_in.contiguous();
+  const auto gate = unit_inner(gate_in);
+  const int64_t N = x.size(1), D = x.size(2);
+  float* xp = x.data_ptr<float>();
+  const float *yp = y.data_ptr<float>(), *gp = gate.data_ptr<float>();
+  const int64_t g_b = gate.stride(0);
+  at::parallel_for(0, x.size(0) * N, std::max<int64_t>(1, 16384 / std::max<int64_t>(D, 1)),
+                   [&](int64_t begin, int64_t end) {
+                     for (int64_t row = begin; row < end; ++row)
+                       gate_residual_inplace_row(xp + row * D, gp + (row / N) * g_b, yp + row * D, D);
+                   });
 }
 
 }  // namespace dit::kernels::cpu

@@ -1,4 +1,7 @@
 #include <dit/flow.h>
+#include <dit/inference.h>
+
+#include <memory>
 
 namespace dit {
 
@@ -11,8 +14,13 @@ torch::Tensor flow_interpolate(const torch::Tensor& x0, const torch::Tensor& eps
 }
 
 ConditionalVelocityFn dit_velocity(DiT model) {
-  return [model](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) mutable {
-    auto out = model->forward(x, t * kTimestepScale, y);  // [B, out, H, W]
+  // With grad mode off (sampling), the inference path: buffers reused across sampler steps.
+  auto inference = std::make_shared<DiTInference>(model);
+  return [model, inference](const torch::Tensor& x, const torch::Tensor& t,
+                            const torch::Tensor& y) mutable {
+    auto out = torch::GradMode::is_enabled()
+                   ? model->forward(x, t * kTimestepScale, y)       // [B, out, H, W]
+                   : inference->forward(x, t * kTimestepScale, y);  // same, no autograd
     return out.narrow(1, 0, model->config().in_channels);
   };
 }

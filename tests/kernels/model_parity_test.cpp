@@ -2,6 +2,7 @@
 // onto the reference kernels (kernels::ScopedBackend("reference")), on random non-zero weights
 // (the adaLN-Zero initialisation would make the blocks identities). Tolerance: 1e-4 times
 // max(1, max |output|), fp32 through every block.
+#include <dit/inference.h>
 #include <dit/kernels.h>
 #include <dit/model.h>
 #include <gtest/gtest.h>
@@ -61,6 +62,47 @@ TEST(ModelParity, FastKernelsMatchReferenceForward) {
           << preset << " masked " << name;
     }
   }
+}
+
+// The inference path (DiTInference: no autograd, reused buffers, in-place residuals) computes
+// DiT::forward, on every backend, and allocates its buffers once per (batch, tokens).
+TEST(ModelParity, InferencePathMatchesForward) {
+  auto cfg = dit::DiTConfig::preset("fmnist");
+  dit::DiT model(cfg);
+  model->eval();
+  randomize(*model, 9);
+  dit::DiTInference inference(model);
+  torch::NoGradGuard no_grad;
+  for (const auto& name : dit::kernels::available_backends()) {
+    dit::kernels::ScopedBackend scoped(name);
+    for (int64_t B : {2, 2, 5}) {
+      torch::manual_seed(10 + B);
+      auto x = torch::randn({B, cfg.in_channels, cfg.input_size, cfg.input_size});
+      auto t = torch::rand({B}) * 1000;
+      auto y = torch::randint(cfg.num_classes + 1, {B}, torch::kLong);
+      auto expected = model->forward(x, t, y);
+      auto out = inference.forward(x, t, y);
+      EXPECT_LT((out - expected).abs().max().item<double>(),
+                1e-4 * std::max(1.0, expected.abs().max().item<double>()))
+          << name << " B" << B;
+    }
+    // Masked tokens.
+    auto tokens = torch::randn({2, cfg.num_patches(), cfg.hidden_size});
+    auto c = torch::randn({2, cfg.hidden_size});
+    auto mask = torch::ones({2, cfg.num_patches()}, torch::kBool);
+    mask.index_put_({0, torch::indexing::Slice(20)}, false);
+    auto expected = model->run_blocks(tokens, c, mask);
+    auto before = tokens.clone();
+    auto out = inference.run_blocks(tokens, c, mask);
+    EXPECT_TRUE(torch::equal(tokens, before)) << "input tokens must not be modified";
+    EXPECT_LT((out - expected).abs().max().item<double>(),
+              1e-4 * std::max(1.0, expected.abs().max().item<double>()))
+        << name << " masked";
+  }
+  // Batches per backend 2, 2, 5, then 2 (run_blocks): one allocation per change of shape, so
+  // 3 for the first backend and 2 for each further one.
+  const int64_t backends = static_cast<int64_t>(dit::kernels::available_backends().size());
+  EXPECT_EQ(inference.allocations(), 2 * backends + 1);
 }
 
 }  // namespace

@@ -1,0 +1,33 @@
+#pragma once
+// The inference path of a DiT for sampling: the same function as DiT::forward, run without
+// autograd, with the activations of every block in buffers that are allocated once per
+// (batch, tokens) and reused by all blocks and by every later call of the same shape (each step
+// of a sampler), residual updates in place, and the fused kernels' out= / in-place forms
+// (kernels::adaln_layernorm_out, kernels::gate_residual_). Used by dit_velocity whenever grad
+// mode is off. One DiTInference serves one caller at a time (a mutex serialises calls).
+#include <dit/model.h>
+
+#include <memory>
+
+namespace dit {
+
+class DiTInference {
+ public:
+  explicit DiTInference(DiT model);
+  // As DiT::forward: x [B, C, H, W], t [B] (timestep units), y [B] -> [B, out_channels, H, W].
+  // The result is a fresh tensor (not a workspace buffer).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y);
+  // Tokens in, tokens out, as DiT::run_blocks (key_mask [B, N], true = real token).
+  torch::Tensor run_blocks(const torch::Tensor& tokens, const torch::Tensor& c,
+                           const std::optional<torch::Tensor>& key_mask = std::nullopt);
+  // Buffer allocations so far (each a change of (batch, tokens, dtype)): for tests and benches.
+  int64_t allocations() const;
+  const DiT& model() const { return model_; }
+
+ private:
+  struct Workspace;
+  DiT model_;
+  std::shared_ptr<Workspace> ws_;
+};
+
+}  // namespace dit
