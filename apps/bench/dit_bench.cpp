@@ -10,7 +10,8 @@
 //   dit-bench adaln [--shape B,N,D ...] [--threads N] [--json out.json]
 //
 // attention: the fused CPU attention (every ISA this CPU has) against libtorch's
-// _scaled_dot_product_attention and against the reference path, on the same inputs and threads.
+// _scaled_dot_product_attention and against the reference path, on the same inputs and threads,
+// timed in interleaved rounds (one call of each contender per round).
 // adaln: fused LayerNorm+modulate and gate+residual against the reference libtorch ops.
 //
 // forward: the DiT forward pass of the engine (f32, inference mode) against a PyTorch-eager DiT
@@ -37,6 +38,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -144,6 +146,33 @@ Timing time_runs(F&& fn, const Protocol& p) {
       break;
   }
   return summarize(std::move(samples));
+}
+
+// Several contenders timed in rounds (one call of each per round, in turn), so that a change of
+// background load affects all of them alike; the same warmup / iters / min-time rules per
+// contender as time_runs, min_time counted on the slowest.
+std::vector<Timing> time_interleaved(const std::vector<std::function<void()>>& fns,
+                                     const Protocol& p) {
+  using clock = std::chrono::steady_clock;
+  for (int i = 0; i < p.warmup; ++i)
+    for (const auto& fn : fns) fn();
+  std::vector<std::vector<double>> samples(fns.size());
+  std::vector<double> total(fns.size(), 0.0);
+  while (true) {
+    for (size_t k = 0; k < fns.size(); ++k) {
+      auto start = clock::now();
+      fns[k]();
+      const double dt = std::chrono::duration<double>(clock::now() - start).count();
+      samples[k].push_back(dt * 1e3);
+      total[k] += dt;
+    }
+    const int n = static_cast<int>(samples[0].size());
+    const double slowest = *std::max_element(total.begin(), total.end());
+    if (p.iters > 0 ? n >= p.iters : slowest >= p.min_time && n >= p.min_iters) break;
+  }
+  std::vector<Timing> out;
+  for (auto& s : samples) out.push_back(summarize(std::move(s)));
+  return out;
 }
 
 json timing_json(const Timing& t, int64_t batch) {
@@ -641,15 +670,17 @@ void run_attention(const KernelBenchOptions& o) {
       opts.key_mask = m;
       sdpa_mask = m.view({B, 1, 1, N});
     }
-    std::vector<Timing> fast;
-    torch::Tensor out;
-    for (const auto& isa : isas) {
-      out = kernels::cpu::attention(q, k, v, opts, isa);
-      fast.push_back(time_runs([&] { (void)kernels::cpu::attention(q, k, v, opts, isa); }, o.protocol));
-    }
-    const Timing sdpa = time_runs([&] { (void)libtorch_sdpa(q, k, v, sdpa_mask); }, o.protocol);
-    const Timing ref =
-        time_runs([&] { (void)kernels::reference::attention(q, k, v, opts); }, o.protocol);
+    std::vector<std::function<void()>> fns;
+    for (const auto& isa : isas)
+      fns.push_back([&, isa] { (void)kernels::cpu::attention(q, k, v, opts, isa); });
+    fns.push_back([&] { (void)libtorch_sdpa(q, k, v, sdpa_mask); });
+    fns.push_back([&] { (void)kernels::reference::attention(q, k, v, opts); });
+    auto timings = time_interleaved(fns, o.protocol);
+    const Timing ref = timings.back();
+    timings.pop_back();
+    const Timing sdpa = timings.back();
+    timings.pop_back();
+    const std::vector<Timing> fast = timings;
     const double diff = (kernels::cpu::attention(q, k, v, opts, isas.front()) -
                          libtorch_sdpa(q, k, v, sdpa_mask))
                             .abs()
@@ -709,10 +740,13 @@ void run_adaln(const KernelBenchOptions& o) {
     auto x = torch::randn({B, N, D}, gen, torch::kFloat32);
     auto y = torch::randn({B, N, D}, gen, torch::kFloat32);
     auto mod = torch::randn({B, 6 * D}, gen, torch::kFloat32).chunk(6, 1);
-    const Timing lf = time_runs([&] { (void)kernels::cpu::adaln_layernorm(x, mod[0], mod[1]); }, o.protocol);
-    const Timing lr = time_runs([&] { (void)kernels::reference::adaln_layernorm(x, mod[0], mod[1]); }, o.protocol);
-    const Timing gf = time_runs([&] { (void)kernels::cpu::gate_residual(x, mod[2], y); }, o.protocol);
-    const Timing gr = time_runs([&] { (void)kernels::reference::gate_residual(x, mod[2], y); }, o.protocol);
+    const auto ts = time_interleaved(
+        {[&] { (void)kernels::cpu::adaln_layernorm(x, mod[0], mod[1]); },
+         [&] { (void)kernels::reference::adaln_layernorm(x, mod[0], mod[1]); },
+         [&] { (void)kernels::cpu::gate_residual(x, mod[2], y); },
+         [&] { (void)kernels::reference::gate_residual(x, mod[2], y); }},
+        o.protocol);
+    const Timing &lf = ts[0], &lr = ts[1], &gf = ts[2], &gr = ts[3];
     fmt::print("{:>14}  {:>11.3f}  {:>9.3f}  {:>5.2f}x  {:>11.3f}  {:>9.3f}  {:>5.2f}x\n", sh,
                lf.median_ms, lr.median_ms, lr.median_ms / lf.median_ms, gf.median_ms,
                gr.median_ms, gr.median_ms / gf.median_ms);
