@@ -77,8 +77,9 @@ dit_require() {
   export DIT
 }
 
-# write_job FILE OUTPUT SAMPLES [BATCH_SIZE]: a small image job (bundled Fashion-MNIST model,
-# 4 Euler steps, one thread) whose samples depend only on this file minus `output`.
+# write_job FILE OUTPUT SAMPLES [BATCH_SIZE [STEPS]]: a small image job (bundled Fashion-MNIST
+# model, Euler, 4 steps by default, one thread) whose samples depend only on this file minus
+# `output`. Batches of 2 by default, so a handful of samples still makes several batches.
 write_job() {
   cat > "$1" <<EOT
 domain = "image"
@@ -90,7 +91,7 @@ threads = 1
 
 [sampler]
 name = "euler"
-steps = 4
+steps = ${5:-4}
 
 [image]
 classes = [0, 1, 2]

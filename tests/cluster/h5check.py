@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Checks dit batch outputs against an unsharded reference, with h5py.
 
-  h5check.py same REF FILE N     FILE holds every sample 0..N-1 exactly once, and every dataset
-                                 equals REF bit for bit (per-sample rows matched by sample index)
+  h5check.py same REF FILE N     FILE holds every sample 0..N-1 exactly once, in index order,
+                                 and every dataset equals REF bit for bit
   h5check.py partial REF FILE    FILE (e.g. left by a killed job) opens, every per-sample
                                  dataset has the same number of rows, no index repeats, and each
                                  row equals REF's row of that sample bit for bit
@@ -73,7 +73,9 @@ def describe_diff(a, b):
     if a.dtype.kind == "f":
         d = np.abs(a.astype(np.float64) - b.astype(np.float64))
         return f"max |diff| {np.nanmax(d):.3g}, {int(np.count_nonzero(a != b))} elements differ"
-    return f"{int(np.count_nonzero(a != b))} elements differ"
+    first = np.argwhere(a != b)[0]
+    return (f"{int(np.count_nonzero(a != b))} elements differ; first at {tuple(first.tolist())}: "
+            f"{a[tuple(first)]} vs {b[tuple(first)]}")
 
 
 def compare(ref_path, path, expect_all):
@@ -96,6 +98,8 @@ def compare(ref_path, path, expect_all):
                 fail(f"{ref_path}: reference holds {n_ref} samples, expected {expect_all}")
             if missing:
                 fail(f"{path}: samples missing: {missing[:20]} ({len(missing)} in all)")
+            if not np.array_equal(idx, np.arange(expect_all)):
+                fail(f"{path}: samples are not in index order (sample k must be frame k)")
         # ref_row[k] = row of sample k in REF; rows = REF rows in FILE's order
         ref_row = np.empty(n_ref, dtype=np.int64)
         ref_row[ref_idx] = np.arange(n_ref)
