@@ -8,11 +8,14 @@
 //
 //   dit-bench attention [--shape B,H,N,D ...] [--threads N] [--mask-fraction F] [--json out.json]
 //   dit-bench adaln [--shape B,N,D ...] [--threads N] [--json out.json]
+//   dit-bench gemm [--shape M,K,N ...] [--threads N] [--json out.json]
 //
 // attention: the fused CPU attention (every ISA this CPU has) against libtorch's
 // _scaled_dot_product_attention and against the reference path, on the same inputs and threads,
 // timed in interleaved rounds (one call of each contender per round).
 // adaln: fused LayerNorm+modulate and gate+residual against the reference libtorch ops.
+// gemm: the DiT linear layers, fp32 torch::linear (OpenBLAS) against libtorch's oneDNN bf16 and
+// fp32 paths.
 //
 // forward: the DiT forward pass of the engine (f32, inference mode) against a PyTorch-eager DiT
 // with the reference module structure (apps/bench/pytorch_forward.py), which loads the same
@@ -264,6 +267,7 @@ struct ForwardOptions {
   bool keep_temp = false;
   std::string kernels = "auto";  // kernel backend of the engine (kernels::ScopedBackend)
   bool inference = false;        // time DiTInference (reused buffers) instead of DiT::forward
+  bool compare_paths = false;    // also time reference / cpu forward / cpu inference interleaved
 };
 
 // Random, non-zero values for every parameter (the adaLN-Zero initialisation leaves the
@@ -385,6 +389,28 @@ void run_forward(const ForwardOptions& o) {
       engine.push_back(time_runs([&] { (void)run(in); }, o.protocol));
       fmt::print(stderr, "engine batch {}: {} iters, median {:.2f} ms\n", o.batches[i],
                  engine.back().samples_ms.size(), engine.back().median_ms);
+    }
+    if (o.compare_paths) {
+      // The engine's own paths against each other, in interleaved rounds.
+      fmt::print("\nengine paths (interleaved rounds; ratio = reference ms / that ms):\n");
+      fmt::print("{:>6}  {:>12}  {:>12}  {:>14}  {:>9}  {:>9}\n", "batch", "reference ms",
+                 "cpu fwd ms", "cpu infer ms", "fwd x", "infer x");
+      for (size_t i = 0; i < o.batches.size(); ++i) {
+        const auto& in = inputs[i];
+        const auto ts = time_interleaved(
+            {[&] {
+               kernels::ScopedBackend ref("reference");
+               (void)model->forward(in.x, in.t, in.y);
+             },
+             [&] { (void)model->forward(in.x, in.t, in.y); },
+             [&] { (void)inference_path.forward(in.x, in.t, in.y); }},
+            o.protocol);
+        fmt::print("{:>6}  {:>12}  {:>12}  {:>14}  {:>8.2f}x  {:>8.2f}x\n", o.batches[i],
+                   ms_cell(ts[0].median_ms), ms_cell(ts[1].median_ms), ms_cell(ts[2].median_ms),
+                   ts[0].median_ms / ts[1].median_ms, ts[0].median_ms / ts[2].median_ms);
+        std::fflush(stdout);
+      }
+      fmt::print("\n");
     }
   }
 
@@ -551,6 +577,9 @@ void add_forward(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--json", o->json_out, "Write the results as JSON");
   cmd->add_flag("--keep-temp", o->keep_temp, "Keep the temporary weights and inputs");
+  cmd->add_flag("--compare-paths", o->compare_paths,
+                "Also time the engine's paths against each other in interleaved rounds: reference "
+                "kernels, cpu kernels (DiT::forward), cpu kernels + DiTInference");
   cmd->add_flag("--inference", o->inference,
                 "Time the engine's inference path (DiTInference: buffers reused across calls)");
   cmd->add_option("--kernels", o->kernels,
@@ -768,6 +797,74 @@ void run_adaln(const KernelBenchOptions& o) {
   }
 }
 
+// ---- gemm ----------------------------------------------------------------------------------------
+
+// The linear layers of a DiT block at M = batch * tokens rows: fp32 torch::linear (Debian's
+// OpenBLAS) against libtorch's oneDNN paths: bf16 torch::linear (oneDNN bf16 gemm, AVX512-BF16
+// where the CPU has it; weights cast once, the activation cast counted) and fp32 mkldnn_linear
+// (weights prepacked once, the activation conversion counted).
+void run_gemm(const KernelBenchOptions& o) {
+  std::vector<std::string> shapes = o.shapes;
+  if (shapes.empty())  // DiT-S/2 (hidden 384, 256 tokens) at batch 1 and 8: qkv, proj, fc1, fc2
+    shapes = {"256,384,1152", "256,384,384", "256,384,1536", "256,1536,384",
+              "2048,384,1152", "2048,384,384", "2048,384,1536", "2048,1536,384"};
+  const int threads = set_threads(o.threads);
+  print_kernel_header("gemm", threads, o.protocol);
+  fmt::print("op:        y [M, N] = x [M, K] W^T + b; f32 = torch::linear fp32; bf16 = torch::linear on "
+             "bf16 x (cast from f32 included) and bf16 W (cast once), output cast back to f32; "
+             "mkldnn = at::mkldnn_linear, W prepacked, x to/from oneDNN layout included; mkldnn "
+             "available: {}\n\n",
+             at::hasMKLDNN() ? "yes" : "no");
+  fmt::print("{:>16}  {:>8}  {:>8}  {:>8}  {:>9}  {:>9}  {:>9}  {:>10}\n", "M,K,N", "f32 ms",
+             "bf16 ms", "dnnl ms", "f32 GF/s", "bf16 x", "dnnl x", "bf16 err");
+  json rows = json::array();
+  c10::InferenceMode inference;
+  for (const auto& sh : shapes) {
+    const auto d = parse_dims(sh, 3, "M,K,N");
+    const int64_t M = d[0], K = d[1], N = d[2];
+    auto gen = sample_generator(2, static_cast<uint64_t>(M * 1000003 + K * 31 + N));
+    auto x = torch::randn({M, K}, gen, torch::kFloat32);
+    auto w = torch::randn({N, K}, gen, torch::kFloat32) / std::sqrt(static_cast<double>(K));
+    auto b = torch::randn({N}, gen, torch::kFloat32) * 0.02;
+    auto wb = w.to(torch::kBFloat16), bb = b.to(torch::kBFloat16);
+    std::vector<std::function<void()>> fns = {
+        [&] { (void)torch::linear(x, w, b); },
+        [&] { (void)torch::linear(x.to(torch::kBFloat16), wb, bb).to(torch::kFloat32); }};
+    torch::Tensor wm;
+    if (at::hasMKLDNN()) {
+      wm = w.to_mkldnn();
+      fns.push_back([&] { (void)at::mkldnn_linear(x.to_mkldnn(), wm, b).to_dense(); });
+    }
+    const auto ts = time_interleaved(fns, o.protocol);
+    auto ref = torch::linear(x.to(torch::kFloat64), w.to(torch::kFloat64), b.to(torch::kFloat64));
+    const double scale = ref.abs().max().item<double>();
+    const double bf_err =
+        (torch::linear(x.to(torch::kBFloat16), wb, bb).to(torch::kFloat64) - ref).abs().max().item<double>() /
+        scale;
+    const double flops = 2.0 * M * K * N;
+    const double dn = ts.size() > 2 ? ts[2].median_ms : NAN;
+    fmt::print("{:>16}  {:>8.3f}  {:>8.3f}  {:>8.3f}  {:>9.1f}  {:>8.2f}x  {:>8.2f}x  {:>10.1e}\n", sh,
+               ts[0].median_ms, ts[1].median_ms, dn, flops / ts[0].median_ms / 1e6,
+               ts[0].median_ms / ts[1].median_ms, ts[0].median_ms / dn, bf_err);
+    std::fflush(stdout);
+    json row = {{"shape", {M, K, N}}, {"flops", flops}, {"f32", timing_json(ts[0], 1)},
+                {"bf16", timing_json(ts[1], 1)}, {"bf16_max_rel_err", bf_err}};
+    if (ts.size() > 2) row["mkldnn_f32"] = timing_json(ts[2], 1);
+    rows.push_back(row);
+  }
+  fmt::print("bf16 x / dnnl x = f32 ms / that ms (> 1: faster than fp32 OpenBLAS); bf16 err = max "
+             "|y_bf16 - y_f64| / max |y_f64|; medians; load average {:.2f} at end\n",
+             load_average());
+  if (!o.json_out.empty()) {
+    const Machine mach = machine();
+    json doc = {{"benchmark", "gemm"}, {"command", g_command_line},
+                {"machine", {{"cpu", mach.cpu}, {"cores", mach.cores}}},
+                {"threads", threads}, {"results", rows}};
+    write_file_atomic(o.json_out, doc.dump(2) + "\n");
+    fmt::print("wrote {}\n", o.json_out);
+  }
+}
+
 void add_kernel_common(CLI::App* cmd, KernelBenchOptions* o, const char* shape_help) {
   cmd->add_option("--shape", o->shapes, shape_help);
   cmd->add_option("--threads", o->threads, "Intra-op threads for every side (0: all cores)")
@@ -807,6 +904,16 @@ void add_adaln(CLI::App& app) {
 
 void add_scheduler(CLI::App& app);  // scheduler_bench.cpp
 
+void add_gemm(CLI::App& app) {
+  auto o = std::make_shared<KernelBenchOptions>();
+  o->protocol.min_time = 0.5;
+  auto* cmd = app.add_subcommand(
+      "gemm", "DiT linear layers: fp32 torch::linear (OpenBLAS) vs libtorch's oneDNN bf16 and fp32");
+  add_kernel_common(cmd, o.get(),
+                    "M,K,N (repeatable; default DiT-S/2 qkv, proj, fc1, fc2 at batch 1 and 8)");
+  cmd->callback([o] { run_gemm(*o); });
+}
+
 }  // namespace dit::bench
 
 int main(int argc, char** argv) {
@@ -816,6 +923,7 @@ int main(int argc, char** argv) {
   dit::bench::add_forward(app);
   dit::bench::add_attention(app);
   dit::bench::add_adaln(app);
+  dit::bench::add_gemm(app);
   dit::bench::add_scheduler(app);
   try {
     app.parse(argc, argv);
