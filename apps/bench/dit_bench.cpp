@@ -393,8 +393,10 @@ void run_forward(const ForwardOptions& o) {
     if (o.compare_paths) {
       // The engine's own paths against each other, in interleaved rounds.
       fmt::print("\nengine paths (interleaved rounds; ratio = reference ms / that ms):\n");
-      fmt::print("{:>6}  {:>12}  {:>12}  {:>14}  {:>9}  {:>9}\n", "batch", "reference ms",
-                 "cpu fwd ms", "cpu infer ms", "fwd x", "infer x");
+      fmt::print("{:>6}  {:>12}  {:>12}  {:>14}  {:>13}  {:>7}  {:>7}  {:>7}  {:>12}\n", "batch",
+                 "reference ms", "cpu fwd ms", "cpu infer ms", "infer bf16 ms", "fwd x",
+                 "infer x", "bf16 x", "bf16 rel err");
+      DiTInference bf16_path(model, LinearPrecision::kBF16);
       for (size_t i = 0; i < o.batches.size(); ++i) {
         const auto& in = inputs[i];
         const auto ts = time_interleaved(
@@ -403,13 +405,20 @@ void run_forward(const ForwardOptions& o) {
                (void)model->forward(in.x, in.t, in.y);
              },
              [&] { (void)model->forward(in.x, in.t, in.y); },
-             [&] { (void)inference_path.forward(in.x, in.t, in.y); }},
+             [&] { (void)inference_path.forward(in.x, in.t, in.y); },
+             [&] { (void)bf16_path.forward(in.x, in.t, in.y); }},
             o.protocol);
-        fmt::print("{:>6}  {:>12}  {:>12}  {:>14}  {:>8.2f}x  {:>8.2f}x\n", o.batches[i],
-                   ms_cell(ts[0].median_ms), ms_cell(ts[1].median_ms), ms_cell(ts[2].median_ms),
-                   ts[0].median_ms / ts[1].median_ms, ts[0].median_ms / ts[2].median_ms);
+        auto full = model->forward(in.x, in.t, in.y);
+        const double bf16_err = (bf16_path.forward(in.x, in.t, in.y) - full).abs().max().item<double>() /
+                                full.abs().max().item<double>();
+        fmt::print("{:>6}  {:>12}  {:>12}  {:>14}  {:>13}  {:>6.2f}x  {:>6.2f}x  {:>6.2f}x  {:>12.1e}\n",
+                   o.batches[i], ms_cell(ts[0].median_ms), ms_cell(ts[1].median_ms),
+                   ms_cell(ts[2].median_ms), ms_cell(ts[3].median_ms),
+                   ts[0].median_ms / ts[1].median_ms, ts[0].median_ms / ts[2].median_ms,
+                   ts[0].median_ms / ts[3].median_ms, bf16_err);
         std::fflush(stdout);
       }
+      fmt::print("bf16 rel err = max |bf16 - fp32 output| / max |fp32 output|\n");
       fmt::print("\n");
     }
   }

@@ -12,6 +12,8 @@ torch::Tensor flow_interpolate(const torch::Tensor& x0, const torch::Tensor& eps
 
 // v(x, t, y) of a DiT: runs the model at timestep t * kTimestepScale and keeps the first
 // in_channels output channels (the variance channels of learn_sigma models are dropped).
+// With grad mode off it runs the inference path (DiTInference, dit/inference.h), with bf16
+// linear layers when the environment variable DIT_LINEAR_PRECISION=bf16 is set.
 ConditionalVelocityFn dit_velocity(DiT model);
 
 }  // namespace dit

@@ -8,12 +8,24 @@
 #include <dit/model.h>
 
 #include <memory>
+#include <string>
 
 namespace dit {
 
+// Precision of the linear layers on the inference path. kBF16: weights cast to bfloat16 once
+// (when the DiTInference is made: make a new one after changing the weights), activations cast
+// to bfloat16 before each linear, products accumulated by libtorch's oneDNN bf16 gemm (AVX512-BF16
+// where the CPU has it) and written back as float32; LayerNorm, attention, GELU and the residual
+// stream stay float32. About 2x faster linears on such CPUs (docs/performance.md); relative error
+// of each linear ~4e-3. Image quality against fp32 is still to be checked with the eval table.
+enum class LinearPrecision { kFloat32, kBF16 };
+
+// "fp32" / "bf16" -> precision; throws dit::Error naming `where` otherwise.
+LinearPrecision parse_linear_precision(const std::string& name, const std::string& where);
+
 class DiTInference {
  public:
-  explicit DiTInference(DiT model);
+  explicit DiTInference(DiT model, LinearPrecision precision = LinearPrecision::kFloat32);
   // As DiT::forward: x [B, C, H, W], t [B] (timestep units), y [B] -> [B, out_channels, H, W].
   // The result is a fresh tensor (not a workspace buffer).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y);
@@ -26,7 +38,9 @@ class DiTInference {
 
  private:
   struct Workspace;
+  struct BF16Weights;
   DiT model_;
+  std::shared_ptr<BF16Weights> bf16_;  // null for kFloat32
   std::shared_ptr<Workspace> ws_;
 };
 

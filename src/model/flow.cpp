@@ -1,6 +1,7 @@
 #include <dit/flow.h>
 #include <dit/inference.h>
 
+#include <cstdlib>
 #include <memory>
 
 namespace dit {
@@ -15,7 +16,10 @@ torch::Tensor flow_interpolate(const torch::Tensor& x0, const torch::Tensor& eps
 
 ConditionalVelocityFn dit_velocity(DiT model) {
   // With grad mode off (sampling), the inference path: buffers reused across sampler steps.
-  auto inference = std::make_shared<DiTInference>(model);
+  // DIT_LINEAR_PRECISION=bf16 selects bfloat16 linear layers there (see dit/inference.h).
+  const char* env = std::getenv("DIT_LINEAR_PRECISION");
+  auto inference = std::make_shared<DiTInference>(
+      model, parse_linear_precision(env ? env : "", "DIT_LINEAR_PRECISION"));
   return [model, inference](const torch::Tensor& x, const torch::Tensor& t,
                             const torch::Tensor& y) mutable {
     auto out = torch::GradMode::is_enabled()

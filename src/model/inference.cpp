@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include <mutex>
+#include <unordered_map>
+#include <utility>
 
 namespace dit {
 
@@ -35,14 +37,44 @@ struct DiTInference::Workspace {
   }
 };
 
-DiTInference::DiTInference(DiT model) : model_(std::move(model)), ws_(std::make_shared<Workspace>()) {}
+// bfloat16 copies of every linear layer's weight and bias, keyed by the layer.
+struct DiTInference::BF16Weights {
+  std::unordered_map<const torch::nn::LinearImpl*, std::pair<torch::Tensor, torch::Tensor>> w;
+};
+
+LinearPrecision parse_linear_precision(const std::string& name, const std::string& where) {
+  if (name == "fp32" || name == "f32" || name.empty()) return LinearPrecision::kFloat32;
+  if (name == "bf16") return LinearPrecision::kBF16;
+  throw Error(fmt::format("{}: linear precision must be fp32 or bf16, got '{}'", where, name));
+}
+
+DiTInference::DiTInference(DiT model, LinearPrecision precision)
+    : model_(std::move(model)), ws_(std::make_shared<Workspace>()) {
+  if (precision == LinearPrecision::kBF16) {
+    torch::NoGradGuard no_grad;
+    bf16_ = std::make_shared<BF16Weights>();
+    for (auto& block : *model_->blocks) {
+      auto& blk = *block->as<DiTBlockImpl>();
+      for (auto* l : {blk.attn->qkv.get(), blk.attn->proj.get(), blk.mlp->fc1.get(), blk.mlp->fc2.get()})
+        bf16_->w[l] = {l->weight.to(torch::kBFloat16), l->bias.to(torch::kBFloat16)};
+    }
+  }
+}
 
 int64_t DiTInference::allocations() const { return ws_->allocations; }
 
 namespace {
 
-// out [M, out] = a [M, in] W^T + b, into an existing buffer.
+using BF16Map = std::unordered_map<const torch::nn::LinearImpl*, std::pair<torch::Tensor, torch::Tensor>>;
+thread_local const BF16Map* t_bf16 = nullptr;  // set by run_blocks for a bf16 DiTInference
+
+// out [M, out] = a [M, in] W^T + b, into an existing buffer (bf16 products when t_bf16 is set).
 void linear_into(torch::Tensor out2d, const torch::Tensor& a2d, const torch::nn::Linear& l) {
+  if (t_bf16) {
+    const auto& wb = t_bf16->at(l.get());
+    out2d.copy_(at::addmm(wb.second, a2d.to(torch::kBFloat16), wb.first.t()));
+    return;
+  }
   at::addmm_out(out2d, l->bias, a2d, l->weight.t());
 }
 
@@ -86,6 +118,10 @@ torch::Tensor DiTInference::run_blocks(const torch::Tensor& tokens_in, const tor
   auto& w = *ws_;
   w.ensure(tokens_in.size(0), tokens_in.size(1), cfg, tokens_in.options());
   w.tokens.copy_(tokens_in);
+  struct Bf16Scope {  // bf16 linears for this call only
+    explicit Bf16Scope(const BF16Map* m) { t_bf16 = m; }
+    ~Bf16Scope() { t_bf16 = nullptr; }
+  } bf16_scope(bf16_ ? &bf16_->w : nullptr);
   for (auto& block : *model_->blocks)
     block_inference(*block->as<DiTBlockImpl>(), cfg.num_heads, w.tokens, w.ln, w.qkv, w.proj,
                     w.hidden, c, key_mask);

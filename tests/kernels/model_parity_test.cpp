@@ -2,6 +2,7 @@
 // onto the reference kernels (kernels::ScopedBackend("reference")), on random non-zero weights
 // (the adaLN-Zero initialisation would make the blocks identities). Tolerance: 1e-4 times
 // max(1, max |output|), fp32 through every block.
+#include <dit/error.h>
 #include <dit/inference.h>
 #include <dit/kernels.h>
 #include <dit/model.h>
@@ -103,6 +104,29 @@ TEST(ModelParity, InferencePathMatchesForward) {
   // 3 for the first backend and 2 for each further one.
   const int64_t backends = static_cast<int64_t>(dit::kernels::available_backends().size());
   EXPECT_EQ(inference.allocations(), 2 * backends + 1);
+}
+
+// bf16 linear layers (LinearPrecision::kBF16): same function within bf16 rounding. Tolerance:
+// 3e-2 of max |output| (each linear has ~4e-3 relative error; errors compound over the blocks).
+TEST(ModelParity, BF16LinearsStayCloseToFloat32) {
+  auto cfg = dit::DiTConfig::preset("fmnist");
+  dit::DiT model(cfg);
+  model->eval();
+  randomize(*model, 11);
+  dit::DiTInference bf16(model, dit::LinearPrecision::kBF16);
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(12);
+  const int64_t B = 3;
+  auto x = torch::randn({B, cfg.in_channels, cfg.input_size, cfg.input_size});
+  auto t = torch::rand({B}) * 1000;
+  auto y = torch::randint(cfg.num_classes, {B}, torch::kLong);
+  auto expected = model->forward(x, t, y);
+  auto out = bf16.forward(x, t, y);
+  EXPECT_EQ(out.scalar_type(), torch::kFloat32);
+  const double rel = (out - expected).abs().max().item<double>() / expected.abs().max().item<double>();
+  EXPECT_LT(rel, 3e-2);
+  EXPECT_GT(rel, 0.0);  // it really ran in bf16
+  EXPECT_THROW(dit::parse_linear_precision("fp16", "test"), dit::Error);
 }
 
 }  // namespace
