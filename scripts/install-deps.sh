@@ -8,6 +8,8 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config ccache
+  # fuzzing (scripts/fuzz.sh): clang and its libFuzzer runtime
+  clang libclang-rt-14-dev
   # core: LibTorch (CPU, with the OpenMP OpenBLAS that makes it fast), zlib, PNG, JSON, CLI, logs
   libtorch-dev libopenblas0-openmp zlib1g-dev libpng-dev libstb-dev nlohmann-json3-dev
   libcli11-dev libfmt-dev libspdlog-dev

@@ -23,6 +23,16 @@ struct SampleArgs {
   std::vector<double> cfg_interval{0.0, 1.0};
   uint64_t seed = 42;
 };
+constexpr double kMaxNoise = 100.0;
+
+// Fails before any sampling when an output cannot be created: its directory must exist.
+void check_output_dir(const std::string& flag, const std::string& path) {
+  if (path.empty()) return;
+  const auto dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty() && !std::filesystem::is_directory(dir))
+    throw Error(fmt::format("{} {}: directory {} does not exist", flag, path, dir.string()));
+}
+
 
 torch::Tensor read_init_noise(const std::string& path, int64_t count, const DiTConfig& c) {
   Metadata meta;
@@ -30,6 +40,9 @@ torch::Tensor read_init_noise(const std::string& path, int64_t count, const DiTC
   auto it = tensors.find("noise");
   if (it == tensors.end())
     throw Error(fmt::format("{}: tensor 'noise' missing (expected [{}, {}, {}, {}])", path,
+  if (!it->second.is_floating_point())
+    throw Error(fmt::format("{}: tensor 'noise' has dtype {}, expected floating point (F32, F16, "
+                            "BF16 or F64)", path, std::string(c10::toString(it->second.scalar_type()))));
                             count, c.in_channels, c.input_size, c.input_size));
   auto noise = it->second.to(torch::kFloat32);
   std::vector<int64_t> want{count, c.in_channels, c.input_size, c.input_size};
@@ -37,11 +50,19 @@ torch::Tensor read_init_noise(const std::string& path, int64_t count, const DiTC
     throw Error(fmt::format("{}: tensor 'noise' has shape [{}], expected [{}] (-b and the model)",
                             path, fmt::join(noise.sizes(), ", "), fmt::join(want, ", ")));
   if (!torch::isfinite(noise).all().item<bool>())
+  // Standard normal noise never comes near this (P(|x| > 100) ~ 1e-2174); pixel values or other
+  // units do.
+  const double peak = noise.abs().max().item<double>();
+  if (peak > kMaxNoise)
+    throw Error(fmt::format("{}: tensor 'noise' has values up to {}: expected standard normal "
+                            "noise (|x| <= {})", path, peak, kMaxNoise));
     throw Error(fmt::format("{}: tensor 'noise' contains NaN or Inf", path));
   return noise;
 }
 
 void run_sample(const SampleArgs& a) {
+  check_output_dir("-o", a.output);
+  check_output_dir("--h5", a.h5);
   set_threads(a.threads);
   const std::string model_path = a.model.empty() ? default_model_path() : a.model;
   torch::NoGradGuard no_grad;
@@ -105,7 +126,12 @@ void run_sample(const SampleArgs& a) {
     auto seeds = torch::empty({a.count}, torch::kLong);
     for (int64_t i = 0; i < a.count; ++i)
       seeds[i] = static_cast<int64_t>(mix_seed(a.seed, static_cast<uint64_t>(i)));
-    write_image_samples_h5(a.h5, samples, labels, seeds, attrs);
+    try {
+      write_image_samples_h5(a.h5, samples, labels, seeds, attrs);
+    } catch (...) {  // a failed run leaves no output: not the grid of a run that failed either
+      if (!a.output.empty()) std::filesystem::remove(a.output);
+      throw;
+    }
     fmt::print(stderr, "wrote {}\n", a.h5);
   }
 }
@@ -136,7 +162,7 @@ void add_image_sample(CLI::App& image) {
   cmd->add_option("--h5", a->h5, "Also write raw samples, labels and seeds to this HDF5 file");
   cmd->add_option("--init-noise", a->init_noise, "Start from tensor 'noise' [B,C,H,W] in this safetensors file")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--chunk", a->chunk, "Images per model batch")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--chunk", a->chunk, "Images per model batch")->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->callback([a] { run_sample(*a); });
 }
 

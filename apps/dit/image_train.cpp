@@ -37,9 +37,9 @@ void run_train(const TrainArgs& a) {
   if (a.limit > 0 && a.limit < data.images.size(0))
     data = {data.images.narrow(0, 0, a.limit), data.labels.narrow(0, 0, a.limit)};
   if (data.images.size(2) != config.input_size)
-    throw Error(fmt::format("--config {}: input size {} does not match {} images of {}x{}",
-                            a.config, config.input_size, a.dataset, data.images.size(2),
-                            data.images.size(3)));
+    throw Error(fmt::format("--config {}: input size {} does not match the {}x{} images of {} in {}",
+                            a.config, config.input_size, data.images.size(2), data.images.size(3),
+                            a.dataset, a.data_root.empty() ? default_dataset_root(a.dataset) : a.data_root));
   config.num_classes = static_cast<int64_t>(ds.class_names.size());
   torch::manual_seed(a.opts.seed);  // weight initialisation
   DiT model(config);

@@ -19,9 +19,7 @@ void add_info(CLI::App& app) {
     std::string dtype;
     for (const auto& name : file.names()) {
       if (name.rfind(prefix, 0) != 0 || name.substr(prefix.size()) == "pos_embed") continue;
-      int64_t n = 1;
-      for (auto d : file.shape(name)) n *= d;
-      params += n;
+      params += file.numel(name);
       dtype = file.dtype_name(name);
     }
     fmt::print("file: {}\n{}\nparameters: {:.2f} M ({})\n", p, config.describe(), params / 1e6, dtype);

@@ -25,7 +25,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // A bad flag or value: one line, like every other error.
+    fmt::print(stderr, "dit: error: {} (see --help)\n", e.what());
+    return e.get_exit_code();
   } catch (...) {
     return dit::apps::report_current_exception("dit");
   }

@@ -6,31 +6,59 @@
 #include <fmt/format.h>
 #include <zlib.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
 namespace dit {
 
 namespace {
-std::string read_all(const std::string& path) {
-  // gzread reads plain files unchanged, so one path serves .gz and raw IDX.
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) throw Error(fmt::format("{}: cannot open", path));
-  std::string out;
-  char buf[1 << 16];
-  int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  int err = 0;
-  const char* msg = gzerror(f, &err);
-  gzclose(f);
-  if (n < 0 || (err != Z_OK && err != Z_STREAM_END))
-    throw Error(fmt::format("{}: corrupt gzip stream: {}", path, msg ? msg : "unknown"));
-  return out;
-}
+// gzread reads plain files unchanged, so one reader serves .gz and raw IDX.
+class GzReader {
+ public:
+  explicit GzReader(const std::string& path) : path_(path), f_(gzopen(path.c_str(), "rb")) {
+    if (!f_) throw Error(fmt::format("{}: cannot open", path));
+  }
+  ~GzReader() { gzclose(f_); }
+  GzReader(const GzReader&) = delete;
+  GzReader& operator=(const GzReader&) = delete;
+
+  // Appends up to n bytes to out; returns how many were read (fewer only at the end).
+  size_t read(std::string& out, size_t n) {
+    size_t got = 0;
+    char buf[1 << 16];
+    while (got < n) {
+      const int want = static_cast<int>(std::min(n - got, sizeof buf));
+      const int r = gzread(f_, buf, static_cast<unsigned>(want));
+      if (r < 0) fail();
+      if (r == 0) break;
+      out.append(buf, static_cast<size_t>(r));
+      got += static_cast<size_t>(r);
+    }
+    int err = 0;
+    gzerror(f_, &err);
+    if (err != Z_OK && err != Z_STREAM_END) fail();
+    return got;
+  }
+
+ private:
+  [[noreturn]] void fail() {
+    int err = 0;
+    const char* msg = gzerror(f_, &err);
+    throw Error(fmt::format("{}: corrupt gzip stream: {}", path_, msg && *msg ? msg : "unknown"));
+  }
+  std::string path_;
+  gzFile f_;
+};
 }  // namespace
 
 torch::Tensor read_idx(const std::string& path) {
-  std::string bytes = read_all(path);
+  // Read only as much as the header declares (plus one byte to detect trailing data): a
+  // damaged size or a gzip bomb cannot make us hold more than the declared data.
+  GzReader in(path);
+  std::string bytes;
+  in.read(bytes, 4);
   auto u8 = [&](size_t i) { return static_cast<uint8_t>(bytes[i]); };
   if (bytes.size() < 4)
     throw Error(fmt::format("{}: IDX header truncated ({} bytes)", path, bytes.size()));
@@ -41,7 +69,7 @@ torch::Tensor read_idx(const std::string& path) {
   const size_t ndims = u8(3);
   if (ndims < 1 || ndims > 4)
     throw Error(fmt::format("{}: IDX has {} dimensions, expected 1 to 4", path, ndims));
-  if (bytes.size() < 4 + 4 * ndims)
+  if (in.read(bytes, 4 * ndims) < 4 * ndims)
     throw Error(fmt::format("{}: IDX dimension sizes truncated", path));
   std::vector<int64_t> dims;
   size_t total = 1;
@@ -55,10 +83,12 @@ torch::Tensor read_idx(const std::string& path) {
     total *= size;
     if (total > (size_t{1} << 34)) throw Error(fmt::format("{}: IDX data too large", path));
   }
-  size_t header = 4 + 4 * ndims;
-  if (bytes.size() != header + total)
-    throw Error(fmt::format("{}: IDX data has {} bytes, dimensions [{}] need {}", path,
-                            bytes.size() - header, fmt::join(dims, ", "), total));
+  const size_t header = 4 + 4 * ndims;
+  const size_t got = in.read(bytes, total + 1);
+  if (got != total)
+    throw Error(fmt::format("{}: IDX data has {}{} bytes, dimensions [{}] need {}", path,
+                            got > total ? "more than " : "", std::min(got, total), fmt::join(dims, ", "),
+                            total));
   auto out = torch::empty(dims, torch::kUInt8);
   std::memcpy(out.data_ptr(), bytes.data() + header, total);
   return out;

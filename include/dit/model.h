@@ -19,6 +19,12 @@ namespace dit {
 // DDPM steps 0..999, so its frequency table is tuned for this range).
 constexpr double kTimestepScale = 1000.0;
 
+// Sanity limits for configs (far beyond any real model; they keep the shape arithmetic of a
+// config inferred from a damaged file from overflowing): every size, and the parameter count.
+constexpr int64_t kMaxConfigDim = int64_t{1} << 24;
+constexpr int64_t kMaxDepth = 4096;
+constexpr int64_t kMaxParameters = int64_t{1} << 40;
+
 struct DiTConfig {
   int64_t input_size = 32;   // image side in pixels (or latent cells); square
   int64_t patch_size = 2;
@@ -40,6 +46,10 @@ struct DiTConfig {
 
   // Throws dit::Error naming the field when the combination is invalid.
   void validate() const;
+  // Parameters and buffers of the DiT it describes (what a model file must hold): their
+  // count, and every state-dict name with its shape (call after validate()).
+  int64_t parameter_count() const;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> weight_shapes() const;
   std::string describe() const;  // one line, e.g. "DiT hidden 384, depth 12, heads 6, ..."
   Metadata to_metadata() const;  // "dit.<field>" -> value, stored in safetensors headers
 

@@ -36,6 +36,8 @@ class SafeTensorsFile {
   // Shape of a tensor as stored; throws if absent.
   std::vector<int64_t> shape(const std::string& name) const;
   std::string dtype_name(const std::string& name) const;
+  // Number of elements (never overflows: at most the tensor's byte count); throws if absent.
+  int64_t numel(const std::string& name) const;
 
   // Zero-copy view of tensor `name` (throws if absent).
   torch::Tensor view(const std::string& name) const;

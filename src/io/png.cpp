@@ -9,12 +9,26 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 namespace dit {
 
 namespace {
-void png_error_throw(png_structp, png_const_charp msg) { throw Error(msg); }
+constexpr png_uint_32 kMaxPngSide = 1 << 16;
+constexpr int64_t kMaxPngBytes = int64_t{1} << 28;
+constexpr png_alloc_size_t kMaxPngChunkBytes = 1 << 24;
+
+// libpng often gives the reason as a warning and then a generic error ("Invalid IHDR data"):
+// the reader keeps the last warning (error_ptr) to name the reason in its message.
+void png_error_throw(png_structp png, png_const_charp msg) {
+  const auto* warning = static_cast<const std::string*>(png_get_error_ptr(png));
+  if (warning && !warning->empty()) throw Error(fmt::format("{} ({})", msg, *warning));
+  throw Error(msg);
+}
 void png_warning_ignore(png_structp, png_const_charp) {}
+void png_warning_keep(png_structp png, png_const_charp msg) {
+  if (auto* warning = static_cast<std::string*>(png_get_error_ptr(png))) *warning = msg;
+}
 
 void append_bytes(png_structp png, png_bytep data, png_size_t n) {
   auto* out = static_cast<std::string*>(png_get_io_ptr(png));
@@ -77,26 +91,43 @@ void write_png_grid(const std::string& path, const torch::Tensor& images_in, int
 PngImage read_png(const std::string& path) {
   std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), std::fclose);
   if (!file) throw Error(fmt::format("{}: cannot open", path));
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, nullptr, png_error_throw,
-                                           png_warning_ignore);
+  std::string last_warning;
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &last_warning, png_error_throw,
+                                           png_warning_keep);
   png_infop info = png_create_info_struct(png);
   std::unique_ptr<png_struct, std::function<void(png_structp)>> guard(
       png, [&info](png_structp p) { png_destroy_read_struct(&p, &info, nullptr); });
   PngImage img;
   try {
     png_init_io(png, file.get());
+    // A damaged header can declare any size up to 2^31 - 1: bound it before allocating.
+    png_set_user_limits(png, kMaxPngSide, kMaxPngSide);
+    // Nor may an ancillary chunk (tEXt ...) claim gigabytes: libpng would allocate them.
+    png_set_chunk_malloc_max(png, kMaxPngChunkBytes);
     png_read_info(png, info);
     png_set_strip_16(png);
     png_set_packing(png);
     png_set_expand(png);
+    const int passes = png_set_interlace_handling(png);  // Adam7: 7 passes over all rows
     png_read_update_info(png, info);
     img.width = png_get_image_width(png, info);
     img.height = png_get_image_height(png, info);
     img.channels = png_get_channels(png, info);
-    img.pixels = torch::empty({img.height, img.width, img.channels}, torch::kUInt8);
-    for (int64_t y = 0; y < img.height; ++y)
-      png_read_row(png, img.pixels.data_ptr<uint8_t>() + y * img.width * img.channels, nullptr);
+    const int64_t row = img.width * img.channels;
+    if (row * img.height > kMaxPngBytes)
+      throw Error(fmt::format("{}x{}x{} pixels exceed the {}-byte limit", img.width, img.height,
+                              img.channels, kMaxPngBytes));
+    // Rows are stored as they decode, so a header claiming a large image over little data
+    // costs only what decodes (interlaced images need every row from the first pass).
+    std::vector<uint8_t> pixels(passes > 1 ? static_cast<size_t>(row * img.height) : 0);
+    for (int pass = 0; pass < passes; ++pass)
+      for (int64_t y = 0; y < img.height; ++y) {
+        if (pass == 0 && passes == 1) pixels.resize(static_cast<size_t>((y + 1) * row));
+        png_read_row(png, pixels.data() + y * row, nullptr);
+      }
     png_read_end(png, info);
+    img.pixels = torch::empty({img.height, img.width, img.channels}, torch::kUInt8);
+    if (!pixels.empty()) std::memcpy(img.pixels.data_ptr<uint8_t>(), pixels.data(), pixels.size());
     png_textp text = nullptr;
     int n = png_get_text(png, info, &text, nullptr);
     for (int i = 0; i < n; ++i) img.text.emplace_back(text[i].key, std::string(text[i].text, text[i].text_length));

@@ -178,7 +178,10 @@ SafeTensorsFile::SafeTensorsFile(const std::string& path) : path_(path) {
     throw fail(fmt::format("header must be a JSON object, got {}", header.type_name()));
   if (has_duplicate) throw fail(fmt::format("header: duplicate key '{}'", duplicate));
 
-  for (const auto& [name, value] : header.items()) {
+  for (const auto& item : header.items()) {
+    // Named references, not a structured binding: lambdas below capture them (C++17, clang).
+    const std::string& name = item.key();
+    const json& value = item.value();
     if (name == kMetadataKey) {
       if (!value.is_object())
         throw fail(fmt::format("'{}' must be an object of strings, got {}", kMetadataKey,
@@ -311,6 +314,13 @@ std::vector<int64_t> SafeTensorsFile::shape(const std::string& name) const {
 
 std::string SafeTensorsFile::dtype_name(const std::string& name) const {
   return find_entry(entries_, path_, name).dtype_name;
+}
+
+int64_t SafeTensorsFile::numel(const std::string& name) const {
+  const Entry& e = find_entry(entries_, path_, name);
+  for (auto d : e.shape)
+    if (d == 0) return 0;
+  return static_cast<int64_t>((e.end - e.begin) / c10::elementSize(e.dtype));
 }
 
 torch::Tensor SafeTensorsFile::view(const std::string& name) const {

@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
 #include <map>
+#include <utility>
 
 namespace dit {
 
@@ -30,19 +32,84 @@ void DiTConfig::validate() const {
   auto require = [](bool ok, const std::string& what) {
     if (!ok) throw Error("DiT config: " + what);
   };
+  // Bounds far beyond any real model: configs inferred from a damaged file's shapes must not
+  // overflow the shape arithmetic below and in the modules.
+  for (const auto& [name, value] : {std::pair<const char*, int64_t>{"input_size", input_size},
+                                    {"patch_size", patch_size}, {"in_channels", in_channels},
+                                    {"hidden_size", hidden_size}, {"depth", depth},
+                                    {"num_heads", num_heads}, {"num_classes", num_classes}})
+    require(value <= kMaxConfigDim,
+            fmt::format("{} = {} exceeds the limit {}", name, value, kMaxConfigDim));
   require(patch_size > 0, fmt::format("patch_size must be positive, got {}", patch_size));
   require(input_size > 0 && input_size % patch_size == 0,
           fmt::format("input_size {} must be a positive multiple of patch_size {}", input_size,
                       patch_size));
   require(in_channels > 0, fmt::format("in_channels must be positive, got {}", in_channels));
-  require(depth > 0, fmt::format("depth must be positive, got {}", depth));
+  require(depth > 0 && depth <= kMaxDepth,
+          fmt::format("depth must be 1 to {}, got {}", kMaxDepth, depth));
   require(num_heads > 0 && hidden_size % num_heads == 0,
           fmt::format("hidden_size {} must be divisible by num_heads {}", hidden_size, num_heads));
   require(hidden_size % 4 == 0,
           fmt::format("hidden_size {} must be a multiple of 4 (2D sin-cos embedding)",
                       hidden_size));
-  require(mlp_ratio > 0, "mlp_ratio must be positive");
+  require(hidden_size > 0, fmt::format("hidden_size must be positive, got {}", hidden_size));
+  require(std::isfinite(mlp_ratio) && mlp_ratio > 0 &&
+              hidden_size * mlp_ratio <= static_cast<double>(kMaxConfigDim),
+          fmt::format("mlp_ratio {} must be positive with an MLP width of at most {}", mlp_ratio,
+                      kMaxConfigDim));
+  require(mlp_hidden() > 0, fmt::format("MLP width {} * {} rounds to 0", hidden_size, mlp_ratio));
   require(num_classes >= 0, fmt::format("num_classes must be >= 0, got {}", num_classes));
+  require(parameter_count() <= kMaxParameters,
+          fmt::format("{} parameters exceed the limit {}", parameter_count(), kMaxParameters));
+}
+
+int64_t DiTConfig::parameter_count() const {
+  // 128-bit sums: every factor is at most kMaxConfigDim (2^24, checked by validate()), so no
+  // term reaches 2^100. Saturates at INT64_MAX.
+  using I = __int128;
+  const I D = hidden_size, C = in_channels, P = patch_size, H = mlp_hidden();
+  const I grid = patch_size > 0 ? input_size / patch_size : 0;
+  const I out = P * P * out_channels();
+  I n = D * C * P * P + D;                             // x_embedder.proj (conv) + bias
+  n += 256 * D + D + D * D + D;                        // t_embedder.mlp.{0,2}
+  if (num_classes > 0) n += (I(num_classes) + 1) * D;  // y_embedder (+ null class)
+  const I block = 3 * D * D + 3 * D + D * D + D        // attn.qkv, attn.proj
+                  + H * D + H + H * D + D              // mlp.fc1, mlp.fc2
+                  + 6 * D * D + 6 * D;                 // adaLN_modulation.1
+  n += I(depth) * block;
+  n += out * D + out + 2 * D * D + 2 * D;  // final_layer.linear, adaLN_modulation.1
+  n += grid * grid * D;                    // pos_embed buffer
+  const I max = std::numeric_limits<int64_t>::max();
+  return static_cast<int64_t>(n > max ? max : n < 0 ? 0 : n);
+}
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> DiTConfig::weight_shapes() const {
+  const int64_t D = hidden_size, C = in_channels, P = patch_size, H = mlp_hidden();
+  const int64_t O = P * P * out_channels(), N = num_patches();
+  std::vector<std::pair<std::string, std::vector<int64_t>>> s = {
+      {"x_embedder.proj.weight", {D, C, P, P}}, {"x_embedder.proj.bias", {D}},
+      {"t_embedder.mlp.0.weight", {D, 256}},    {"t_embedder.mlp.0.bias", {D}},
+      {"t_embedder.mlp.2.weight", {D, D}},      {"t_embedder.mlp.2.bias", {D}},
+      {"pos_embed", {1, N, D}}};
+  if (num_classes > 0) s.push_back({"y_embedder.embedding_table.weight", {num_classes + 1, D}});
+  for (int64_t i = 0; i < depth; ++i) {
+    const std::string b = fmt::format("blocks.{}.", i);
+    s.push_back({b + "attn.qkv.weight", {3 * D, D}});
+    s.push_back({b + "attn.qkv.bias", {3 * D}});
+    s.push_back({b + "attn.proj.weight", {D, D}});
+    s.push_back({b + "attn.proj.bias", {D}});
+    s.push_back({b + "mlp.fc1.weight", {H, D}});
+    s.push_back({b + "mlp.fc1.bias", {H}});
+    s.push_back({b + "mlp.fc2.weight", {D, H}});
+    s.push_back({b + "mlp.fc2.bias", {D}});
+    s.push_back({b + "adaLN_modulation.1.weight", {6 * D, D}});
+    s.push_back({b + "adaLN_modulation.1.bias", {6 * D}});
+  }
+  s.push_back({"final_layer.linear.weight", {O, D}});
+  s.push_back({"final_layer.linear.bias", {O}});
+  s.push_back({"final_layer.adaLN_modulation.1.weight", {2 * D, D}});
+  s.push_back({"final_layer.adaLN_modulation.1.bias", {2 * D}});
+  return s;
 }
 
 std::string DiTConfig::describe() const {
@@ -114,14 +181,24 @@ DiTConfig infer_config(const ShapeLookup& shape_of, const Metadata& metadata,
                               shape->size(), rank));
     return *shape;
   };
+  // Shapes of a damaged file can hold any non-negative int64: bound each before arithmetic.
+  const auto bounded = [&](const std::string& key, size_t rank) {
+    auto shape = need(key, rank);
+    for (size_t i = 0; i < shape.size(); ++i)
+      if (shape[i] <= 0 || shape[i] > kMaxConfigDim)
+        throw Error(fmt::format("{}: tensor '{}{}' has shape [{}]: dimension {} is outside "
+                                "[1, {}]",
+                                source, prefix, key, fmt::join(shape, ", "), i, kMaxConfigDim));
+    return shape;
+  };
   DiTConfig c;
-  auto patch_w = need("x_embedder.proj.weight", 4);  // [D, C, p, p]
+  auto patch_w = bounded("x_embedder.proj.weight", 4);  // [D, C, p, p]
   c.hidden_size = patch_w[0], c.in_channels = patch_w[1], c.patch_size = patch_w[2];
   if (patch_w[2] != patch_w[3])
     throw Error(fmt::format("{}: x_embedder.proj.weight has non-square patch {}x{}", source,
                             patch_w[2], patch_w[3]));
 
-  auto pos = need("pos_embed", 3);  // [1, N, D]
+  auto pos = bounded("pos_embed", 3);  // [1, N, D]
   auto grid = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(pos[1]))));
   if (grid * grid != pos[1] || pos[2] != c.hidden_size)
     throw Error(fmt::format("{}: pos_embed shape [1, {}, {}] is not [1, grid^2, hidden={}]",
@@ -132,13 +209,14 @@ DiTConfig infer_config(const ShapeLookup& shape_of, const Metadata& metadata,
   while (shape_of(prefix + fmt::format("blocks.{}.attn.qkv.weight", c.depth))) ++c.depth;
   if (c.depth == 0)
     throw Error(fmt::format("{}: no blocks.0.attn.qkv.weight: not a DiT checkpoint", source));
-  auto fc1 = need("blocks.0.mlp.fc1.weight", 2);  // [H, D]
+  auto fc1 = bounded("blocks.0.mlp.fc1.weight", 2);  // [H, D]
   c.mlp_ratio = static_cast<double>(fc1[0]) / static_cast<double>(c.hidden_size);
 
-  auto table = shape_of(prefix + "y_embedder.embedding_table.weight");  // [K + 1, D]
-  c.num_classes = table ? (*table)[0] - 1 : 0;
+  // Optional: [K + 1, D] (absent: unconditional).
+  const bool conditional = shape_of(prefix + "y_embedder.embedding_table.weight").has_value();
+  c.num_classes = conditional ? need("y_embedder.embedding_table.weight", 2)[0] - 1 : 0;
 
-  auto final_w = need("final_layer.linear.weight", 2);  // [p*p*out, D]
+  auto final_w = bounded("final_layer.linear.weight", 2);  // [p*p*out, D]
   int64_t pp = c.patch_size * c.patch_size;
   int64_t out = final_w[0] / pp;
   if (out * pp != final_w[0] || (out != c.in_channels && out != 2 * c.in_channels))

@@ -51,6 +51,17 @@ DiT load_dit(const std::string& path, torch::Dtype dtype) {
   SafeTensorsFile file(path);
   const std::string prefix = weights_prefix(file);
   DiTConfig config = infer_config(file, prefix);
+  // Shapes alone can describe a huge model in a tiny file (zero-sized tensors elsewhere):
+  // check every tensor's shape before allocating the model.
+  for (const auto& [name, shape] : config.weight_shapes()) {
+    if (!file.contains(prefix + name))
+      throw Error(fmt::format("{}: tensor '{}' is missing (expected shape [{}])", path, name,
+                              fmt::join(shape, ", ")));
+    const auto stored = file.shape(prefix + name);
+    if (stored != shape)
+      throw Error(fmt::format("{}: tensor '{}' has shape [{}], expected [{}]", path, name,
+                              fmt::join(stored, ", "), fmt::join(shape, ", ")));
+  }
   DiT model(config);
   TensorMap weights;
   for (const auto& name : file.names())

@@ -36,10 +36,15 @@ void TrainOptions::validate() const {
   require(lr_schedule == "constant" || lr_schedule == "cosine",
           fmt::format("lr_schedule must be 'constant' or 'cosine', got '{}'", lr_schedule));
   require(warmup_steps >= 0, "warmup_steps must be >= 0");
+  require(weight_decay >= 0 && std::isfinite(weight_decay),
+          fmt::format("weight_decay must be a finite number >= 0, got {}", weight_decay));
+  require(std::isfinite(grad_clip),
+          fmt::format("grad_clip must be a finite number (<= 0: off), got {}", grad_clip));
+  require(std::isfinite(logit_mean), fmt::format("logit_mean must be finite, got {}", logit_mean));
   require(ema_decay >= 0 && ema_decay < 1, fmt::format("ema_decay must be in [0, 1), got {}", ema_decay));
   require(t_sampling == "logit-normal" || t_sampling == "uniform",
           fmt::format("t_sampling must be 'logit-normal' or 'uniform', got '{}'", t_sampling));
-  require(logit_std > 0, "logit_std must be positive");
+  require(logit_std > 0 && std::isfinite(logit_std), "logit_std must be a finite positive number");
   require(label_dropout >= 0 && label_dropout <= 1,
           fmt::format("label_dropout must be in [0, 1], got {}", label_dropout));
 }
@@ -176,14 +181,22 @@ void FlowMatchingTrainer::load_checkpoint(const std::string& path) {
   auto it = meta.find("train.step");
   if (it == meta.end())
     throw Error(fmt::format("{}: metadata 'train.step' missing: not a training checkpoint", path));
+  int64_t step = -1;
+  try {
+    step = std::stoll(it->second);
+  } catch (const std::exception&) {
+  }
+  if (step < 0)
+    throw Error(fmt::format("{}: metadata train.step='{}' is not a step count", path, it->second));
   auto saved = infer_config(file, "model.");
   if (saved.describe() != model_->config().describe())
     throw Error(fmt::format("{}: checkpoint model ({}) differs from the configured model ({})",
                             path, saved.describe(), model_->config().describe()));
   auto saved_opts = nlohmann::json::parse(meta["train.options"], nullptr, false);
-  if (!saved_opts.is_discarded() && saved_opts.value("seed", opts_.seed) != opts_.seed)
+  if (saved_opts.is_object() && saved_opts.contains("seed") &&
+      !(saved_opts["seed"].is_number_unsigned() && saved_opts["seed"].get<uint64_t>() == opts_.seed))
     throw Error(fmt::format("{}: checkpoint seed {} differs from --seed {}", path,
-                            saved_opts.value("seed", uint64_t{0}), opts_.seed));
+                            saved_opts["seed"].dump(), opts_.seed));
   TensorMap model_w, ema_w;
   for (const auto& name : file.names()) {
     if (name.rfind("model.", 0) == 0) model_w[name.substr(6)] = file.view(name);
@@ -199,14 +212,12 @@ void FlowMatchingTrainer::load_checkpoint(const std::string& path) {
       auto value = file.view(key);
       if (value.sizes() != (*store)[i].sizes())
         throw Error(fmt::format("{}: tensor '{}' has the wrong shape", path, key));
+      if (!value.is_floating_point() || !torch::isfinite(value).all().item<bool>())
+        throw Error(fmt::format("{}: tensor '{}' is not finite floating point", path, key));
       (*store)[i].copy_(value);
     }
   }
-  try {
-    step_ = std::stoll(it->second);
-  } catch (const std::exception&) {
-    throw Error(fmt::format("{}: metadata train.step='{}' is not an integer", path, it->second));
-  }
+  step_ = step;
 }
 
 }  // namespace dit

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <map>
 
 #include "tests/model/dit_test_util.h"
 
@@ -140,6 +141,80 @@ TEST(DiTWeights, InferConfigPrefixAndMissingShapes) {
                {"rows.safetensors", "final_layer.linear.weight", "17"});
 }
 
+// weight_shapes() and parameter_count() describe exactly the module's state dict: load_dit
+// checks a file against them before it allocates the model.
+TEST(DiTWeights, WeightShapesAndParameterCountMatchTheModule) {
+  auto uncond = dit::DiTConfig::preset("tiny");
+  uncond.num_classes = 0, uncond.learn_sigma = false, uncond.mlp_ratio = 2.5;
+  for (const auto& c : {dit::DiTConfig::preset("tiny"), dit::DiTConfig::preset("fmnist"), uncond}) {
+    SCOPED_TRACE(c.describe());
+    dit::DiT model(c);
+    std::map<std::string, std::vector<int64_t>> from_module;
+    int64_t count = 0;
+    for (const auto& [name, t] : dit::state_dict(*model)) {
+      from_module[name] = t.sizes().vec();
+      count += t.numel();
+    }
+    const auto shapes = c.weight_shapes();
+    const std::map<std::string, std::vector<int64_t>> from_config(shapes.begin(), shapes.end());
+    EXPECT_EQ(from_config, from_module);
+    EXPECT_EQ(c.parameter_count(), count);
+  }
+}
+
+// Shapes of a damaged file are arbitrary non-negative integers (zero-sized tensors cost no
+// bytes): zero or absurd sizes are named, never divided by, multiplied into an overflow or
+// allocated.
+TEST(DiTWeights, AbsurdShapesAreRejectedBeforeArithmetic) {
+  const dit::TensorMap weights = dit::load_safetensors(dit_test::fixture_cases()[0].weights());
+  const dit::Metadata meta = {{"dit.num_heads", "4"}};
+  std::map<std::string, std::vector<int64_t>> base;
+  for (const auto& [k, v] : weights) base[k] = v.sizes().vec();
+  const auto lookup = [](const std::map<std::string, std::vector<int64_t>>& m) {
+    return [&m](const std::string& name) -> std::optional<std::vector<int64_t>> {
+      auto it = m.find(name);
+      if (it == m.end()) return std::nullopt;
+      return it->second;
+    };
+  };
+  const int64_t huge = int64_t{1} << 62;
+  struct Case {
+    std::string key;
+    std::vector<int64_t> shape;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {"x_embedder.proj.weight", {64, 4, 0, 0}, "outside"},  // patch 0: p*p divides
+      {"x_embedder.proj.weight", {0, 4, 2, 2}, "outside"},
+      {"x_embedder.proj.weight", {huge, 4, 2, 2}, "outside"},
+      {"x_embedder.proj.weight", {64, 4, huge, huge}, "outside"},
+      {"x_embedder.proj.weight", {64, 4, 2, 3}, "non-square"},
+      {"pos_embed", {1, 0, 64}, "outside"},
+      {"pos_embed", {1, huge, 64}, "outside"},
+      {"pos_embed", {1, 15, 64}, "grid^2"},
+      {"blocks.0.mlp.fc1.weight", {huge, 64}, "outside"},
+      {"blocks.0.mlp.fc1.weight", {0, 64}, "outside"},
+      {"final_layer.linear.weight", {huge, 64}, "outside"},
+      {"final_layer.linear.weight", {0, 64}, "outside"},
+      {"y_embedder.embedding_table.weight", {0, 64}, "num_classes"},
+      {"y_embedder.embedding_table.weight", {}, "rank 0, expected 2"},
+      {"y_embedder.embedding_table.weight", {huge, 64}, "num_classes"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.key + " " + c.expect);
+    auto m = base;
+    m[c.key] = c.shape;
+    dit_test::expect_error([&] { dit::infer_config(lookup(m), meta, "absurd.safetensors"); },
+                           {"absurd.safetensors", c.expect});
+  }
+  for (const char* heads : {"0", "-4", "7", "99999999999999999999", "four", "16777217"}) {
+    SCOPED_TRACE(heads);
+    dit_test::expect_error(
+        [&] { dit::infer_config(lookup(base), {{"dit.num_heads", heads}}, "heads.safetensors"); },
+        {"heads.safetensors"});
+  }
+}
+
 class DiTWeightErrors : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -164,6 +239,19 @@ TEST_F(DiTWeightErrors, MissingTensorNamesFileAndTensor) {
     w.erase(key);
     auto path = write("missing.safetensors", w);
     expect_error([&] { dit::load_dit(path); }, {path, key});
+  }
+}
+
+// A zero-sized tensor costs no bytes: a file may declare a huge model cheaply. load_dit checks
+// every shape against the inferred config before allocating anything.
+TEST_F(DiTWeightErrors, ZeroSizedTensorsCannotDeclareAHugeModel) {
+  for (const char* key : {"t_embedder.mlp.2.weight", "blocks.0.adaLN_modulation.1.weight",
+                          "final_layer.adaLN_modulation.1.weight"}) {
+    SCOPED_TRACE(key);
+    auto w = weights;
+    w[key] = torch::zeros({0, 1 << 30});
+    auto path = write("zero.safetensors", w);
+    expect_error([&] { dit::load_dit(path); }, {path, key, "has shape [0, 1073741824]"});
   }
 }
 
