@@ -23,6 +23,7 @@ struct SampleArgs {
   std::vector<double> cfg_interval{0.0, 1.0};
   uint64_t seed = 42;
 };
+
 constexpr double kMaxNoise = 100.0;
 
 // Fails before any sampling when an output cannot be created: its directory must exist.
@@ -33,37 +34,36 @@ void check_output_dir(const std::string& flag, const std::string& path) {
     throw Error(fmt::format("{} {}: directory {} does not exist", flag, path, dir.string()));
 }
 
-
 torch::Tensor read_init_noise(const std::string& path, int64_t count, const DiTConfig& c) {
   Metadata meta;
   auto tensors = load_safetensors(path, &meta);
   auto it = tensors.find("noise");
   if (it == tensors.end())
     throw Error(fmt::format("{}: tensor 'noise' missing (expected [{}, {}, {}, {}])", path,
+                            count, c.in_channels, c.input_size, c.input_size));
   if (!it->second.is_floating_point())
     throw Error(fmt::format("{}: tensor 'noise' has dtype {}, expected floating point (F32, F16, "
                             "BF16 or F64)", path, std::string(c10::toString(it->second.scalar_type()))));
-                            count, c.in_channels, c.input_size, c.input_size));
   auto noise = it->second.to(torch::kFloat32);
   std::vector<int64_t> want{count, c.in_channels, c.input_size, c.input_size};
   if (noise.sizes() != torch::IntArrayRef(want))
     throw Error(fmt::format("{}: tensor 'noise' has shape [{}], expected [{}] (-b and the model)",
                             path, fmt::join(noise.sizes(), ", "), fmt::join(want, ", ")));
   if (!torch::isfinite(noise).all().item<bool>())
+    throw Error(fmt::format("{}: tensor 'noise' contains NaN or Inf", path));
   // Standard normal noise never comes near this (P(|x| > 100) ~ 1e-2174); pixel values or other
   // units do.
   const double peak = noise.abs().max().item<double>();
   if (peak > kMaxNoise)
     throw Error(fmt::format("{}: tensor 'noise' has values up to {}: expected standard normal "
                             "noise (|x| <= {})", path, peak, kMaxNoise));
-    throw Error(fmt::format("{}: tensor 'noise' contains NaN or Inf", path));
   return noise;
 }
 
 void run_sample(const SampleArgs& a) {
+  set_threads(a.threads);
   check_output_dir("-o", a.output);
   check_output_dir("--h5", a.h5);
-  set_threads(a.threads);
   const std::string model_path = a.model.empty() ? default_model_path() : a.model;
   torch::NoGradGuard no_grad;
   DiT model = load_dit(model_path);
