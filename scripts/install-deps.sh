@@ -15,7 +15,10 @@ packages=(
   libcli11-dev libfmt-dev libspdlog-dev
   # science components (optional at build time; switched off with a message when missing)
   libopenmm-dev libopenmm-plugins librdkit-dev rdkit-data libboost-dev libhdf5-dev libsymspg-dev
-  # tests and benchmarks
+  # batch jobs: TOML job files; clusters: a real local SLURM for the cluster tests, OpenMPI
+  libtomlplusplus-dev slurm-wlm munge openmpi-bin
+  # tests and benchmarks (h5py reads our H5MD files back)
+  python3-h5py hdf5-tools
   libgtest-dev libgmock-dev libbenchmark-dev python3-torch python3-numpy
   # data: Fashion-MNIST (IDX, gz)
   dataset-fashion-mnist

@@ -911,6 +911,8 @@ void add_adaln(CLI::App& app) {
   cmd->callback([o] { run_adaln(*o); });
 }
 
+void add_scheduler(CLI::App& app);  // scheduler_bench.cpp
+
 void add_gemm(CLI::App& app) {
   auto o = std::make_shared<KernelBenchOptions>();
   o->protocol.min_time = 0.5;
@@ -931,6 +933,7 @@ int main(int argc, char** argv) {
   dit::bench::add_attention(app);
   dit::bench::add_adaln(app);
   dit::bench::add_gemm(app);
+  dit::bench::add_scheduler(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

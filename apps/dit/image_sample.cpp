@@ -2,7 +2,6 @@
 // classifier-free guidance, written as a PNG grid (and optionally raw samples to HDF5).
 #include <dit/error.h>
 #include <dit/image.h>
-#include <dit/io.h>
 #include <dit/sampler.h>
 #include <fmt/format.h>
 
@@ -108,13 +107,14 @@ void run_sample(const SampleArgs& a) {
          << " --steps " << a.steps << " --cfg-scale " << a.cfg_scale << " --seed " << a.seed
          << " -b " << a.count << " --classes ";
   for (int64_t i = 0; i < a.count; ++i) params << (i ? "," : "") << labels[i].item<int64_t>();
-  std::map<std::string, std::string> attrs = {
-      {"model", model_path}, {"sampler", a.sampler}, {"steps", std::to_string(a.steps)},
-      {"time_grid", a.grid}, {"cfg_scale", fmt::format("{}", a.cfg_scale)},
-      {"cfg_interval", fmt::format("{},{}", a.cfg_interval[0], a.cfg_interval[1])},
-      {"cfg_rescale", fmt::format("{}", a.cfg_rescale)}, {"seed", std::to_string(a.seed)},
-      {"nfe", std::to_string(total.nfe)}, {"init_noise", a.init_noise},
-      {"generator", "dit-engine " DIT_VERSION_STRING}};
+  const nlohmann::json parameters = {
+      {"model", {{"path", model_path}, {"config", c.describe()}}},
+      {"sampler",
+       {{"name", a.sampler}, {"steps", a.steps}, {"time_grid", a.grid}, {"shift", a.shift},
+        {"cfg_scale", a.cfg_scale}, {"cfg_interval", {a.cfg_interval[0], a.cfg_interval[1]}},
+        {"cfg_rescale", a.cfg_rescale}, {"nfe", total.nfe}}},
+      {"seeds", {{"seed", std::to_string(a.seed)}, {"init_noise", a.init_noise}}},
+      {"command", params.str()}};
 
   int64_t nrow = a.nrow > 0 ? a.nrow : static_cast<int64_t>(std::ceil(std::sqrt(double(a.count))));
   if (!a.output.empty()) {
@@ -127,7 +127,7 @@ void run_sample(const SampleArgs& a) {
     for (int64_t i = 0; i < a.count; ++i)
       seeds[i] = static_cast<int64_t>(mix_seed(a.seed, static_cast<uint64_t>(i)));
     try {
-      write_image_samples_h5(a.h5, samples, labels, seeds, attrs);
+      write_image_samples_h5(a.h5, samples, labels, seeds, parameters);
     } catch (...) {  // a failed run leaves no output: not the grid of a run that failed either
       if (!a.output.empty()) std::filesystem::remove(a.output);
       throw;

@@ -1,6 +1,7 @@
 // dit: the command-line front end. Errors from any command become one line on stderr and a
 // non-zero exit code.
 #include <dit/error.h>
+#include <dit/image.h>
 #include <dit/runtime.h>
 #include <fmt/format.h>
 
@@ -8,7 +9,7 @@
 #include "commands.h"
 
 namespace dit::cli {
-std::string default_model_path() { return data_dir() + "/models/fmnist-dit.safetensors"; }
+std::string default_model_path() { return default_image_model_path(); }
 std::string default_classifier_path() { return data_dir() + "/models/fmnist-classifier.safetensors"; }
 }  // namespace dit::cli
 
@@ -22,6 +23,8 @@ int main(int argc, char** argv) {
   dit::cli::add_image_train(*image);
   dit::cli::add_image_eval(*image);
   dit::cli::add_info(app);
+  dit::cli::add_batch(app);
+  dit::cli::add_merge(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -13,7 +13,7 @@ constexpr uint64_t kSdeStream = 0x5344455ULL;
 torch::Tensor generate_images(DiT& model, const torch::Tensor& labels,
                               const ImageSampling& sampling, Progress& progress,
                               SampleStats* stats, int64_t first_index,
-                              const torch::Tensor& init_noise) {
+                              const torch::Tensor& init_noise, torch::Tensor* finite_out) {
   torch::NoGradGuard no_grad;
   const auto& c = model->config();
   const int64_t count = labels.size(0);
@@ -24,7 +24,7 @@ torch::Tensor generate_images(DiT& model, const torch::Tensor& labels,
                                   {c.in_channels, c.input_size, c.input_size});
   auto velocity = dit_velocity(model);
   SampleStats total;
-  std::vector<torch::Tensor> outputs;
+  std::vector<torch::Tensor> outputs, finites;
   for (int64_t first = 0; first < count; first += sampling.chunk) {
     const int64_t n = std::min(sampling.chunk, count - first);
     auto y = labels.narrow(0, first, n);
@@ -51,7 +51,9 @@ torch::Tensor generate_images(DiT& model, const torch::Tensor& labels,
     total.steps = std::max(total.steps, chunk_stats.steps);
     total.rejected = std::max(total.rejected, chunk_stats.rejected);
     auto finite = torch::isfinite(x0).flatten(1).all(1);
-    if (!finite.all().item<bool>()) {
+    if (finite_out) {
+      finites.push_back(finite);
+    } else if (!finite.all().item<bool>()) {
       int64_t bad = finite.logical_not().nonzero()[0][0].item<int64_t>();
       throw Error(fmt::format("sample {} (seed {}) became non-finite during sampling",
                               first_index + first + bad, sampling.seed));
@@ -59,7 +61,10 @@ torch::Tensor generate_images(DiT& model, const torch::Tensor& labels,
     outputs.push_back(x0);
   }
   if (stats) *stats = total;
+  if (finite_out) *finite_out = torch::cat(finites);
   return torch::cat(outputs);  // [count, C, H, W]
 }
+
+std::string default_image_model_path() { return data_dir() + "/models/fmnist-dit.safetensors"; }
 
 }  // namespace dit

@@ -2,6 +2,7 @@
 // The image domain: IDX datasets (MNIST, Fashion-MNIST), conversion to and from model space,
 // PNG grids with the generation parameters in a text chunk.
 #include <dit/guidance.h>
+#include <dit/h5md.h>
 #include <dit/model.h>
 #include <dit/sampler.h>
 #include <torch/torch.h>
@@ -56,11 +57,25 @@ struct ImageSampling {
 // SDE noise comes from a per-image generator too, so an image does not depend on the batch or
 // chunk it was generated in. `progress` counts velocity evaluations; `stats` describe one
 // trajectory (the largest NFE over the chunks).
-// Throws dit::Error naming the sample index and seed if a sample becomes non-finite.
+// Throws dit::Error naming the sample index and seed if a sample becomes non-finite, unless
+// `finite` is given: then it receives a bool [B] mask (false: the sample is non-finite).
 torch::Tensor generate_images(DiT& model, const torch::Tensor& labels,
                               const ImageSampling& sampling, Progress& progress,
                               SampleStats* stats = nullptr, int64_t first_index = 0,
-                              const torch::Tensor& init_noise = {});
+                              const torch::Tensor& init_noise = {}, torch::Tensor* finite = nullptr);
+
+// Image samples in an H5MD file (docs/output-format.md): /images/value [B, C, H, W] float32
+// in model space and /images/label [B] int64, appended (the caller adds /samples records).
+void append_image_samples(h5md::File& file, const torch::Tensor& images, const torch::Tensor& labels);
+// A complete image file in one go (dit image sample --h5): /h5md, /parameters (from
+// `parameters`), the images, and /samples with index 0..B-1, `seeds` and the finite flag.
+// Written to a temp name and renamed. Throws dit::Error without HDF5 or on any HDF5 failure.
+void write_image_samples_h5(const std::string& path, const torch::Tensor& images,
+                            const torch::Tensor& labels, const torch::Tensor& seeds,
+                            const nlohmann::json& parameters);
+
+// The bundled class-conditional Fashion-MNIST model (data/models/fmnist-dit.safetensors).
+std::string default_image_model_path();
 
 struct PngImage {
   int64_t width = 0, height = 0, channels = 0;

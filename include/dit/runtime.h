@@ -9,7 +9,8 @@
 
 namespace dit {
 
-// Sets libtorch's intra-op threads; n <= 0 means all cores. Returns the count in use.
+// Sets libtorch's intra-op threads; n <= 0 means every CPU this process may use (its
+// affinity mask: a SLURM task or taskset gets its share, not the whole node). Returns the count.
 int set_threads(int n);
 
 // Generator for sample `index` of a run seeded with `seed`: the same (seed, index) gives the
@@ -47,6 +48,9 @@ class Progress {
 
 // Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
 void write_file_atomic(const std::string& path, const std::string& bytes);
+
+// "0.1.0+<git revision at configure time>": written into every output file's provenance.
+std::string version_string();
 
 // Directory of the bundled data (models, classifier): $DIT_DATA_DIR, else the installed or
 // source data/ directory.

@@ -1,5 +1,6 @@
 #include <dit/error.h>
 #include <dit/runtime.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -8,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 namespace dit {
 
@@ -41,7 +43,13 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
 
 std::string data_dir() {
   if (const char* env = std::getenv("DIT_DATA_DIR"); env && *env) return env;
-  return DIT_DATA_DIR;
+  // An installed library finds its data beside it: <prefix>/lib/libdit.so -> <prefix>/share/dit.
+  Dl_info info;
+  if (::dladdr(reinterpret_cast<void*>(&data_dir), &info) && info.dli_fname) {
+    auto installed = std::filesystem::path(info.dli_fname).parent_path().parent_path() / "share" / "dit";
+    if (std::filesystem::exists(installed / "models")) return installed.string();
+  }
+  return DIT_DATA_DIR;  // the source tree's data/ (build tree use)
 }
 
 }  // namespace dit

@@ -1,7 +1,6 @@
 // Image domain I/O against real files: the Debian Fashion-MNIST IDX files, PNG and HDF5.
 #include <dit/error.h>
 #include <dit/image.h>
-#include <dit/io.h>
 #include <dit/runtime.h>
 #include <gtest/gtest.h>
 
@@ -105,28 +104,21 @@ TEST(Png, GridRoundTripWithTextChunk) {
 #ifdef DIT_HAVE_HDF5
 TEST(Hdf5, ImageSamplesReadBack) {
   const std::string path = temp_path("samples.h5");
+  std::filesystem::remove(path);
   auto images = torch::randn({3, 1, 28, 28});
+  images[1][0][3][4] = std::numeric_limits<float>::quiet_NaN();  // flagged invalid, still kept
   auto labels = torch::tensor({4, 5, 6}, torch::kLong);
-  auto seeds = torch::tensor({11, 12, 13}, torch::kLong);
-  dit::write_image_samples_h5(path, images, labels, seeds, {{"sampler", "heun"}, {"steps", "8"}});
-  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  ASSERT_GE(f, 0);
-  auto read = [&](const char* name, hid_t type, torch::Tensor out) {
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-    EXPECT_GE(H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data_ptr()), 0);
-    H5Dclose(d);
-    return out;
-  };
-  EXPECT_TRUE(torch::equal(read("images", H5T_NATIVE_FLOAT, torch::empty({3, 1, 28, 28})), images));
-  EXPECT_TRUE(torch::equal(read("labels", H5T_NATIVE_INT64, torch::empty({3}, torch::kLong)), labels));
-  hid_t attr = H5Aopen(f, "sampler", H5P_DEFAULT);
-  hid_t type = H5Aget_type(attr);
-  std::string value(H5Tget_size(type), '\0');
-  H5Aread(attr, type, value.data());
-  EXPECT_EQ(value, "heun");
-  H5Tclose(type);
-  H5Aclose(attr);
-  H5Fclose(f);
+  auto seeds = torch::tensor({11, 12, -13}, torch::kLong);  // -13: a uint64 above 2^63
+  dit::write_image_samples_h5(path, images, labels, seeds, {{"sampler", {{"name", "heun"}, {"steps", 8}}}});
+  dit::h5md::File f(path, dit::h5md::Mode::Read);
+  EXPECT_TRUE(torch::equal(f.read("images/value").nan_to_num(7), images.nan_to_num(7)));
+  EXPECT_TRUE(torch::equal(f.read("images/label"), labels));
+  EXPECT_TRUE(torch::equal(f.read("samples/seed"), seeds));
+  EXPECT_TRUE(torch::equal(f.read("samples/index"), torch::arange(3, torch::kLong)));
+  EXPECT_TRUE(torch::equal(f.read("samples/valid"), torch::tensor({1, 0, 1}, torch::kUInt8)));
+  EXPECT_EQ(f.string_attribute("parameters/sampler", "name").value(), "heun");
+  EXPECT_EQ(f.string_attribute("h5md/creator", "name").value(), "dit-engine");
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
   EXPECT_THROW(dit::write_image_samples_h5("/nonexistent/dir/x.h5", images, labels, seeds, {}),
                dit::Error);
 }

@@ -1,0 +1,44 @@
+// Image samples in the H5MD output file (plain datasets beside the H5MD groups).
+#include <dit/error.h>
+#include <dit/image.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+namespace dit {
+
+void append_image_samples(h5md::File& file, const torch::Tensor& images, const torch::Tensor& labels) {
+  if (images.dim() != 4 || labels.dim() != 1 || images.size(0) != labels.size(0))
+    throw Error(fmt::format("{}: images must be [B, C, H, W] with B labels", file.path()));
+  if (!file.exists("images"))
+    file.set_attribute("images", "value_space", "model space [-1, 1]; pixels = (value + 1) / 2");
+  file.append_rows("images/value", images.to(torch::kFloat32), 16);
+  file.append_rows("images/label", labels.to(torch::kInt64), 1024);
+}
+
+void write_image_samples_h5(const std::string& path, const torch::Tensor& images,
+                            const torch::Tensor& labels, const torch::Tensor& seeds,
+                            const nlohmann::json& parameters) {
+  const std::string tmp = path + ".tmp";
+  std::filesystem::remove(tmp);
+  try {
+    {
+      h5md::File file(tmp, h5md::Mode::Create);
+      file.write_json("parameters", parameters);
+      append_image_samples(file, images, labels);
+      auto valid = torch::isfinite(images).flatten(1).all(1);
+      h5md::append_sample_records(file, torch::arange(images.size(0), torch::kInt64), seeds, valid);
+      file.flush();
+    }
+    std::filesystem::rename(tmp, path);
+  } catch (const std::filesystem::filesystem_error& e) {
+    ::unlink(tmp.c_str());
+    throw Error(fmt::format("{}: cannot write: {}", path, e.code().message()));
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+}
+
+}  // namespace dit

@@ -1,0 +1,141 @@
+#pragma once
+// Batch sampling jobs (`dit batch JOB.toml`, `dit merge`): a job file names the domain, model,
+// sampler, sample count, seed, inputs and output. A job is planned once into batches; the plan
+// depends only on the job file, so every shard and every resume computes the same batches and
+// the same samples, bit for bit, as one uninterrupted run. Output is H5MD (dit/h5md.h); the
+// layout is documented in docs/output-format.md.
+#include <dit/guidance.h>
+#include <dit/h5md.h>
+#include <dit/runtime.h>
+#include <dit/sampler.h>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dit::jobs {
+
+// Sampler settings of a job ([sampler] table).
+struct SamplerSettings {
+  std::string name = "euler";
+  SampleOptions options;     // steps, time grid, atol/rtol, diffusion
+  GuidanceOptions guidance;  // cfg_scale, cfg_interval, cfg_rescale
+};
+
+// A parsed and validated job file.
+struct Job {
+  std::string path;          // the job file
+  std::string text;          // its contents, stored verbatim in /parameters/job
+  std::string domain;        // registered batch domain ("image")
+  std::string model;         // model file; empty: the domain's bundled default
+  int64_t samples = 0;       // total samples of the whole job (all shards)
+  uint64_t seed = 0;         // sample k uses dit::mix_seed(seed, k)
+  std::string output;        // H5MD file of the unsharded job
+  int64_t batch_size = 64;   // most samples per model batch
+  int64_t max_batch_tokens = 0;  // most padded tokens per batch (0: batch_size x largest sample)
+  bool bucketing = true;     // schedule batches by token count (false: in index order)
+  int threads = 0;           // 0: all cores
+  SamplerSettings sampler;
+  nlohmann::json domain_options;  // the [<domain>] table, validated by the domain
+  // Canonical JSON of everything that decides the samples (not output, threads): shards and
+  // resumes must agree on it.
+  nlohmann::json fingerprint() const;
+};
+
+// Reads and validates a job file. Unknown keys, wrong types and bad values throw dit::Error
+// naming the file and the key ("job.toml: [sampler] steps: must be >= 1, got 0").
+Job parse_job_file(const std::string& path);
+Job parse_job(const std::string& text, const std::string& path);
+
+// Which part of a job this process runs.
+struct Shard {
+  int64_t index = 0, count = 1;
+  std::string source = "none";  // "--shard", "SLURM array", "MPI", "none"
+};
+// From `flag` ("i/n", may be empty), else SLURM_ARRAY_TASK_ID (minus SLURM_ARRAY_TASK_MIN) and
+// SLURM_ARRAY_TASK_COUNT, else OMPI_COMM_WORLD_RANK/SIZE (or PMI_RANK/PMI_SIZE), else 0/1.
+Shard shard_from(const std::string& flag);
+// OUTPUT for one shard: "out.h5" -> "out.shard-0002-of-0004.h5" (unchanged when count is 1).
+std::string shard_output(const std::string& output, const Shard& shard);
+
+// One request of the runtime scheduler: a sample and the tokens it occupies in the model.
+struct Request {
+  int64_t index = 0;
+  int64_t tokens = 0;
+};
+using Batch = std::vector<int64_t>;  // sample indices, in the order they are computed
+
+// Packs requests into batches of at most `batch_size` samples and `max_batch_tokens` padded
+// tokens (count x largest in the batch). With bucketing, requests are sorted by token count
+// first (stable), so batches hold samples of similar size and little padding; without, they
+// are packed in index order. Deterministic: a function of its arguments only.
+std::vector<Batch> plan_batches(std::vector<Request> requests, int64_t batch_size,
+                                int64_t max_batch_tokens, bool bucketing);
+// The batches shard `shard` runs: batches b with b % count == index.
+std::vector<Batch> shard_batches(const std::vector<Batch>& plan, const Shard& shard);
+
+// A domain's side of a batch job. Each domain registers one in its own file
+// (DIT_REGISTER_BATCH_DOMAIN) and validates its own [<domain>] table.
+class BatchDomain {
+ public:
+  virtual ~BatchDomain() = default;
+  // Validates the job's domain table and loads the model (called once, before anything else).
+  virtual void configure(const Job& job) = 0;
+  // Model tokens of sample k (for scheduling) and the job's largest sample.
+  virtual int64_t tokens(int64_t sample) const = 0;
+  // One line per setting for --dry-run and the log (model, inputs, capacities).
+  virtual std::vector<std::string> describe() const = 0;
+  // Parameters recorded in /parameters/model and /parameters/<domain>.
+  virtual nlohmann::json parameters() const = 0;
+  // Creates the domain's groups in a new output file (particle groups, boxes, ...).
+  virtual void create_output(h5md::File& file) const = 0;
+  // Generates the samples of one batch and appends them to `file` (frames in batch order).
+  // Returns, per sample, whether it is valid (finite and passing the domain's checks); an
+  // invalid sample is still written, flagged in /samples/valid, with the reason logged.
+  virtual std::vector<bool> run_batch(const Batch& batch, h5md::File& file,
+                                      Progress& progress) = 0;
+};
+
+using BatchDomainFactory = std::function<std::unique_ptr<BatchDomain>()>;
+void register_batch_domain(const std::string& name, BatchDomainFactory factory);
+std::unique_ptr<BatchDomain> make_batch_domain(const std::string& name);  // throws if unknown
+std::vector<std::string> batch_domain_names();
+
+#define DIT_REGISTER_BATCH_DOMAIN(NAME, TYPE)                                                   \
+  static const bool dit_batch_domain_registered_##TYPE = [] {                                 \
+    ::dit::jobs::register_batch_domain(NAME, [] { return std::make_unique<TYPE>(); });          \
+    return true;                                                                                \
+  }()
+
+struct RunOptions {
+  Shard shard;
+  bool dry_run = false;
+  bool quiet = false;  // no progress line
+};
+
+struct RunReport {
+  std::string output;
+  int64_t planned = 0;    // samples of this shard
+  int64_t skipped = 0;    // already complete in the output (resume)
+  int64_t written = 0;    // written by this run
+  int64_t invalid = 0;    // written but flagged invalid (non-finite, failed checks)
+  double seconds = 0;
+  bool interrupted = false;  // stopped by SIGINT/SIGTERM after finishing a batch
+};
+
+// Runs (or, with dry_run, prints the plan of) this shard of a job. Creates the shard's output,
+// or resumes it: samples already complete are skipped; a file written by a different job is
+// an error. Holds an exclusive lock on OUTPUT.lock while running (a second process on the same
+// output fails at once). SIGINT/SIGTERM finish the current batch, flush and return.
+RunReport run_job(const Job& job, const RunOptions& options);
+
+// Joins shard files of one job into `output`: checks that they come from the same job and
+// that every sample 0..N-1 is present exactly once, then writes samples in index order
+// (written to a temp name and renamed). Throws dit::Error naming the missing or duplicate
+// sample and the files.
+void merge_outputs(const std::vector<std::string>& inputs, const std::string& output);
+
+}  // namespace dit::jobs

@@ -1,0 +1,185 @@
+// Runs one shard of a batch job: plan, lock, create or resume the output, batches, flushes.
+#include <dit/error.h>
+#include <dit/jobs.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+namespace dit::jobs {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void request_stop(int) { g_stop = true; }
+
+// Exclusive lock on OUTPUT.lock for the lifetime of the run.
+class OutputLock {
+ public:
+  explicit OutputLock(const std::string& output) : path_(output + ".lock") {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0)
+      throw Error(fmt::format("{}: cannot create the lock file {}: {}", output, path_, std::strerror(errno)));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw Error(fmt::format("{}: another process is writing this output (lock {} is held)", output, path_));
+    }
+  }
+  ~OutputLock() {
+    ::unlink(path_.c_str());
+    ::close(fd_);
+  }
+  OutputLock(const OutputLock&) = delete;
+  OutputLock& operator=(const OutputLock&) = delete;
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+// Restores the previous SIGINT/SIGTERM handlers when the run ends.
+class StopOnSignal {
+ public:
+  StopOnSignal() {
+    g_stop = false;
+    old_int_ = std::signal(SIGINT, request_stop);
+    old_term_ = std::signal(SIGTERM, request_stop);
+  }
+  ~StopOnSignal() {
+    std::signal(SIGINT, old_int_);
+    std::signal(SIGTERM, old_term_);
+  }
+
+ private:
+  void (*old_int_)(int) = SIG_DFL;
+  void (*old_term_)(int) = SIG_DFL;
+};
+
+nlohmann::json run_parameters(const Job& job, const BatchDomain& domain, const Shard& shard) {
+  nlohmann::json p = domain.parameters();
+  const auto& o = job.sampler.options;
+  const auto& g = job.sampler.guidance;
+  p["sampler"] = {{"name", job.sampler.name},       {"steps", o.steps},
+                  {"time_grid", o.grid.name},       {"shift", o.grid.shift},
+                  {"atol", o.atol},                 {"rtol", o.rtol},
+                  {"diffusion", o.diffusion},       {"cfg_scale", g.scale},
+                  {"cfg_interval", {g.t_lo, g.t_hi}}, {"cfg_rescale", g.rescale}};
+  p["seeds"] = {{"job_seed", std::to_string(job.seed)},
+                {"rule", "sample k starts from noise seeded by mix_seed(job_seed, k) "
+                         "(SplitMix64); its seed is /samples/seed[frame]"}};
+  p["job"] = {{"file", job.path},
+              {"text", job.text},
+              {"samples", job.samples},
+              {"batch_size", job.batch_size},
+              {"bucketing", job.bucketing},
+              {"fingerprint", job.fingerprint().dump()},
+              {"shard_index", shard.index},
+              {"shard_count", shard.count}};
+  return p;
+}
+
+}  // namespace
+
+RunReport run_job(const Job& job, const RunOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  const int threads = set_threads(job.threads);
+  auto domain = make_batch_domain(job.domain);
+  domain->configure(job);
+  std::vector<Request> requests(static_cast<size_t>(job.samples));
+  for (int64_t k = 0; k < job.samples; ++k) requests[k] = {k, domain->tokens(k)};
+  const auto plan = plan_batches(requests, job.batch_size, job.max_batch_tokens, job.bucketing);
+  const auto mine = shard_batches(plan, options.shard);
+
+  RunReport report;
+  report.output = shard_output(job.output, options.shard);
+  for (const auto& b : mine) report.planned += static_cast<int64_t>(b.size());
+
+  const std::string shard_name = fmt::format("shard {}/{}", options.shard.index, options.shard.count);
+  if (options.dry_run) {
+    fmt::print("job {}: domain {}, {} samples, seed {}, sampler {} ({} steps, CFG {})\n", job.path,
+               job.domain, job.samples, job.seed, job.sampler.name, job.sampler.options.steps,
+               job.sampler.guidance.scale);
+    for (const auto& line : domain->describe()) fmt::print("  {}\n", line);
+    fmt::print("plan: {} batches of at most {} samples ({}), {} threads\n", plan.size(),
+               job.batch_size, job.bucketing ? "bucketed by token count" : "in index order", threads);
+    fmt::print("{} (from {}): {} batches, {} samples -> {}\n", shard_name, options.shard.source,
+               mine.size(), report.planned, report.output);
+    return report;
+  }
+
+  if (auto dir = std::filesystem::path(report.output).parent_path(); !dir.empty())
+    std::filesystem::create_directories(dir);
+  OutputLock lock(report.output);
+  const std::string fingerprint = job.fingerprint().dump();
+  std::set<int64_t> done;
+  std::optional<h5md::File> file;
+  if (std::filesystem::exists(report.output)) {
+    file.emplace(report.output, h5md::Mode::Append);
+    auto stored = file->string_attribute("parameters/job", "fingerprint");
+    if (!stored || *stored != fingerprint)
+      throw Error(fmt::format("{}: exists and was written by a different job (its job fingerprint "
+                              "differs from {}); choose another output or remove it",
+                              report.output, job.path));
+    // Anything past the last complete batch (there should be nothing) is dropped.
+    const int64_t complete = file->rows("samples/index");
+    file->truncate_rows("", complete);
+    auto idx = file->read("samples/index");
+    auto* p = idx.data_ptr<int64_t>();
+    done.insert(p, p + idx.numel());
+  } else {
+    file.emplace(report.output, h5md::Mode::Create);
+    file->write_json("parameters", run_parameters(job, *domain, options.shard));
+    domain->create_output(*file);
+    file->flush();
+  }
+
+  auto present_in = [&](const Batch& batch) {
+    return std::count_if(batch.begin(), batch.end(), [&](int64_t k) { return done.count(k); });
+  };
+  for (const auto& batch : mine)
+    if (present_in(batch) == static_cast<int64_t>(batch.size())) report.skipped += static_cast<int64_t>(batch.size());
+
+  StopOnSignal stop_on_signal;
+  Progress progress(fmt::format("batch {}", shard_name), report.planned, !options.quiet);
+  progress.update(report.skipped, report.skipped ? fmt::format("{} resumed", report.skipped) : "");
+  int64_t finished = report.skipped;
+  for (const auto& batch : mine) {
+    const auto present = present_in(batch);
+    if (present == static_cast<int64_t>(batch.size())) continue;
+    if (present != 0)
+      throw Error(fmt::format("{}: holds {} of the {} samples of the batch starting at sample {}: "
+                              "not written by this job's plan", report.output, present, batch.size(), batch[0]));
+    Progress silent;
+    auto valid = domain->run_batch(batch, *file, silent);
+    const auto n = static_cast<int64_t>(batch.size());
+    auto indices = torch::tensor(batch, torch::kInt64);
+    auto seeds = torch::empty({n}, torch::kInt64);
+    auto flags = torch::empty({n}, torch::kUInt8);
+    for (int64_t i = 0; i < n; ++i) {
+      seeds[i] = static_cast<int64_t>(mix_seed(job.seed, static_cast<uint64_t>(batch[i])));
+      flags[i] = static_cast<uint8_t>(valid.at(i));
+      report.invalid += valid.at(i) ? 0 : 1;
+    }
+    h5md::append_sample_records(*file, indices, seeds, flags);
+    file->flush();
+    report.written += n;
+    finished += n;
+    progress.update(finished, fmt::format("{} written", report.written));
+    if (g_stop) {
+      report.interrupted = true;
+      break;
+    }
+  }
+  progress.finish(report.interrupted ? "interrupted: finished the current batch and flushed" : "");
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace dit::jobs
