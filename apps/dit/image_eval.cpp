@@ -17,7 +17,7 @@ namespace {
 struct EvalArgs {
   std::string model, classifier, dataset = "fashion-mnist", data_root, out;
   std::string sampler;  // empty: the default table
-  int steps = 30, threads = 0, classifier_epochs = 3;
+  int steps = 30, threads = 0, classifier_epochs = 12;
   int64_t per_class = 100;
   double cfg_scale = 3.0, atol = 1e-3, rtol = 1e-3;
   uint64_t seed = 1234;

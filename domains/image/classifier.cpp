@@ -4,6 +4,8 @@
 #include <dit/safetensors.h>
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace dit {
 
 namespace nn = torch::nn;
@@ -22,7 +24,8 @@ torch::Tensor ImageClassifierImpl::features(const torch::Tensor& x) {
 }
 
 torch::Tensor ImageClassifierImpl::forward(const torch::Tensor& x) {
-  return fc2->forward(features(x));  // [B, classes]
+  // Dropout on the features regularises training (no-op in eval mode).
+  return fc2->forward(torch::dropout(features(x), 0.3, is_training()));  // [B, classes]
 }
 
 ImageClassifier train_classifier(const torch::Tensor& images, const torch::Tensor& labels,
@@ -33,7 +36,8 @@ ImageClassifier train_classifier(const torch::Tensor& images, const torch::Tenso
   torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(1e-3));
   const int64_t n = images.size(0), batch = 128;
   const int64_t steps_per_epoch = (n + batch - 1) / batch;
-  progress.set_total(epochs * steps_per_epoch);
+  const int64_t total = epochs * steps_per_epoch;
+  progress.set_total(total);
   for (int e = 0; e < epochs; ++e) {
     auto perm = at::randperm(n, sample_generator(seed, static_cast<uint64_t>(e)),
                              torch::TensorOptions().dtype(torch::kLong));
@@ -43,6 +47,9 @@ ImageClassifier train_classifier(const torch::Tensor& images, const torch::Tenso
       // Light augmentation: random horizontal flips keep garments garments.
       if (s % 2) x = x.flip(3);
       auto loss = torch::cross_entropy_loss(model->forward(x), labels.index_select(0, idx));
+      const double done = static_cast<double>(e * steps_per_epoch + s) / total;  // cosine decay
+      static_cast<torch::optim::AdamOptions&>(opt.param_groups()[0].options())
+          .lr(0.5e-3 * (1 + std::cos(M_PI * done)));
       opt.zero_grad();
       loss.backward();
       opt.step();
