@@ -25,27 +25,14 @@
 #include <string>
 #include <vector>
 
+#include "run_cli.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code;
-  std::string output;  // stdout and stderr
-};
-
-Result run(const std::string& args) {
-  const std::string cmd = std::string(DIT_CLI) + " " + args + " 2>&1";
-  Result r{-1, ""};
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using dit::test::Result;
+using dit::test::run;
 
 std::string read_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -106,7 +93,9 @@ class CorruptInputs : public ::testing::Test {
     EXPECT_NE(r.code, 0) << r.output;
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
     EXPECT_EQ(r.output.rfind("dit: error: ", 0), 0u) << r.output;
-    if (!file.empty()) EXPECT_NE(r.output.find(file), std::string::npos) << r.output;
+    if (!file.empty()) {
+      EXPECT_NE(r.output.find(file), std::string::npos) << r.output;
+    }
     for (const auto& e : expect) EXPECT_NE(r.output.find(e), std::string::npos) << e << "\n" << r.output;
     for (const auto& o : outputs) {
       EXPECT_FALSE(fs::exists(o)) << o;
