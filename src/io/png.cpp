@@ -88,9 +88,32 @@ void write_png_grid(const std::string& path, const torch::Tensor& images_in, int
   write_file_atomic(path, bytes);
 }
 
+namespace {
+// Walks the chunk headers (length, type) before libpng sees the file: some libpng paths in
+// png_read_info allocate a chunk's declared length whatever png_set_chunk_malloc_max says (a
+// fuzzed 1 KB file asked for 2 GB). Only IDAT may exceed kMaxPngChunkBytes (it is streamed).
+void check_chunk_lengths(FILE* f, const std::string& path) {
+  unsigned char head[8];
+  if (std::fseek(f, 8, SEEK_SET) != 0) return;  // the signature is libpng's to check
+  while (std::fread(head, 1, 8, f) == 8) {
+    const uint32_t length = (uint32_t{head[0]} << 24) | (uint32_t{head[1]} << 16) |
+                            (uint32_t{head[2]} << 8) | uint32_t{head[3]};
+    const std::string type(reinterpret_cast<const char*>(head + 4), 4);
+    const bool idat = type == "IDAT";
+    if (length > 0x7fffffffu || (!idat && length > kMaxPngChunkBytes))
+      throw Error(fmt::format("{}: PNG chunk '{}' declares {} bytes (limit {})", path,
+                              fmt::format("{:?}", type).substr(1, 4), length,
+                              idat ? 0x7fffffffu : kMaxPngChunkBytes));
+    if (type == "IEND" || std::fseek(f, static_cast<long>(length) + 4, SEEK_CUR) != 0) break;
+  }
+  std::rewind(f);
+}
+}  // namespace
+
 PngImage read_png(const std::string& path) {
   std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), std::fclose);
   if (!file) throw Error(fmt::format("{}: cannot open", path));
+  check_chunk_lengths(file.get(), path);
   std::string last_warning;
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &last_warning, png_error_throw,
                                            png_warning_keep);
