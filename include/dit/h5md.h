@@ -139,7 +139,8 @@ struct StructureSample {
 // /connectivity/<name>_bonds, and their atom counts to /observables/<name>/atom_count.
 void append_structures(File& file, const ParticleGroupSpec& spec,
                        const std::vector<StructureSample>& samples);
-// Declares the particle group's box (dimension 3, boundary) once, at file creation.
+// Declares the particle group once, at file creation: its box (dimension 3, boundary), its
+// capacity, and (max_bonds > 0) the particles_group attribute of its connectivity element.
 void define_particle_group(File& file, const ParticleGroupSpec& spec);
 // The per-sample record every domain's output ends with, written last in each batch, so its
 // length is the number of complete samples: /samples/index (global sample index k),

@@ -514,6 +514,8 @@ void define_particle_group(File& file, const ParticleGroupSpec& spec) {
   file.set_attribute(box, "dimension", int64_t{3});
   file.set_attribute(box, "boundary", std::vector<std::string>(3, spec.boundary));
   file.set_attribute("particles/" + spec.name, "capacity", spec.capacity);
+  if (spec.max_bonds > 0)  // H5MD: a connectivity element names the particle group it indexes
+    file.set_attribute("connectivity/" + spec.name + "_bonds", "particles_group", "/particles/" + spec.name);
 }
 
 void append_structures(File& file, const ParticleGroupSpec& spec, const std::vector<StructureSample>& samples) {
@@ -555,7 +557,6 @@ void append_structures(File& file, const ParticleGroupSpec& spec, const std::vec
   if (spec.boundary == "periodic") file.append_frames(group + "/box/edges", edges, index);
   if (spec.max_bonds > 0) {
     file.append_frames("connectivity/" + spec.name + "_bonds", bonds, index);
-    file.set_attribute("connectivity/" + spec.name + "_bonds", "particles_group", "/" + group);
   }
   append_observable(file, spec.name + "/atom_count", counts, index);
 }
