@@ -22,8 +22,10 @@ CCACHE_BASEDIR="$tmp" cmake -S "$src/apps/examples" -B "$tmp/example" -G Ninja \
 CCACHE_BASEDIR="$tmp" cmake --build "$tmp/example" > "$tmp/build.log" || { cat "$tmp/build.log"; exit 1; }
 
 # It must run on the installed library and find the installed model.
-ldd "$tmp/example/sample_to_h5md" | grep -q "$tmp/prefix/lib/libdit.so" \
-  || { echo "example does not link the installed libdit.so:"; ldd "$tmp/example/sample_to_h5md"; exit 1; }
+# (ldd goes to a file: `ldd | grep -q` under pipefail fails when grep exits before ldd is done.)
+ldd "$tmp/example/sample_to_h5md" > "$tmp/ldd.txt"
+grep -q "$tmp/prefix/lib/libdit.so" "$tmp/ldd.txt" \
+  || { echo "example does not link the installed libdit.so:"; cat "$tmp/ldd.txt"; exit 1; }
 env -u DIT_DATA_DIR "$tmp/example/sample_to_h5md" "$tmp/out.h5" 2
 /usr/bin/python3 "$src/tests/jobs/check_h5md.py" "$tmp/out.h5"
 /usr/bin/python3 - "$tmp/out.h5" <<'PY'
