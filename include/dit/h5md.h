@@ -16,7 +16,8 @@
 // group's fixed atom capacity (NaN positions, species -1) and the true count is the observable
 // `<group>/atom_count`, so sample k is read with one hyperslab, no scan.
 //
-// Crash safety: datasets are chunked and extendable; appends become durable at flush(). The
+// Crash safety: datasets are chunked and extendable; appends become durable at flush(), and
+// reserve() before a batch keeps a full disk from failing a flush halfway. The
 // file is opened with free-space reuse off and metadata-cache evictions off, so data written
 // after a flush never overwrites what that flush made durable: a process killed between
 // flushes leaves the file as of its last flush (readable by h5py, holding whole batches).
@@ -94,6 +95,13 @@ class File {
   void truncate_rows(const std::string& group, int64_t rows);
   // Makes everything appended so far durable (H5Fflush + fsync).
   void flush();
+  // Preallocates `bytes` past the end of the file (fallocate, keeping the file size), so that
+  // the appends and the flush that follow cannot run out of space halfway: HDF5 rewrites some
+  // metadata in place, and a flush that fails midway on a full disk leaves a file that no longer
+  // opens. Throws dit::Error naming the file ("disk full") when the space is not there, before
+  // anything is written. A no-op where the filesystem cannot preallocate. The reserve is given
+  // back when the file is closed.
+  void reserve(int64_t bytes);
 
   // --- reading ---------------------------------------------------------------------------
   bool exists(const std::string& object) const;

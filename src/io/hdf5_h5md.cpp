@@ -4,9 +4,13 @@
 #include <dit/runtime.h>
 #include <fmt/format.h>
 #include <hdf5.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -76,6 +80,23 @@ Id string_type() {
   return t;
 }
 
+// Why the last HDF5 call failed, from its error stack: the system error of the innermost entry
+// when there is one ("No space left on device", "Read-only file system"), else its description.
+// As " (reason)", or empty when the stack is empty.
+std::string hdf5_reason() {
+  std::string inner;
+  auto innermost = [](unsigned n, const H5E_error2_t* e, void* data) -> herr_t {
+    if (n == 0 && e && e->desc) *static_cast<std::string*>(data) = e->desc;
+    return 0;
+  };
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, &inner);
+  if (auto at = inner.find("error message = '"); at != std::string::npos) {
+    at += 17;
+    inner = inner.substr(at, inner.find('\'', at) - at);
+  }
+  return inner.empty() ? inner : " (" + inner + ")";
+}
+
 std::string parent_of(const std::string& path) {
   auto slash = path.rfind('/');
   return slash == std::string::npos ? std::string() : path.substr(0, slash);
@@ -87,11 +108,27 @@ struct File::Impl {
   std::string path;
   Mode mode = Mode::Read;
   Id file;
+  off_t reserved_end = 0;  // end of the space preallocated by reserve()
+
+  int fd() const {
+    void* handle = nullptr;
+    if (H5Fget_vfd_handle(file.get(), H5P_DEFAULT, &handle) < 0 || !handle) return -1;
+    return *static_cast<int*>(handle);
+  }
+
+  // Gives back preallocated space past the end of the file.
+  void release_reserve() {
+    struct stat st;
+    const int f = fd();
+    if (reserved_end > 0 && f >= 0 && ::fstat(f, &st) == 0 && reserved_end > st.st_size)
+      ::fallocate(f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size, reserved_end - st.st_size);
+    reserved_end = 0;
+  }
 
   std::string where(const std::string& object) const { return fmt::format("{}: '{}'", path, object); }
 
   void check(herr_t status, const std::string& object, const std::string& what) const {
-    if (status < 0) throw Error(fmt::format("{}: HDF5 failed to {}", where(object), what));
+    if (status < 0) throw Error(fmt::format("{}: HDF5 failed to {}{}", where(object), what, hdf5_reason()));
   }
 
   void require_writable(const std::string& object) const {
@@ -167,6 +204,10 @@ struct File::Impl {
 
 File::File(const std::string& path, Mode mode, const Provenance& provenance)
     : impl_(std::make_unique<Impl>()) {
+  // HDF5's exit handler closes files still open at exit; one whose close failed (I/O error)
+  // crashes it (H5F__close_cb, HDF5 1.10). Our File objects close their files themselves.
+  static const bool no_atexit = H5dont_atexit() >= 0;
+  (void)no_atexit;
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become dit::Error, not stderr noise
   impl_->path = path;
   impl_->mode = mode;
@@ -190,7 +231,7 @@ File::File(const std::string& path, Mode mode, const Provenance& provenance)
     if (mode == Mode::Create) H5Pset_file_space_strategy(fcpl.get(), H5F_FSPACE_STRATEGY_NONE, 0, 1);
     impl_->file = Id(H5Fcreate(path.c_str(), mode == Mode::Create ? H5F_ACC_EXCL : H5F_ACC_TRUNC,
                                fcpl.get(), mode == Mode::Create ? fapl.get() : H5P_DEFAULT), H5Fclose);
-    if (!impl_->file.ok()) throw Error(fmt::format("{}: cannot create HDF5 file", path));
+    if (!impl_->file.ok()) throw Error(fmt::format("{}: cannot create HDF5 file{}", path, hdf5_reason()));
     write_h5md_header(*this, provenance);
   } else {
     if (!std::filesystem::exists(path)) throw Error(fmt::format("{}: no such file", path));
@@ -207,7 +248,10 @@ File::File(const std::string& path, Mode mode, const Provenance& provenance)
 }
 
 File::~File() {
-  if (impl_ && impl_->file.ok() && impl_->mode != Mode::Read) H5Fflush(impl_->file.get(), H5F_SCOPE_GLOBAL);
+  if (impl_ && impl_->file.ok() && impl_->mode != Mode::Read) {
+    H5Fflush(impl_->file.get(), H5F_SCOPE_GLOBAL);
+    impl_->release_reserve();
+  }
 }
 File::File(File&&) noexcept = default;
 File& File::operator=(File&&) noexcept = default;
@@ -242,7 +286,7 @@ void File::append_rows(const std::string& name, const torch::Tensor& rows_in, in
     H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data());
     set = Id(H5Dcreate2(m.file.get(), name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(),
                         H5P_DEFAULT), H5Dclose);
-    if (!set.ok()) throw Error(fmt::format("{}: HDF5 cannot create dataset", m.where(name)));
+    if (!set.ok()) throw Error(fmt::format("{}: HDF5 cannot create dataset{}", m.where(name), hdf5_reason()));
     have = zero;
   } else {
     set = m.open_dataset(name);
@@ -406,6 +450,28 @@ void File::flush() {
   }
 }
 
+void File::reserve(int64_t bytes) {
+  auto& m = *impl_;
+  m.require_writable("/");
+  struct stat st;
+  const int f = m.fd();
+  if (bytes <= 0 || f < 0 || ::fstat(f, &st) != 0) return;
+  // HDF5 allocates new space at its end of allocation, which may lie past the bytes written.
+  hsize_t hdf5_size = 0;
+  H5Fget_filesize(m.file.get(), &hdf5_size);
+  const off_t start = st.st_size, end = std::max<off_t>(start, static_cast<off_t>(hdf5_size)) + bytes;
+  if (end <= m.reserved_end) return;
+  if (::fallocate(f, FALLOC_FL_KEEP_SIZE, start, end - start) != 0) {
+    const int err = errno;
+    if (err == EOPNOTSUPP || err == ENOSYS) return;  // this filesystem cannot preallocate
+    ::fallocate(f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, start, end - start);  // partial
+    throw Error(fmt::format("{}: cannot reserve {} bytes for the next batch: {} (the file keeps "
+                            "every batch written so far; free space and rerun to continue)",
+                            m.path, end - start, std::strerror(err)));
+  }
+  m.reserved_end = end;
+}
+
 bool File::exists(const std::string& object) const { return impl_->exists(object); }
 
 int64_t File::rows(const std::string& name) const {
@@ -443,6 +509,18 @@ torch::Tensor File::read(const std::string& name, int64_t begin, int64_t count) 
                             begin + count, n));
   std::vector<int64_t> shape(d.begin(), d.end());
   shape[0] = count;
+  // Our writer stores every row it appends (no compression, no unwritten chunks), so a read can
+  // never need more bytes than the file holds: a larger extent is damage, refused before any
+  // allocation.
+  uint64_t bytes = c10::elementSize(dtype);
+  bool overflow = false;
+  for (int64_t s : shape) overflow |= __builtin_mul_overflow(bytes, static_cast<uint64_t>(s), &bytes);
+  hsize_t file_bytes = 0;
+  H5Fget_filesize(m.file.get(), &file_bytes);
+  if (overflow || bytes > file_bytes)
+    throw Error(fmt::format("{}: {} rows of [{}] {} are more bytes than the whole file ({}): damaged",
+                            m.where(name), count, fmt::join(d.begin() + 1, d.end(), ", "),
+                            c10::toString(dtype), file_bytes));
   auto out = torch::empty(shape, torch::TensorOptions().dtype(dtype));
   if (count == 0) return out;
   std::vector<hsize_t> offset(d.size(), 0), extent = d;

@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -114,8 +115,13 @@ RunReport run_job(const Job& job, const RunOptions& options) {
     return report;
   }
 
-  if (auto dir = std::filesystem::path(report.output).parent_path(); !dir.empty())
-    std::filesystem::create_directories(dir);
+  if (auto dir = std::filesystem::path(report.output).parent_path(); !dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec)
+      throw Error(fmt::format("{}: cannot create the output folder {}: {}", report.output,
+                              dir.string(), ec.message()));
+  }
   OutputLock lock(report.output);
   const std::string fingerprint = job.fingerprint().dump();
   std::set<int64_t> done;
@@ -127,17 +133,57 @@ RunReport run_job(const Job& job, const RunOptions& options) {
       throw Error(fmt::format("{}: exists and was written by a different job (its job fingerprint "
                               "differs from {}); choose another output or remove it",
                               report.output, job.path));
-    // Anything past the last complete batch (there should be nothing) is dropped.
-    const int64_t complete = file->rows("samples/index");
-    file->truncate_rows("", complete);
-    auto idx = file->read("samples/index");
-    auto* p = idx.data_ptr<int64_t>();
-    done.insert(p, p + idx.numel());
+    // A previous run of this shard wrote whole batches in plan order, so the file holds a
+    // prefix of `mine`. Rows past the last batch that every per-sample dataset holds whole
+    // (a kill before /samples/index was extended, a write error that left one dataset longer
+    // than another) are dropped, and the kept rows must be the plan's samples.
+    int64_t complete = file->rows("samples/index");
+    for (const auto& name : file->extendable_datasets()) complete = std::min(complete, file->rows(name));
+    int64_t kept = 0;
+    for (const auto& b : mine) {
+      if (kept + static_cast<int64_t>(b.size()) > complete) break;
+      kept += static_cast<int64_t>(b.size());
+    }
+    file->truncate_rows("", kept);
+    if (kept > 0) {
+      auto idx = file->read("samples/index");
+      if (idx.scalar_type() != torch::kInt64 || idx.dim() != 1)
+        throw Error(fmt::format("{}: 'samples/index' is not [N] int64: damaged", report.output));
+      const auto* p = idx.data_ptr<int64_t>();
+      int64_t row = 0;
+      for (const auto& b : mine)
+        for (int64_t k : b) {
+          if (row == kept) break;
+          if (p[row] != k)
+            throw Error(fmt::format("{}: row {} holds sample {} where this job's plan has sample "
+                                    "{}: not written by this job's plan", report.output, row, p[row], k));
+          ++row;
+        }
+      done.insert(p, p + idx.numel());
+    }
   } else {
-    file.emplace(report.output, h5md::Mode::Create);
-    file->write_json("parameters", run_parameters(job, *domain, options.shard));
-    domain->create_output(*file);
-    file->flush();
+    // A new file is built under a temporary name until its first flush returned, then renamed:
+    // a kill or a write error (disk full) before that leaves no OUTPUT that a rerun would take
+    // for a damaged resume. A stale temporary (this shard's, under our lock) is replaced.
+    const std::string part = report.output + ".part";
+    std::error_code ec;
+    std::filesystem::remove(part, ec);
+    try {
+      file.emplace(part, h5md::Mode::Create);
+      file->write_json("parameters", run_parameters(job, *domain, options.shard));
+      domain->create_output(*file);
+      file->flush();
+      file.reset();
+      std::filesystem::rename(part, report.output);
+    } catch (const std::filesystem::filesystem_error& e) {
+      std::filesystem::remove(part, ec);
+      throw Error(fmt::format("{}: cannot rename {} into place: {}", report.output, part, e.code().message()));
+    } catch (...) {
+      file.reset();
+      std::filesystem::remove(part, ec);
+      throw;
+    }
+    file.emplace(report.output, h5md::Mode::Append);
   }
 
   auto present_in = [&](const Batch& batch) {
@@ -150,25 +196,47 @@ RunReport run_job(const Job& job, const RunOptions& options) {
   Progress progress(fmt::format("batch {}", shard_name), report.planned, !options.quiet);
   progress.update(report.skipped, report.skipped ? fmt::format("{} resumed", report.skipped) : "");
   int64_t finished = report.skipped;
+  // Space for each batch is reserved before it is written (h5md::File::reserve), so that a full
+  // disk stops the job between batches: twice the largest growth of a batch so far, at least
+  // 1 MiB.
+  int64_t largest_growth = 0;
+  const auto file_bytes = [&] {
+    std::error_code ec;
+    const auto n = std::filesystem::file_size(report.output, ec);
+    return ec ? int64_t{0} : static_cast<int64_t>(n);
+  };
   for (const auto& batch : mine) {
     const auto present = present_in(batch);
     if (present == static_cast<int64_t>(batch.size())) continue;
     if (present != 0)
       throw Error(fmt::format("{}: holds {} of the {} samples of the batch starting at sample {}: "
                               "not written by this job's plan", report.output, present, batch.size(), batch[0]));
-    Progress silent;
-    auto valid = domain->run_batch(batch, *file, silent);
     const auto n = static_cast<int64_t>(batch.size());
-    auto indices = torch::tensor(batch, torch::kInt64);
-    auto seeds = torch::empty({n}, torch::kInt64);
-    auto flags = torch::empty({n}, torch::kUInt8);
-    for (int64_t i = 0; i < n; ++i) {
-      seeds[i] = static_cast<int64_t>(mix_seed(job.seed, static_cast<uint64_t>(batch[i])));
-      flags[i] = static_cast<uint8_t>(valid.at(i));
-      report.invalid += valid.at(i) ? 0 : 1;
+    const int64_t committed = file->rows("samples/index"), size_before = file_bytes();
+    file->reserve(std::max<int64_t>(int64_t{1} << 20, 2 * largest_growth));
+    try {
+      Progress silent;
+      auto valid = domain->run_batch(batch, *file, silent);
+      auto indices = torch::tensor(batch, torch::kInt64);
+      auto seeds = torch::empty({n}, torch::kInt64);
+      auto flags = torch::empty({n}, torch::kUInt8);
+      for (int64_t i = 0; i < n; ++i) {
+        seeds[i] = static_cast<int64_t>(mix_seed(job.seed, static_cast<uint64_t>(batch[i])));
+        flags[i] = static_cast<uint8_t>(valid.at(i));
+        report.invalid += valid.at(i) ? 0 : 1;
+      }
+      h5md::append_sample_records(*file, indices, seeds, flags);
+      file->flush();
+    } catch (...) {
+      // A failed batch (disk full, I/O error) is dropped before the file is closed: closing
+      // flushes the extents held in memory, which must not claim rows that never reached disk.
+      try {
+        file->truncate_rows("", committed);
+      } catch (const std::exception&) {  // the resume check drops the rows then
+      }
+      throw;
     }
-    h5md::append_sample_records(*file, indices, seeds, flags);
-    file->flush();
+    largest_growth = std::max(largest_growth, file_bytes() - size_before);
     report.written += n;
     finished += n;
     progress.update(finished, fmt::format("{} written", report.written));
