@@ -25,6 +25,9 @@ struct SamplerSettings {
   GuidanceOptions guidance;  // cfg_scale, cfg_interval, cfg_rescale
 };
 
+// Most samples one job may declare (the plan holds every sample of the job in memory).
+constexpr int64_t kMaxJobSamples = 1'000'000'000;
+
 // A parsed and validated job file.
 struct Job {
   std::string path;          // the job file

@@ -4,7 +4,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -149,7 +152,8 @@ Job parse_job(const std::string& text, const std::string& path) {
                             fmt::join(names, ", ")));
   top.get("model", job.model);
   require(top.get("samples", job.samples), top.where("samples"), "missing");
-  require(job.samples >= 1, top.where("samples"), fmt::format("must be >= 1, got {}", job.samples));
+  require(job.samples >= 1 && job.samples <= kMaxJobSamples, top.where("samples"),
+          fmt::format("must be in 1..{}, got {}", kMaxJobSamples, job.samples));
   top.get("seed", job.seed);
   require(top.get("output", job.output), top.where("output"), "missing (e.g. output = \"samples.h5\")");
   require(!job.output.empty(), top.where("output"), "must not be empty");
@@ -205,8 +209,11 @@ Job parse_job(const std::string& text, const std::string& path) {
 }
 
 Job parse_job_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error(fmt::format("{}: is a directory, expected a job file (TOML)", path));
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("{}: cannot open job file", path));
+  if (!in) throw Error(fmt::format("{}: cannot open job file: {}", path, std::strerror(errno)));
   std::ostringstream text;
   text << in.rdbuf();
   return parse_job(text.str(), path);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 namespace dit::jobs {
@@ -23,9 +24,15 @@ void merge_outputs(const std::vector<std::string>& inputs, const std::string& ou
   };
   const std::string fingerprint = fingerprint_of(files[0]);
   auto job = nlohmann::json::parse(fingerprint, nullptr, false);
-  if (job.is_discarded() || !job.contains("samples"))
-    throw Error(fmt::format("{}: parameters/job/fingerprint is not valid job JSON", inputs[0]));
+  if (job.is_discarded() || !job.is_object() || !job.contains("samples") ||
+      !job["samples"].is_number_integer() || !job.contains("seed") || !job["seed"].is_number_unsigned())
+    throw Error(fmt::format("{}: parameters/job/fingerprint is not valid job JSON (an object with "
+                            "integer 'samples' and 'seed')", inputs[0]));
   const int64_t total = job["samples"].get<int64_t>();
+  if (total < 1 || total > kMaxJobSamples)
+    throw Error(fmt::format("{}: parameters/job/fingerprint: samples = {} is outside 1..{}", inputs[0],
+                            total, kMaxJobSamples));
+  const uint64_t job_seed = job["seed"].get<uint64_t>();
 
   // Where every sample is: (file, row). Exactly once each.
   std::vector<std::pair<int, int64_t>> where(static_cast<size_t>(total), {-1, -1});
@@ -38,10 +45,35 @@ void merge_outputs(const std::vector<std::string>& inputs, const std::string& ou
     if (files[f].extendable_datasets() != datasets)
       throw Error(fmt::format("merge: {} holds other datasets than {}", inputs[f], inputs[0]));
     auto idx = files[f].read("samples/index");
+    if (idx.dim() != 1 || idx.scalar_type() != torch::kInt64)
+      throw Error(fmt::format("{}: 'samples/index' must be [N] int64, is [{}] {}", inputs[f],
+                              fmt::join(idx.sizes(), ", "), c10::toString(idx.scalar_type())));
+    // Every per-sample dataset has one row per sample, of the same type and inner shape in
+    // every file (a shard cut by a crash holds fewer rows in some datasets).
+    for (const auto& name : datasets) {
+      const auto shape = files[f].shape(name), first = files[0].shape(name);
+      if (shape.empty() || shape[0] != idx.numel())
+        throw Error(fmt::format("{}: '{}' has {} rows for the {} samples of samples/index: "
+                                "incomplete or damaged", inputs[f], name,
+                                shape.empty() ? 0 : shape[0], idx.numel()));
+      const auto type = files[f].read(name, 0, 0).scalar_type();
+      const auto first_type = files[0].read(name, 0, 0).scalar_type();
+      if (!std::equal(shape.begin() + 1, shape.end(), first.begin() + 1, first.end()) || type != first_type)
+        throw Error(fmt::format("merge: '{}' is [{}] {} in {} but [{}] {} in {}", name,
+                                fmt::join(shape.begin() + 1, shape.end(), ", "), c10::toString(type),
+                                inputs[f], fmt::join(first.begin() + 1, first.end(), ", "),
+                                c10::toString(first_type), inputs[0]));
+    }
+    const auto seeds = files[f].read("samples/seed");
+    if (seeds.scalar_type() != torch::kInt64)
+      throw Error(fmt::format("{}: 'samples/seed' must be uint64", inputs[f]));
     const auto* k = idx.data_ptr<int64_t>();
+    const auto* seed = seeds.data_ptr<int64_t>();
     for (int64_t r = 0; r < idx.numel(); ++r) {
       if (k[r] < 0 || k[r] >= total)
         throw Error(fmt::format("{}: sample index {} out of range 0..{}", inputs[f], k[r], total - 1));
+      if (static_cast<uint64_t>(seed[r]) != mix_seed(job_seed, static_cast<uint64_t>(k[r])))
+        throw Error(fmt::format("{}: samples/seed of sample {} is not the job's seed for it", inputs[f], k[r]));
       auto& slot = where[static_cast<size_t>(k[r])];
       if (slot.first >= 0)
         throw Error(fmt::format("merge: sample {} is in both {} and {}", k[r], inputs[slot.first], inputs[f]));
@@ -54,10 +86,11 @@ void merge_outputs(const std::vector<std::string>& inputs, const std::string& ou
   for (int64_t k = 0; k < total; ++k)
     if (where[static_cast<size_t>(k)].first < 0) missing.push_back(k);
   if (!missing.empty())
-    throw Error(fmt::format("merge: {} of {} samples are missing (first: {}); run the shards that "
-                            "hold them to completion",
+    throw Error(fmt::format("merge: {} of {} samples are missing (first: {}) from {}; run the "
+                            "shards that hold them to completion",
                             missing.size(), total,
-                            fmt::join(missing.begin(), missing.begin() + std::min<size_t>(missing.size(), 8), ", ")));
+                            fmt::join(missing.begin(), missing.begin() + std::min<size_t>(missing.size(), 8), ", "),
+                            fmt::join(inputs, ", ")));
   auto order = torch::empty({total}, torch::kInt64);
   for (int64_t k = 0; k < total; ++k) {
     const auto& [f, r] = where[static_cast<size_t>(k)];
@@ -73,7 +106,16 @@ void merge_outputs(const std::vector<std::string>& inputs, const std::string& ou
       out.truncate_rows("", 0);
       for (const auto& name : datasets) {
         std::vector<torch::Tensor> parts;
-        for (auto& f : files) parts.push_back(f.read(name));
+        for (size_t f = 0; f < files.size(); ++f) {
+          parts.push_back(files[f].read(name));
+          // A sample flagged valid has finite pixels (the runner flags non-finite ones invalid).
+          if (name == "images/value" && parts.back().is_floating_point() && parts.back().dim() >= 2) {
+            auto bad = ~torch::isfinite(parts.back()).flatten(1).all(1) & files[f].read("samples/valid").ne(0);
+            if (bad.any().item<bool>())
+              throw Error(fmt::format("{}: sample {} is flagged valid but its images/value holds NaN or Inf",
+                                      inputs[f], files[f].read("samples/index")[bad.nonzero()[0][0]].item<int64_t>()));
+          }
+        }
         auto rows = torch::cat(parts).index_select(0, order);
         const bool seeds = name == "samples/seed";  // stored as uint64
         out.append_rows(name, rows, 1024, seeds);

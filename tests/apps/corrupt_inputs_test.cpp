@@ -25,24 +25,18 @@
 #include <string>
 #include <vector>
 
-#include "run_cli.h"
+#include "corrupt_inputs.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
+using dit::test::CorruptInputs;
+using dit::test::read_bytes;
 using dit::test::Result;
 using dit::test::run;
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+using dit::test::Variant;
+using dit::test::write_bytes;
 
 uint64_t le64(const std::string& s) {
   uint64_t v = 0;
@@ -54,58 +48,6 @@ std::string be32(uint32_t v) {
   return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
           static_cast<char>(v)};
 }
-
-// A damaged input: its bytes, or (empty bytes and is_dir) a directory in its place.
-struct Variant {
-  std::string name;
-  std::string bytes;
-  std::vector<std::string> expect;  // substrings of the error line besides the path
-  bool is_dir = false, absent = false;
-};
-
-class CorruptInputs : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = (fs::temp_directory_path() / ("dit_corrupt_" + std::to_string(::getpid()))).string();
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  // Places a variant at `path` (file bytes, a directory, or nothing).
-  static void place(const Variant& v, const std::string& path) {
-    fs::remove_all(path);
-    if (v.is_dir)
-      fs::create_directories(path);
-    else if (!v.absent)
-      write_bytes(path, v.bytes);
-  }
-
-  // Runs `args`; expects the one-line failure naming `file` and the variant's substrings, and
-  // that none of `outputs` (nor their .tmp) exists afterwards.
-  void expect_clean_failure(const std::string& what, const std::string& args,
-                            const std::string& file, const std::vector<std::string>& expect,
-                            const std::vector<std::string>& outputs) {
-    SCOPED_TRACE(what + ": dit " + args);
-    for (const auto& o : outputs) fs::remove_all(o);
-    const Result r = run(args);
-    ++tried_;
-    EXPECT_NE(r.code, 0) << r.output;
-    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
-    EXPECT_EQ(r.output.rfind("dit: error: ", 0), 0u) << r.output;
-    if (!file.empty()) {
-      EXPECT_NE(r.output.find(file), std::string::npos) << r.output;
-    }
-    for (const auto& e : expect) EXPECT_NE(r.output.find(e), std::string::npos) << e << "\n" << r.output;
-    for (const auto& o : outputs) {
-      EXPECT_FALSE(fs::exists(o)) << o;
-      EXPECT_FALSE(fs::exists(o + ".tmp")) << o;
-    }
-  }
-
-  std::string dir_;
-  int tried_ = 0;
-};
 
 const std::string kFast = " --steps 1 -t 1";
 

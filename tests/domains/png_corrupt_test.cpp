@@ -12,19 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/file_bytes.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+using dit::test::read_bytes;
+using dit::test::write_bytes;
 
 uint32_t crc32(const std::string& s) {  // the PNG chunk CRC (ISO 3309), bitwise
   uint32_t c = 0xffffffffu;

@@ -62,7 +62,7 @@ TEST(JobFile, ErrorsNameTheFileAndKey) {
       {"samples = 8\noutput = \"o.h5\"\n", "job.toml: domain: missing"},
       {"domain = \"protein\"\nsamples = 8\noutput = \"o.h5\"\n", "job.toml: domain: unknown domain 'protein'"},
       {kMinimal + "smaples = 3\n", "job.toml: smaples: unknown key"},
-      {"domain = \"image\"\nsamples = 0\noutput = \"o.h5\"\n", "job.toml: samples: must be >= 1, got 0"},
+      {"domain = \"image\"\nsamples = 0\noutput = \"o.h5\"\n", "job.toml: samples: must be in 1..1000000000, got 0"},
       {"domain = \"image\"\nsamples = \"many\"\noutput = \"o.h5\"\n", "job.toml: samples: must be an integer"},
       {"domain = \"image\"\nsamples = 4\n", "job.toml: output: missing"},
       {kMinimal + "batch_size = 0\n", "job.toml: batch_size: must be in 1..65536, got 0"},
