@@ -35,7 +35,7 @@ wait "$table"
   echo "| CFG scale | class accuracy | FD | ms / image |"
   echo "|---|---|---|---|"
   for cfg in 1 2 3 4; do
-    grep '^| euler' "$tmp/cfg$cfg.md" | awk -F'|' -v c="$cfg" '{print "| " c " |" $5 "|" $6 "|" $7 "|"}'
+    grep '^| euler' "$tmp/cfg$cfg.md" | awk -F'|' -v c="$cfg" '{print "| " c " |" $7 "|" $8 "|" $9 "|"}'
   done
 } > docs/eval-fmnist.md
 echo "wrote docs/eval-fmnist.md"

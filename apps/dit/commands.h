@@ -15,4 +15,10 @@ void add_merge(CLI::App& app);
 std::string default_model_path();
 std::string default_classifier_path();
 
+// --cfg-scale default (a negative request): 3 for velocity samplers; 1 for few-step (flow-map)
+// samplers, whose models have guidance distilled in (`dit image train --objective shortcut|
+// progressive --distill-guidance W`).
+constexpr double kAutoCfgScale = -1;
+double resolve_cfg_scale(double requested, bool uses_flow_map);
+
 }  // namespace dit::cli

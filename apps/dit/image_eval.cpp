@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <dit/sampler.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -16,10 +18,11 @@ namespace dit::cli {
 namespace {
 struct EvalArgs {
   std::string model, classifier, dataset = "fashion-mnist", data_root, out;
-  std::string sampler;  // empty: the default table
+  std::string sampler;  // empty: --rows, or the default table
+  std::vector<std::string> rows;  // "sampler:steps" (steps 0: adaptive)
   int steps = 30, threads = 0, classifier_epochs = 12;
   int64_t per_class = 100;
-  double cfg_scale = 3.0, atol = 1e-3, rtol = 1e-3;
+  double cfg_scale = kAutoCfgScale, atol = 1e-3, rtol = 1e-3;
   uint64_t seed = 1234;
   bool train_classifier = false, classifier_only = false;
 };
@@ -29,9 +32,32 @@ struct Row {
   int steps;  // 0 for adaptive
 };
 
-std::vector<Row> default_table() {
+std::vector<Row> default_table(const DiTConfig& c) {
+  if (c.step_conditioning)  // few-step models: their samplers at 1-8 steps
+    return {{"flowmap", 1}, {"flowmap", 2}, {"flowmap", 4}, {"flowmap", 8},
+            {"flowmap-renoise", 2}, {"flowmap-renoise", 4}};
   return {{"euler", 4},  {"euler", 8}, {"euler", 16}, {"euler", 32}, {"euler", 64},
           {"heun", 8},   {"heun", 16}, {"heun", 32},  {"dopri5", 0}};
+}
+
+std::vector<Row> parse_rows(const std::vector<std::string>& specs) {
+  std::vector<Row> rows;
+  for (const auto& spec : specs) {
+    auto colon = spec.find(':');
+    int steps = -1;
+    if (colon != std::string::npos) {
+      try {
+        size_t used = 0;
+        steps = std::stoi(spec.substr(colon + 1), &used);
+        if (used != spec.size() - colon - 1) steps = -1;
+      } catch (const std::exception&) {
+      }
+    }
+    if (colon == std::string::npos || colon == 0 || steps < 0 || steps > 10000)
+      throw Error(fmt::format("--rows: '{}' is not SAMPLER:STEPS (steps 0-10000, 0 = adaptive)", spec));
+    rows.push_back({spec.substr(0, colon), steps});
+  }
+  return rows;
 }
 
 void run_eval(const EvalArgs& a) {
@@ -72,17 +98,21 @@ void run_eval(const EvalArgs& a) {
     return;
   }
   auto labels = torch::arange(c.num_classes, torch::kLong).repeat_interleave(a.per_class);
-  std::vector<Row> rows = a.sampler.empty() ? default_table() : std::vector<Row>{{a.sampler, a.steps}};
+  std::vector<Row> rows = !a.sampler.empty() ? std::vector<Row>{{a.sampler, a.steps}}
+                          : !a.rows.empty()   ? parse_rows(a.rows)
+                                              : default_table(c);
 
+  // NFE: velocity (or flow-map) evaluations per image; network passes count both halves of
+  // classifier-free guidance.
   std::ostringstream table;
-  table << fmt::format("| sampler | steps | NFE | class accuracy | FD (classifier features) | ms / image |\n");
-  table << "|---|---|---|---|---|---|\n";
+  table << "| sampler | steps | CFG | NFE | network passes | class accuracy | FD (classifier features) | ms / image |\n";
+  table << "|---|---|---|---|---|---|---|---|\n";
   for (const auto& row : rows) {
     ImageSampling s;
     s.sampler = row.sampler, s.seed = a.seed;
     s.options.steps = row.steps > 0 ? row.steps : 10;
     s.options.atol = a.atol, s.options.rtol = a.rtol;
-    s.guidance.scale = a.cfg_scale;
+    s.guidance.scale = resolve_cfg_scale(a.cfg_scale, make_sampler(row.sampler)->uses_flow_map());
     SampleStats stats;
     Progress progress(fmt::format("{} {}", row.sampler, row.steps), 0);
     auto t0 = std::chrono::steady_clock::now();
@@ -94,18 +124,20 @@ void run_eval(const EvalArgs& a) {
     double fd = frechet_distance(classifier_features(clf, clamped), test_feats);
     std::string steps = row.steps > 0 ? std::to_string(row.steps)
                                       : fmt::format("adaptive (tol {:g})", a.atol);
-    std::string line = fmt::format("| {} | {} | {} | {:.1f}% | {:.2f} | {:.1f} |\n", row.sampler,
-                                   steps, stats.nfe, 100 * acc, fd, ms / n_gen);
+    const int passes = stats.nfe * (s.guidance.scale != 1.0 ? 2 : 1);
+    std::string line = fmt::format("| {} | {} | {:g} | {} | {} | {:.1f}% | {:.2f} | {:.1f} |\n",
+                                   row.sampler, steps, s.guidance.scale, stats.nfe, passes,
+                                   100 * acc, fd, ms / n_gen);
     fmt::print("{}", line);
     std::fflush(stdout);
     table << line;
   }
   std::ostringstream report;
   report << fmt::format(
-      "Model: {} ({})\nSamples: {} per class ({} images), seed {}, CFG scale {}, {} threads\n"
+      "Model: {} ({})\nSamples: {} per class ({} images), seed {}, {} threads\n"
       "Classifier: {} (accuracy on the real test set {:.1f}%)\n"
       "Floor: FD of {} real train images vs the test set = {:.2f}\n\n",
-      model_path, c.describe(), a.per_class, n_gen, a.seed, a.cfg_scale, threads, clf_path,
+      model_path, c.describe(), a.per_class, n_gen, a.seed, threads, clf_path,
       100 * test_acc, n_gen, floor_fd);
   report << table.str();
   fmt::print("\n{}", report.str());
@@ -131,7 +163,8 @@ void add_image_eval(CLI::App& image) {
   cmd->add_option("--per-class", a->per_class, "Generated images per class")->capture_default_str()->check(CLI::Range(2, 100000));
   cmd->add_option("--sampler", a->sampler, "Evaluate one sampler (default: the full table)");
   cmd->add_option("--steps", a->steps, "Steps for --sampler")->capture_default_str()->check(CLI::Range(1, 10000));
-  cmd->add_option("--cfg-scale", a->cfg_scale, "Guidance scale")->capture_default_str()->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--rows", a->rows, "Table rows SAMPLER:STEPS,... (0 steps: adaptive)")->delimiter(',');
+  cmd->add_option("--cfg-scale", a->cfg_scale, "Guidance scale (default 3; 1 for flowmap samplers)")->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--atol", a->atol, "dopri5 tolerance (atol)")->capture_default_str();
   cmd->add_option("--rtol", a->rtol, "dopri5 tolerance (rtol)")->capture_default_str();
   cmd->add_option("-s,--seed", a->seed, "Seed")->capture_default_str();

@@ -18,7 +18,7 @@ struct SampleArgs {
   std::vector<int64_t> classes;
   int64_t count = 16, nrow = 0, chunk = 64;
   int steps = 30, threads = 0;
-  double cfg_scale = 3.0, cfg_rescale = 0.0, shift = 3.0, atol = 1e-4, rtol = 1e-4, diffusion = 1.0;
+  double cfg_scale = kAutoCfgScale, cfg_rescale = 0.0, shift = 3.0, atol = 1e-4, rtol = 1e-4, diffusion = 1.0;
   std::vector<double> cfg_interval{0.0, 1.0};
   uint64_t seed = 42;
 };
@@ -68,6 +68,7 @@ void run_sample(const SampleArgs& a) {
   DiT model = load_dit(model_path);
   const auto& c = model->config();
   auto sampler = make_sampler(a.sampler);
+  const double cfg_scale = resolve_cfg_scale(a.cfg_scale, sampler->uses_flow_map());
 
   // Labels: one class for all, or a list cycled over the images; default all classes.
   std::vector<int64_t> classes = a.classes;
@@ -88,7 +89,7 @@ void run_sample(const SampleArgs& a) {
   ImageSampling sampling;
   sampling.sampler = a.sampler, sampling.seed = a.seed, sampling.chunk = a.chunk;
   auto& g = sampling.guidance;
-  g.scale = a.cfg_scale, g.t_lo = a.cfg_interval[0], g.t_hi = a.cfg_interval[1];
+  g.scale = cfg_scale, g.t_lo = a.cfg_interval[0], g.t_hi = a.cfg_interval[1];
   g.rescale = a.cfg_rescale;
   auto& opts = sampling.options;
   opts.steps = a.steps, opts.grid.name = a.grid, opts.grid.shift = a.shift;
@@ -104,14 +105,14 @@ void run_sample(const SampleArgs& a) {
 
   std::ostringstream params;
   params << "dit image sample --model " << model_path << " --sampler " << a.sampler
-         << " --steps " << a.steps << " --cfg-scale " << a.cfg_scale << " --seed " << a.seed
+         << " --steps " << a.steps << " --cfg-scale " << cfg_scale << " --seed " << a.seed
          << " -b " << a.count << " --classes ";
   for (int64_t i = 0; i < a.count; ++i) params << (i ? "," : "") << labels[i].item<int64_t>();
   const nlohmann::json parameters = {
       {"model", {{"path", model_path}, {"config", c.describe()}}},
       {"sampler",
        {{"name", a.sampler}, {"steps", a.steps}, {"time_grid", a.grid}, {"shift", a.shift},
-        {"cfg_scale", a.cfg_scale}, {"cfg_interval", {a.cfg_interval[0], a.cfg_interval[1]}},
+        {"cfg_scale", cfg_scale}, {"cfg_interval", {a.cfg_interval[0], a.cfg_interval[1]}},
         {"cfg_rescale", a.cfg_rescale}, {"nfe", total.nfe}}},
       {"seeds", {{"seed", std::to_string(a.seed)}, {"init_noise", a.init_noise}}},
       {"command", params.str()}};
@@ -146,8 +147,8 @@ void add_image_sample(CLI::App& image) {
       ->delimiter(',')->excludes(cls);
   cmd->add_option("-b,--batch-count", a->count, "Number of images")->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->add_option("--steps", a->steps, "Sampling steps")->capture_default_str()->check(CLI::Range(1, 10000));
-  cmd->add_option("--sampler", a->sampler, "Sampler: euler, heun, midpoint, rk4, dopri5, euler-maruyama")->capture_default_str();
-  cmd->add_option("--cfg-scale", a->cfg_scale, "Classifier-free guidance scale (1: off)")->capture_default_str()->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--sampler", a->sampler, "Sampler: euler, heun, midpoint, rk4, dopri5, euler-maruyama; few-step models: flowmap, flowmap-renoise")->capture_default_str();
+  cmd->add_option("--cfg-scale", a->cfg_scale, "Classifier-free guidance scale (1: off; default 3, or 1 for the flowmap samplers of few-step models, which have guidance distilled in)")->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--cfg-interval", a->cfg_interval, "Guidance only for t in [lo,hi]")->delimiter(',')->expected(2)->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--cfg-rescale", a->cfg_rescale, "Guidance rescale phi in [0,1]")->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--schedule", a->grid, "Time grid: uniform or shifted")->capture_default_str()->check(CLI::IsMember({"uniform", "shifted"}));

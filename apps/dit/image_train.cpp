@@ -41,16 +41,26 @@ void run_train(const TrainArgs& a) {
                             a.config, config.input_size, data.images.size(2), data.images.size(3),
                             a.dataset, a.data_root.empty() ? default_dataset_root(a.dataset) : a.data_root));
   config.num_classes = static_cast<int64_t>(ds.class_names.size());
-  torch::manual_seed(a.opts.seed);  // weight initialisation
+  TrainOptions opts = a.opts;
+  // Few-step objectives train a step-conditioned copy of a trained model (--init), which is
+  // also the progressive teacher unless --teacher names another.
+  if (opts.objective == "progressive" && opts.teacher.empty()) opts.teacher = a.init;
+  config.step_conditioning = make_objective(opts)->needs_step_conditioning();
+  if (config.step_conditioning && a.init.empty())
+    throw Error(fmt::format("--objective {}: start from a trained model with --init MODEL",
+                            opts.objective));
+  torch::manual_seed(opts.seed);  // weight initialisation
   DiT model(config);
   if (!a.init.empty()) {  // fine-tune: start from a model file's weights, fresh optimizer
     DiT init = load_dit(a.init);
+    if (config.step_conditioning && !init->config().step_conditioning)
+      init = with_step_conditioning(init);
     if (init->config().describe() != config.describe())
       throw Error(fmt::format("--init {}: model ({}) differs from --config ({})", a.init,
                               init->config().describe(), config.describe()));
     load_state_dict(*model, state_dict(*init), a.init);
   }
-  FlowMatchingTrainer trainer(model, data, a.opts);
+  FlowMatchingTrainer trainer(model, data, opts);
 
   std::filesystem::create_directories(a.out);
   const std::string ckpt = a.out + "/checkpoint.safetensors";
@@ -68,7 +78,8 @@ void run_train(const TrainArgs& a) {
     trainer.save_checkpoint(ckpt);
     save_dit(model_path, trainer.ema(), storage,
              {{"train.step", std::to_string(trainer.current_step())},
-              {"train.dataset", a.dataset}});
+              {"train.dataset", a.dataset},
+              {"train.objective", opts.objective}});
   };
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
@@ -120,6 +131,24 @@ void add_image_train(CLI::App& image) {
   cmd->add_option("--limit", a->limit, "Use only the first N training images (0: all)")->check(CLI::NonNegativeNumber);
   cmd->add_option("-t,--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
   auto* resume = cmd->add_flag("--resume", a->resume, "Continue from OUT/checkpoint.safetensors");
+  cmd->add_option("--objective", a->opts.objective,
+                  "flow-matching (base model), shortcut (few-step, no teacher) or progressive "
+                  "(few-step, distils --teacher)")
+      ->capture_default_str();
+  cmd->add_option("--teacher", a->opts.teacher, "progressive: the model to distil (default: --init)");
+  cmd->add_option("--distill-guidance", a->opts.distill_guidance,
+                  "few-step objectives: CFG scale baked into the student")->capture_default_str();
+  cmd->add_option("--shortcut-min-steps", a->opts.shortcut_min_steps,
+                  "shortcut: finest step 1/N (targets at 1/N use the guided velocity)")->capture_default_str();
+  cmd->add_option("--bootstrap-fraction", a->opts.bootstrap_fraction,
+                  "shortcut: share of each batch with self-consistency targets")->capture_default_str();
+  cmd->add_option("--distill-rounds", a->opts.distill_rounds,
+                  "progressive: student steps per round, each half the last")
+      ->delimiter(',')->capture_default_str();
+  cmd->add_option("--round-steps", a->opts.round_steps, "progressive: optimisation steps per round")
+      ->capture_default_str();
+  cmd->add_option("--replay-fraction", a->opts.replay_fraction,
+                  "progressive: share of each batch replaying earlier rounds' step sizes")->capture_default_str();
   cmd->add_option("--init", a->init, "Start from this model file's weights (fine-tuning; fresh optimizer)")
       ->check(CLI::ExistingFile)->excludes(resume);
   cmd->callback([a] { run_train(*a); });

@@ -11,6 +11,10 @@
 namespace dit::cli {
 std::string default_model_path() { return default_image_model_path(); }
 std::string default_classifier_path() { return data_dir() + "/models/fmnist-classifier.safetensors"; }
+double resolve_cfg_scale(double requested, bool uses_flow_map) {
+  if (!(requested < 0)) return requested;  // NaN passes through to the guidance's own check
+  return uses_flow_map ? 1.0 : 3.0;
+}
 }  // namespace dit::cli
 
 int main(int argc, char** argv) {

@@ -22,18 +22,39 @@ torch::Tensor generate_images(DiT& model, const torch::Tensor& labels,
                    ? init_noise
                    : sample_noise(sampling.seed, first_index, count,
                                   {c.in_channels, c.input_size, c.input_size});
-  auto velocity = dit_velocity(model);
+  if (sampler->uses_flow_map() && !c.step_conditioning)
+    throw Error(fmt::format("sampler \"{}\" needs a step-conditioned (few-step) model; this one "
+                            "is a plain flow model: use euler, heun, dopri5, ...",
+                            sampling.sampler));
+  auto flow_map = dit_flow_map(model);  // one inference path (and workspace) for both
+  ConditionalVelocityFn velocity = [flow_map](const torch::Tensor& x, const torch::Tensor& t,
+                                              const torch::Tensor& y) {
+    return flow_map(x, t, torch::Tensor(), y);  // d = 0: the velocity
+  };
   SampleStats total;
   std::vector<torch::Tensor> outputs, finites;
   for (int64_t first = 0; first < count; first += sampling.chunk) {
     const int64_t n = std::min(sampling.chunk, count - first);
     auto y = labels.narrow(0, first, n);
-    VelocityFn v = c.num_classes > 0
-                       ? classifier_free_guidance(velocity, y, c.null_class(), sampling.guidance)
-                       : VelocityFn([velocity, y](const torch::Tensor& x, const torch::Tensor& t) {
-                           return velocity(x, t, y);
-                         });
+    auto guided = [&](const ConditionalVelocityFn& f) {
+      return c.num_classes > 0
+                 ? classifier_free_guidance(f, y, c.null_class(), sampling.guidance)
+                 : VelocityFn([f, y](const torch::Tensor& x, const torch::Tensor& t) {
+                     return f(x, t, y);
+                   });
+    };
+    VelocityFn v = guided(velocity);
     SampleOptions opts = sampling.options;
+    if (sampler->uses_flow_map())  // guidance applies to the flow map at each step size
+      opts.flow_map = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& d) {
+        auto at_d = [&](const torch::Tensor& xx, const torch::Tensor& tt, const torch::Tensor& yy) {
+          // CFG runs cond and uncond as one batch of 2B: the step sizes follow.
+          return flow_map(xx, tt, d.size(0) == xx.size(0) ? d : d.repeat({xx.size(0) / d.size(0)}), yy);
+        };
+        auto out = guided(at_d)(x, t);
+        progress.advance();
+        return out;
+      };
     opts.generators.clear();
     for (int64_t i = 0; i < n; ++i)
       opts.generators.push_back(sample_generator(

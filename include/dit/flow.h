@@ -16,4 +16,11 @@ torch::Tensor flow_interpolate(const torch::Tensor& x0, const torch::Tensor& eps
 // linear layers when the environment variable DIT_LINEAR_PRECISION=bf16 is set.
 ConditionalVelocityFn dit_velocity(DiT model);
 
+// u(x, t, d, y) of a step-conditioned DiT (few-step models, see FlowMapFn in dit/sampler.h):
+// t and d in [0, 1], both scaled by kTimestepScale for the model. Same paths as dit_velocity.
+using ConditionalFlowMapFn =
+    std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t,
+                                const torch::Tensor& d, const torch::Tensor& y)>;
+ConditionalFlowMapFn dit_flow_map(DiT model);
+
 }  // namespace dit

@@ -28,7 +28,8 @@ class DiTInference {
   explicit DiTInference(DiT model, LinearPrecision precision = LinearPrecision::kFloat32);
   // As DiT::forward: x [B, C, H, W], t [B] (timestep units), y [B] -> [B, out_channels, H, W].
   // The result is a fresh tensor (not a workspace buffer).
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y,
+                        const torch::Tensor& d = {});
   // Tokens in, tokens out, as DiT::run_blocks (key_mask [B, N], true = real token).
   torch::Tensor run_blocks(const torch::Tensor& tokens, const torch::Tensor& c,
                            const std::optional<torch::Tensor>& key_mask = std::nullopt);

@@ -35,6 +35,10 @@ struct DiTConfig {
   double mlp_ratio = 4.0;
   int64_t num_classes = 1000;  // 0: unconditional (no y_embedder)
   bool learn_sigma = true;     // output 2*C channels (eps/velocity + variance), as the reference
+  // Few-step models: a second timestep embedder `dt_embedder` for the step size d, added to the
+  // condition (Frans et al. 2024, "One Step Diffusion via Shortcut Models", sec. 3). Files
+  // without dt_embedder tensors load as plain flow models.
+  bool step_conditioning = false;
 
   int64_t out_channels() const { return learn_sigma ? 2 * in_channels : in_channels; }
   int64_t grid_size() const { return input_size / patch_size; }
@@ -140,11 +144,15 @@ struct DiTImpl : torch::nn::Module {
   explicit DiTImpl(const DiTConfig& config);
 
   // Image path. x: [B, C, H, W], t: [B] (timestep units, see kTimestepScale), y: [B] class ids
-  // (null_class() for unconditional; ignored when num_classes == 0) -> [B, out_channels, H, W]
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y);
+  // (null_class() for unconditional; ignored when num_classes == 0) -> [B, out_channels, H, W].
+  // d: [B] step sizes in timestep units for step-conditioned models (undefined: 0, the
+  // instantaneous velocity); must be undefined for other models.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y,
+                        const torch::Tensor& d = {});
 
   // Pieces, for domains that bring their own tokens (see docs/architecture.md):
-  torch::Tensor condition(const torch::Tensor& t, const torch::Tensor& y);  // -> c [B, D]
+  torch::Tensor condition(const torch::Tensor& t, const torch::Tensor& y,
+                          const torch::Tensor& d = {});  // -> c [B, D]
   torch::Tensor embed_patches(const torch::Tensor& x);                     // -> [B, N, D]
   torch::Tensor run_blocks(torch::Tensor tokens, const torch::Tensor& c,
                            const std::optional<torch::Tensor>& key_mask = std::nullopt);
@@ -152,6 +160,8 @@ struct DiTImpl : torch::nn::Module {
 
   // Reference initialisation: xavier-uniform linears, zero biases, normal(0.02) label table and
   // t MLP, patch conv like a linear, and zero adaLN modulation and final layer (adaLN-Zero).
+  // dt_embedder: first layer normal(0.02), last layer zero, so a step embedder added to a
+  // trained model leaves its output unchanged.
   void initialize_weights();
 
   const DiTConfig& config() const { return config_; }
@@ -159,6 +169,7 @@ struct DiTImpl : torch::nn::Module {
   // Sub-modules, registered under the reference names.
   PatchEmbed x_embedder{nullptr};
   TimestepEmbedder t_embedder{nullptr};
+  TimestepEmbedder dt_embedder{nullptr};  // null unless config.step_conditioning
   LabelEmbedder y_embedder{nullptr};  // null when num_classes == 0
   torch::nn::ModuleList blocks{nullptr};
   FinalLayer final_layer{nullptr};
@@ -181,6 +192,10 @@ std::string weights_prefix(const SafeTensorsFile& file);
 
 // Loads a model file or a training checkpoint (its EMA weights) and infers the config.
 DiT load_dit(const std::string& path, torch::Dtype dtype = torch::kFloat32);
+// A step-conditioned copy of a flow model (same weights, a fresh dt_embedder whose output is
+// zero): the starting point of few-step training. `model` must not be step-conditioned.
+DiT with_step_conditioning(DiT& model);
+
 // Writes the weights (cast to `dtype`) with the config in the metadata.
 void save_dit(const std::string& path, DiT& model, torch::Dtype dtype = torch::kFloat32,
               Metadata extra = {});

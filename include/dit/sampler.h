@@ -15,6 +15,14 @@ namespace dit {
 // All a sampler sees of the model: v(x, t) with x [B, ...] and t [B] (in [0, 1]).
 using VelocityFn = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t)>;
 
+// What few-step samplers see of a step-conditioned model: the average velocity over a step of
+// size d ending at t - d, u(x_t, t, d) ~ (x_t - x_{t-d}) / d, with d [B] in [0, t]; u(x, t, 0)
+// is the instantaneous velocity v(x, t). (The flow map of Boffi et al. 2025, "Flow map
+// matching"; the shortcut s(x_t, t, d) of Frans et al. 2024; MeanFlow's u(z_t, r, t) with
+// r = t - d, Geng et al. 2025.)
+using FlowMapFn = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t,
+                                              const torch::Tensor& d)>;
+
 // ---- time grids ---------------------------------------------------------------------------
 // A time grid maps a step count to times 1 = t_0 > t_1 > ... > t_steps = 0.
 class TimeGrid {
@@ -42,6 +50,9 @@ struct SampleOptions {
   std::vector<torch::Generator> generators;
   // Called after every step (constraints: periodic wrap, centering). May modify x in place.
   std::function<void(torch::Tensor& x, double t)> project;
+  // The model's flow map, for samplers with uses_flow_map() (set it for step-conditioned
+  // models; those samplers throw dit::Error without it).
+  FlowMapFn flow_map;
 };
 
 struct SampleStats {
@@ -62,6 +73,8 @@ class Sampler {
   virtual int nfe_per_step() const { return 1; }
   virtual bool adaptive() const { return false; }
   virtual bool stochastic() const { return false; }
+  // Few-step samplers step with SampleOptions::flow_map instead of the velocity.
+  virtual bool uses_flow_map() const { return false; }
 };
 
 using SamplerFactory = std::function<std::unique_ptr<Sampler>()>;

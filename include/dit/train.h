@@ -5,7 +5,10 @@
 #include <dit/model.h>
 #include <dit/runtime.h>
 
+#include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace dit {
 
@@ -23,6 +26,18 @@ struct TrainOptions {
   double logit_mean = 0.0, logit_std = 1.0;
   double label_dropout = 0.1;    // probability a label is replaced by the null class
   uint64_t seed = 0;
+
+  // What a step minimises (list_objectives()): "flow-matching" (the base model), or a few-step
+  // objective for step-conditioned models: "shortcut" (no teacher), "progressive" (distils
+  // `teacher`).
+  std::string objective = "flow-matching";
+  double distill_guidance = 3.0;   // few-step objectives: CFG scale baked into the targets
+  int64_t shortcut_min_steps = 64; // shortcut: finest step 1/N; targets at 1/N use v (d = 0)
+  double bootstrap_fraction = 0.25;  // shortcut: share of the batch with self-consistency targets
+  std::string teacher;             // progressive: the plain flow model distilled in round 0
+  std::vector<int64_t> distill_rounds = {8, 4, 2, 1};  // progressive: student steps per round
+  int64_t round_steps = 500;       // progressive: optimisation steps per round
+  double replay_fraction = 0.25;   // progressive: share of the batch replaying earlier rounds
   void validate() const;         // throws dit::Error naming the field
 };
 
@@ -30,6 +45,38 @@ struct TrainOptions {
 struct TrainingSet {
   torch::Tensor images, labels;
 };
+
+class FlowMatchingTrainer;
+
+// The loss of one training batch. Each objective registers itself in its own file
+// (src/train/*_objective.cpp):
+//   static const bool registered = dit::register_objective("name", "...", factory);
+class TrainingObjective {
+ public:
+  virtual ~TrainingObjective() = default;
+  // x0 [B, C, H, W] model-space data, y [B] labels; `gen` is the step's noise generator (a pure
+  // function of (seed, step)). Returns a scalar loss differentiable in trainer.model().
+  virtual torch::Tensor loss(FlowMatchingTrainer& trainer, const torch::Tensor& x0,
+                             torch::Tensor y, at::Generator& gen) = 0;
+  // Frozen tensors to resume from (e.g. a teacher snapshot), saved in checkpoints under
+  // "objective.": none by default.
+  virtual TensorMap state() const { return {}; }
+  virtual void load_state(const TensorMap& state, const std::string& source) {}
+  // Whether the model must have a step-size embedder (DiTConfig::step_conditioning).
+  virtual bool needs_step_conditioning() const { return false; }
+};
+
+using ObjectiveFactory = std::function<std::unique_ptr<TrainingObjective>(const TrainOptions&)>;
+bool register_objective(const std::string& name, const std::string& description,
+                        ObjectiveFactory factory);
+std::unique_ptr<TrainingObjective> make_objective(const TrainOptions& opts);  // by opts.objective
+std::vector<std::pair<std::string, std::string>> list_objectives();          // (name, description)
+
+// The flow-matching pieces every objective shares: t ~ the configured distribution [B], and
+// labels with class dropout applied (null class with probability label_dropout).
+torch::Tensor sample_times(const TrainOptions& opts, int64_t batch, at::Generator& gen);
+torch::Tensor drop_labels(const DiTConfig& config, const TrainOptions& opts, torch::Tensor y,
+                          at::Generator& gen);
 
 class FlowMatchingTrainer {
  public:
@@ -57,6 +104,7 @@ class FlowMatchingTrainer {
  private:
   void update_ema();
   DiT model_, ema_;
+  std::unique_ptr<TrainingObjective> objective_;
   TrainingSet data_;
   TrainOptions opts_;
   std::vector<std::pair<std::string, torch::Tensor>> params_;  // trainable, by name

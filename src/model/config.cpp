@@ -72,6 +72,7 @@ int64_t DiTConfig::parameter_count() const {
   const I out = P * P * out_channels();
   I n = D * C * P * P + D;                             // x_embedder.proj (conv) + bias
   n += 256 * D + D + D * D + D;                        // t_embedder.mlp.{0,2}
+  if (step_conditioning) n += 256 * D + D + D * D + D;  // dt_embedder.mlp.{0,2}
   if (num_classes > 0) n += (I(num_classes) + 1) * D;  // y_embedder (+ null class)
   const I block = 3 * D * D + 3 * D + D * D + D        // attn.qkv, attn.proj
                   + H * D + H + H * D + D              // mlp.fc1, mlp.fc2
@@ -92,6 +93,10 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> DiTConfig::weight_shap
       {"t_embedder.mlp.2.weight", {D, D}},      {"t_embedder.mlp.2.bias", {D}},
       {"pos_embed", {1, N, D}}};
   if (num_classes > 0) s.push_back({"y_embedder.embedding_table.weight", {num_classes + 1, D}});
+  if (step_conditioning)
+    for (auto [name, shape] : {std::pair<const char*, std::vector<int64_t>>{"mlp.0.weight", {D, 256}},
+                               {"mlp.0.bias", {D}}, {"mlp.2.weight", {D, D}}, {"mlp.2.bias", {D}}})
+      s.push_back({std::string("dt_embedder.") + name, shape});
   for (int64_t i = 0; i < depth; ++i) {
     const std::string b = fmt::format("blocks.{}.", i);
     s.push_back({b + "attn.qkv.weight", {3 * D, D}});
@@ -115,9 +120,10 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> DiTConfig::weight_shap
 std::string DiTConfig::describe() const {
   return fmt::format(
       "DiT input {}x{}x{}, patch {} ({} tokens), hidden {}, depth {}, heads {} (head dim {}), "
-      "mlp {}, classes {}, learn_sigma {}",
+      "mlp {}, classes {}, learn_sigma {}{}",
       input_size, input_size, in_channels, patch_size, num_patches(), hidden_size, depth,
-      num_heads, head_dim(), mlp_hidden(), num_classes, learn_sigma ? "yes" : "no");
+      num_heads, head_dim(), mlp_hidden(), num_classes, learn_sigma ? "yes" : "no",
+      step_conditioning ? ", step-conditioned" : "");
 }
 
 Metadata DiTConfig::to_metadata() const {
@@ -129,7 +135,8 @@ Metadata DiTConfig::to_metadata() const {
           {"dit.num_heads", std::to_string(num_heads)},
           {"dit.mlp_ratio", fmt::format("{}", mlp_ratio)},
           {"dit.num_classes", std::to_string(num_classes)},
-          {"dit.learn_sigma", learn_sigma ? "1" : "0"}};
+          {"dit.learn_sigma", learn_sigma ? "1" : "0"},
+          {"dit.step_conditioning", step_conditioning ? "1" : "0"}};
 }
 
 DiTConfig DiTConfig::preset(const std::string& name_in) {
@@ -225,6 +232,15 @@ DiTConfig infer_config(const ShapeLookup& shape_of, const Metadata& metadata,
         "(learn_sigma)",
         source, final_w[0], pp * c.in_channels, pp * c.in_channels));
   c.learn_sigma = out == 2 * c.in_channels;
+
+  // Optional step-size embedder (few-step models): its first layer is [D, 256].
+  c.step_conditioning = shape_of(prefix + "dt_embedder.mlp.0.weight").has_value();
+  if (c.step_conditioning) {
+    auto dt0 = need("dt_embedder.mlp.0.weight", 2);
+    if (dt0[0] != c.hidden_size || dt0[1] != 256)
+      throw Error(fmt::format("{}: dt_embedder.mlp.0.weight has shape [{}], expected [{}, 256]",
+                              source, fmt::join(dt0, ", "), c.hidden_size));
+  }
 
   auto heads = metadata.find("dit.num_heads");
   if (heads != metadata.end()) {

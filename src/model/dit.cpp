@@ -143,6 +143,8 @@ DiTImpl::DiTImpl(const DiTConfig& config) : config_(config) {
   const auto& c = config_;
   x_embedder = register_module("x_embedder", PatchEmbed(c.in_channels, c.hidden_size, c.patch_size));
   t_embedder = register_module("t_embedder", TimestepEmbedder(c.hidden_size));
+  if (c.step_conditioning)
+    dt_embedder = register_module("dt_embedder", TimestepEmbedder(c.hidden_size));
   if (c.num_classes > 0)
     y_embedder = register_module("y_embedder", LabelEmbedder(c.num_classes, c.hidden_size));
   blocks = register_module("blocks", nn::ModuleList());
@@ -170,6 +172,10 @@ void DiTImpl::initialize_weights() {
   if (y_embedder) nn::init::normal_(y_embedder->embedding_table->weight, 0.0, 0.02);
   for (int i : {0, 2})
     nn::init::normal_(t_embedder->mlp[i]->as<nn::LinearImpl>()->weight, 0.0, 0.02);
+  if (dt_embedder) {
+    nn::init::normal_(dt_embedder->mlp[0]->as<nn::LinearImpl>()->weight, 0.0, 0.02);
+    nn::init::zeros_(dt_embedder->mlp[2]->as<nn::LinearImpl>()->weight);
+  }
   // adaLN-Zero: every block starts as the identity, and the output as zero.
   auto zero_linear = [](nn::LinearImpl* l) {
     nn::init::zeros_(l->weight);
@@ -181,9 +187,17 @@ void DiTImpl::initialize_weights() {
   zero_linear(final_layer->linear.get());
 }
 
-torch::Tensor DiTImpl::condition(const torch::Tensor& t, const torch::Tensor& y) {
+torch::Tensor DiTImpl::condition(const torch::Tensor& t, const torch::Tensor& y,
+                                 const torch::Tensor& d) {
   auto c = t_embedder->forward(t);  // [B, D]
   if (y_embedder) c = c + y_embedder->forward(y);
+  if (dt_embedder) {
+    if (d.defined() && (d.dim() != 1 || d.size(0) != t.size(0)))
+      throw Error(fmt::format("DiT: step sizes d must be [B={}], got {} dims", t.size(0), d.dim()));
+    c = c + dt_embedder->forward(d.defined() ? d : torch::zeros_like(t));
+  } else if (d.defined()) {
+    throw Error("DiT: step sizes given to a model without step conditioning (no dt_embedder)");
+  }
   return c;
 }
 
@@ -205,7 +219,7 @@ torch::Tensor DiTImpl::unpatchify(const torch::Tensor& x) {
 }
 
 torch::Tensor DiTImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
-                               const torch::Tensor& y) {
+                               const torch::Tensor& y, const torch::Tensor& d) {
   const auto& c = config_;
   if (x.dim() != 4 || x.size(1) != c.in_channels || x.size(2) != c.input_size ||
       x.size(3) != c.input_size)
@@ -214,7 +228,7 @@ torch::Tensor DiTImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
   if (t.dim() != 1 || t.size(0) != x.size(0))
     throw Error(fmt::format("DiT forward: t must be [B={}], got {} dims", x.size(0), t.dim()));
   auto tokens = embed_patches(x);                    // [B, N, D]
-  auto cond = condition(t, y);                       // [B, D]
+  auto cond = condition(t, y, d);                    // [B, D]
   return unpatchify(run_blocks(tokens, cond));       // [B, out, H, W]
 }
 

@@ -14,18 +14,26 @@ torch::Tensor flow_interpolate(const torch::Tensor& x0, const torch::Tensor& eps
   return (1 - tb) * x0 + tb * eps;
 }
 
-ConditionalVelocityFn dit_velocity(DiT model) {
+ConditionalFlowMapFn dit_flow_map(DiT model) {
   // With grad mode off (sampling), the inference path: buffers reused across sampler steps.
   // DIT_LINEAR_PRECISION=bf16 selects bfloat16 linear layers there (see dit/inference.h).
   const char* env = std::getenv("DIT_LINEAR_PRECISION");
   auto inference = std::make_shared<DiTInference>(
       model, parse_linear_precision(env ? env : "", "DIT_LINEAR_PRECISION"));
   return [model, inference](const torch::Tensor& x, const torch::Tensor& t,
-                            const torch::Tensor& y) mutable {
+                            const torch::Tensor& d, const torch::Tensor& y) mutable {
+    auto ds = d.defined() ? d * kTimestepScale : d;
     auto out = torch::GradMode::is_enabled()
-                   ? model->forward(x, t * kTimestepScale, y)       // [B, out, H, W]
-                   : inference->forward(x, t * kTimestepScale, y);  // same, no autograd
+                   ? model->forward(x, t * kTimestepScale, y, ds)       // [B, out, H, W]
+                   : inference->forward(x, t * kTimestepScale, y, ds);  // same, no autograd
     return out.narrow(1, 0, model->config().in_channels);
+  };
+}
+
+ConditionalVelocityFn dit_velocity(DiT model) {
+  auto flow_map = dit_flow_map(std::move(model));
+  return [flow_map](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
+    return flow_map(x, t, torch::Tensor(), y);  // d = 0 (undefined): the velocity
   };
 }
 

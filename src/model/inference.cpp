@@ -129,7 +129,7 @@ torch::Tensor DiTInference::run_blocks(const torch::Tensor& tokens_in, const tor
 }
 
 torch::Tensor DiTInference::forward(const torch::Tensor& x, const torch::Tensor& t,
-                                    const torch::Tensor& y) {
+                                    const torch::Tensor& y, const torch::Tensor& d) {
   torch::NoGradGuard no_grad;
   const auto& c = model_->config();
   if (x.dim() != 4 || x.size(1) != c.in_channels || x.size(2) != c.input_size ||
@@ -139,7 +139,7 @@ torch::Tensor DiTInference::forward(const torch::Tensor& x, const torch::Tensor&
   if (t.dim() != 1 || t.size(0) != x.size(0))
     throw Error(fmt::format("DiTInference forward: t must be [B={}], got {} dims", x.size(0), t.dim()));
   auto tokens = model_->embed_patches(x);  // [B, N, D]
-  auto cond = model_->condition(t, y);     // [B, D]
+  auto cond = model_->condition(t, y, d);  // [B, D]
   return model_->unpatchify(run_blocks(tokens, cond));  // [B, out, H, W]
 }
 

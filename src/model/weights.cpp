@@ -72,6 +72,19 @@ DiT load_dit(const std::string& path, torch::Dtype dtype) {
   return model;
 }
 
+DiT with_step_conditioning(DiT& model) {
+  if (model->config().step_conditioning)
+    throw Error("with_step_conditioning: the model is already step-conditioned");
+  DiTConfig config = model->config();
+  config.step_conditioning = true;
+  DiT out(config);  // fresh dt_embedder with a zero last layer: same outputs as `model`
+  TensorMap weights = state_dict(*out);
+  for (auto& [name, t] : state_dict(*model)) weights[name] = t;
+  load_state_dict(*out, weights, "with_step_conditioning");
+  out->to(model->parameters().front().scalar_type());
+  return out;
+}
+
 void save_dit(const std::string& path, DiT& model, torch::Dtype dtype, Metadata extra) {
   TensorMap weights;
   for (auto& [name, t] : state_dict(*model)) weights[name] = t.detach().to(dtype).contiguous();

@@ -22,7 +22,12 @@ nlohmann::json options_json(const TrainOptions& o) {
           {"adam_eps", o.adam_eps},     {"grad_clip", o.grad_clip},
           {"ema_decay", o.ema_decay},   {"t_sampling", o.t_sampling},
           {"logit_mean", o.logit_mean}, {"logit_std", o.logit_std},
-          {"label_dropout", o.label_dropout}, {"seed", o.seed}};
+          {"label_dropout", o.label_dropout}, {"seed", o.seed},
+          {"objective", o.objective},   {"distill_guidance", o.distill_guidance},
+          {"shortcut_min_steps", o.shortcut_min_steps},
+          {"bootstrap_fraction", o.bootstrap_fraction}, {"teacher", o.teacher},
+          {"distill_rounds", o.distill_rounds}, {"round_steps", o.round_steps},
+          {"replay_fraction", o.replay_fraction}};
 }
 }  // namespace
 
@@ -47,6 +52,42 @@ void TrainOptions::validate() const {
   require(logit_std > 0 && std::isfinite(logit_std), "logit_std must be a finite positive number");
   require(label_dropout >= 0 && label_dropout <= 1,
           fmt::format("label_dropout must be in [0, 1], got {}", label_dropout));
+  require(std::isfinite(distill_guidance) && distill_guidance >= 0,
+          fmt::format("distill_guidance must be a finite number >= 0, got {}", distill_guidance));
+  require(shortcut_min_steps >= 2 && (shortcut_min_steps & (shortcut_min_steps - 1)) == 0 &&
+              shortcut_min_steps <= 4096,
+          fmt::format("shortcut_min_steps must be a power of two in [2, 4096], got {}",
+                      shortcut_min_steps));
+  require(bootstrap_fraction > 0 && bootstrap_fraction < 1,
+          fmt::format("bootstrap_fraction must be in (0, 1), got {}", bootstrap_fraction));
+  require(!distill_rounds.empty(), "distill_rounds must list at least one step count");
+  for (size_t i = 0; i < distill_rounds.size(); ++i) {
+    const int64_t k = distill_rounds[i];
+    require(k >= 1 && k <= 4096, fmt::format("distill_rounds[{}] = {} must be in [1, 4096]", i, k));
+    require(i == 0 || distill_rounds[i - 1] == 2 * k,
+            fmt::format("distill_rounds must halve each round, got {} after {}", k,
+                        i ? distill_rounds[i - 1] : 0));
+  }
+  require(round_steps > 0, fmt::format("round_steps must be positive, got {}", round_steps));
+  require(replay_fraction >= 0 && replay_fraction < 1,
+          fmt::format("replay_fraction must be in [0, 1), got {}", replay_fraction));
+}
+
+torch::Tensor sample_times(const TrainOptions& opts, int64_t batch, at::Generator& gen) {
+  auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  // t ~ logit-normal: t = sigmoid(m + s n) (Esser et al. 2024, eq. 19), or uniform.
+  return opts.t_sampling == "uniform"
+             ? at::rand({batch}, gen, f32)
+             : torch::sigmoid(opts.logit_mean + opts.logit_std * at::randn({batch}, gen, f32));
+}
+
+torch::Tensor drop_labels(const DiTConfig& config, const TrainOptions& opts, torch::Tensor y,
+                          at::Generator& gen) {
+  // Class dropout: the null class trains the unconditional model used by CFG.
+  if (config.num_classes == 0) return y;
+  auto drop = at::rand({y.size(0)}, gen, torch::TensorOptions().dtype(torch::kFloat32)) <
+              opts.label_dropout;
+  return torch::where(drop, torch::full_like(y, config.null_class()), y);
 }
 
 FlowMatchingTrainer::FlowMatchingTrainer(DiT model, TrainingSet data, TrainOptions opts)
@@ -62,6 +103,11 @@ FlowMatchingTrainer::FlowMatchingTrainer(DiT model, TrainingSet data, TrainOptio
   if (c.num_classes > 0 && (data_.labels.min().item<int64_t>() < 0 ||
                             data_.labels.max().item<int64_t>() >= c.num_classes))
     throw Error(fmt::format("training data: labels must be in [0, {})", c.num_classes));
+  objective_ = make_objective(opts_);
+  if (objective_->needs_step_conditioning() && !c.step_conditioning)
+    throw Error(fmt::format("training objective '{}' needs a step-conditioned model (start from "
+                            "a trained model with --init: the step embedder is added)",
+                            opts_.objective));
   model_->train();
   ema_->eval();
   load_state_dict(*ema_, state_dict(*model_), "initial weights");
@@ -100,23 +146,8 @@ std::pair<torch::Tensor, torch::Tensor> FlowMatchingTrainer::batch(int64_t s) co
 
 double FlowMatchingTrainer::step() {
   auto [x0, y] = batch(step_);  // x0: [B, C, H, W], y: [B]
-  const int64_t B = x0.size(0);
   auto gen = sample_generator(opts_.seed ^ kNoiseStream, static_cast<uint64_t>(step_));
-  auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
-  auto eps = at::randn(x0.sizes(), gen, f32);
-  // t ~ logit-normal: t = sigmoid(m + s n) (Esser et al. 2024, eq. 19), or uniform.
-  auto t = opts_.t_sampling == "uniform"
-               ? at::rand({B}, gen, f32)
-               : torch::sigmoid(opts_.logit_mean + opts_.logit_std * at::randn({B}, gen, f32));
-  // Class dropout: the null class trains the unconditional model used by CFG.
-  if (model_->config().num_classes > 0) {
-    auto drop = at::rand({B}, gen, f32) < opts_.label_dropout;
-    y = torch::where(drop, torch::full_like(y, model_->config().null_class()), y);
-  }
-  auto xt = flow_interpolate(x0, eps, t);  // [B, C, H, W]
-  auto target = eps - x0;                  // v = eps - x0
-  auto out = model_->forward(xt, t * kTimestepScale, y).narrow(1, 0, x0.size(1));
-  auto loss = torch::mse_loss(out, target);
+  auto loss = objective_->loss(*this, x0, y, gen);
   for (auto& [name, p] : params_) p.mutable_grad() = torch::Tensor();
   loss.backward();
 
@@ -168,6 +199,7 @@ void FlowMatchingTrainer::save_checkpoint(const std::string& path) const {
     tensors["adamw.m." + params_[i].first] = m_[i];
     tensors["adamw.v." + params_[i].first] = v_[i];
   }
+  for (auto& [name, t] : objective_->state()) tensors["objective." + name] = t.detach();
   Metadata meta = model_->config().to_metadata();
   meta["format"] = "dit-engine training checkpoint";
   meta["train.step"] = std::to_string(step_);
@@ -197,13 +229,18 @@ void FlowMatchingTrainer::load_checkpoint(const std::string& path) {
       !(saved_opts["seed"].is_number_unsigned() && saved_opts["seed"].get<uint64_t>() == opts_.seed))
     throw Error(fmt::format("{}: checkpoint seed {} differs from --seed {}", path,
                             saved_opts["seed"].dump(), opts_.seed));
-  TensorMap model_w, ema_w;
+  if (saved_opts.is_object() && saved_opts.value("objective", "flow-matching") != opts_.objective)
+    throw Error(fmt::format("{}: checkpoint objective '{}' differs from --objective '{}'", path,
+                            saved_opts.value("objective", "flow-matching"), opts_.objective));
+  TensorMap model_w, ema_w, objective_w;
   for (const auto& name : file.names()) {
     if (name.rfind("model.", 0) == 0) model_w[name.substr(6)] = file.view(name);
     if (name.rfind("ema.", 0) == 0) ema_w[name.substr(4)] = file.view(name);
+    if (name.rfind("objective.", 0) == 0) objective_w[name.substr(10)] = file.view(name);
   }
   load_state_dict(*model_, model_w, path);
   load_state_dict(*ema_, ema_w, path);
+  objective_->load_state(objective_w, path);
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < params_.size(); ++i) {
     for (auto [prefix, store] : {std::pair{"adamw.m.", &m_}, std::pair{"adamw.v.", &v_}}) {

@@ -1,6 +1,7 @@
 // The dit CLI as a user runs it: the bundled model samples a PNG grid; bad input gives one
 // clear line on stderr, a non-zero exit and no output file.
 #include <dit/image.h>
+#include <dit/runtime.h>
 #include <dit/safetensors.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -96,6 +97,29 @@ TEST(Cli, ErrorsAreOneLineWithNonZeroExitAndNoOutput) {
   EXPECT_EQ(r.output.rfind("dit: error: ", 0), 0u) << r.output;
 }
 
+TEST(Cli, FewStepModelSamplesInOneAndTwoSteps) {
+  const std::string model = dit::data_dir() + "/models/fmnist-dit-fewstep.safetensors";
+  for (int steps : {1, 2}) {
+    const std::string png = temp_dir() + "/fewstep.png";
+    fs::remove(png);
+    auto r = run("image sample -m " + model + " --sampler flowmap --steps " + std::to_string(steps) +
+                 " -b 4 -t 1 -o " + png);
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("NFE " + std::to_string(steps)), std::string::npos) << r.output;
+    auto image = dit::read_png(png);
+    ASSERT_FALSE(image.text.empty());
+    // Guidance is distilled into the model: one network pass per step, no CFG.
+    EXPECT_NE(image.text[0].second.find("--cfg-scale 1 "), std::string::npos) << image.text[0].second;
+  }
+  // The plain bundled model has no flow map: one clear line, no output.
+  const std::string png = temp_dir() + "/plain-flowmap.png";
+  fs::remove(png);
+  auto r = run("image sample --sampler flowmap --steps 2 -b 2 -t 1 -o " + png);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("needs a step-conditioned"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(png));
+}
+
 TEST(Cli, InfoPrintsTheInferredConfig) {
   auto r = run("info");
   ASSERT_EQ(r.code, 0) << r.output;
@@ -107,7 +131,7 @@ TEST(Cli, EvalPrintsATableRow) {
   const std::string report = temp_dir() + "/eval.md";
   auto r = run("image eval --sampler euler --steps 2 --per-class 3 -t 1 -o " + report);
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("| euler | 2 | 2 |"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("| euler | 2 | 3 | 2 | 4 |"), std::string::npos) << r.output;  // CFG 3: 2 passes per NFE
   EXPECT_NE(r.output.find("accuracy on the real test set"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(report));
 }

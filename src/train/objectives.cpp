@@ -1,0 +1,25 @@
+// Training-objective registry: each objective registers itself in its own file.
+#include <dit/train.h>
+
+#include "src/runtime/named_registry.h"
+
+namespace dit {
+namespace {
+detail::NamedRegistry<ObjectiveFactory>& registry() {
+  static detail::NamedRegistry<ObjectiveFactory> objectives("training objective");
+  return objectives;
+}
+}  // namespace
+
+bool register_objective(const std::string& name, const std::string& description,
+                        ObjectiveFactory factory) {
+  return registry().add(name, description, std::move(factory));
+}
+
+std::unique_ptr<TrainingObjective> make_objective(const TrainOptions& opts) {
+  return registry().find(opts.objective)(opts);
+}
+
+std::vector<std::pair<std::string, std::string>> list_objectives() { return registry().list(); }
+
+}  // namespace dit
