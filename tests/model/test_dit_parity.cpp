@@ -9,6 +9,7 @@
 #include <dit/safetensors.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 
 #include "tests/model/dit_test_util.h"
@@ -111,8 +112,11 @@ TEST_P(DiTParity, ClassifierFreeGuidanceMatchesReference) {
   ASSERT_EQ(out.sizes(), io.at("cfg_out").sizes());
   Diff d = compare(out, io.at("cfg_out"));
   report(c.name + " cfg (scale 2.5)", d);
-  EXPECT_LE(d.max_abs, kAbsTol);
-  EXPECT_LE(d.max_rel, kRelTol);
+  // v_u + s (v_c - v_u) carries the forward's error times |s| + |1 - s| (= 4 here): on CPUs
+  // without AVX-512 (OpenBLAS AVX2 kernels) the plain forward's 3e-5 becomes 1.0-1.3e-4.
+  const double amplification = std::abs(opts.scale) + std::abs(1 - opts.scale);
+  EXPECT_LE(d.max_abs, kAbsTol * amplification);
+  EXPECT_LE(d.max_rel, kRelTol * amplification);
   // Guidance changed the guided channels (the fixture is not the plain forward).
   EXPECT_GT((io.at("cfg_out") - io.at("out")).abs().narrow(1, 0, c.config.in_channels)
                 .max().item<double>(), 0.1);
