@@ -9,31 +9,21 @@
 
 #include <filesystem>
 
+#include "tests/train/small_training.h"
+
 namespace {
 
-dit::DiTConfig small_config() {
-  dit::DiTConfig c;
-  c.input_size = 28, c.patch_size = 7, c.in_channels = 1, c.hidden_size = 64, c.depth = 2,
-  c.num_heads = 2, c.num_classes = 10, c.learn_sigma = false;
-  return c;
-}
-
-dit::TrainingSet fashion_subset(int64_t n) {
-  auto ds = dit::load_image_dataset("fashion-mnist", "test");
-  return {dit::images_to_model_space(ds.images.narrow(0, 0, n)), ds.labels.narrow(0, 0, n)};
-}
+using dit_test::fashion_subset;
+using dit_test::small_config;
 
 dit::TrainOptions options(const std::string& objective, int64_t steps) {
-  dit::TrainOptions o;
+  auto o = dit_test::small_options(steps);
   o.objective = objective;
-  o.steps = steps, o.batch_size = 32, o.lr = 1e-3, o.warmup_steps = 5, o.seed = 7;
   o.ema_decay = 0.9;
   return o;
 }
 
-std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("dit_few_step_test_" + name)).string();
-}
+std::string temp_path(const std::string& name) { return dit_test::temp_path("dit_few_step_test_", name); }
 
 // A small flow model trained for a few seconds: its velocity field is far from straight, so
 // one Euler step differs clearly from two.

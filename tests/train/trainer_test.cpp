@@ -6,34 +6,20 @@
 
 #include <filesystem>
 
+#include "tests/train/small_training.h"
+
 namespace {
 
-dit::DiTConfig small_config() {
-  dit::DiTConfig c;
-  c.input_size = 28, c.patch_size = 7, c.in_channels = 1, c.hidden_size = 64, c.depth = 2,
-  c.num_heads = 2, c.num_classes = 10, c.learn_sigma = false;
-  return c;
-}
-
-dit::TrainingSet fashion_subset(int64_t n) {
-  auto ds = dit::load_image_dataset("fashion-mnist", "test");
-  return {dit::images_to_model_space(ds.images.narrow(0, 0, n)), ds.labels.narrow(0, 0, n)};
-}
-
-dit::TrainOptions small_options(int64_t steps) {
-  dit::TrainOptions o;
-  o.steps = steps, o.batch_size = 32, o.lr = 1e-3, o.warmup_steps = 5, o.seed = 7;
-  return o;
-}
+using dit_test::fashion_subset;
+using dit_test::small_config;
+using dit_test::small_options;
 
 dit::DiT fresh_model(uint64_t seed = 3) {
   torch::manual_seed(seed);
   return dit::DiT(small_config());
 }
 
-std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("dit_train_test_" + name)).string();
-}
+std::string temp_path(const std::string& name) { return dit_test::temp_path("dit_train_test_", name); }
 
 TEST(Trainer, LossDecreasesOnSmallSubset) {
   dit::set_threads(1);
