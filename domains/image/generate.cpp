@@ -27,10 +27,7 @@ torch::Tensor generate_images(DiT& model, const torch::Tensor& labels,
                             "is a plain flow model: use euler, heun, dopri5, ...",
                             sampling.sampler));
   auto flow_map = dit_flow_map(model);  // one inference path (and workspace) for both
-  ConditionalVelocityFn velocity = [flow_map](const torch::Tensor& x, const torch::Tensor& t,
-                                              const torch::Tensor& y) {
-    return flow_map(x, t, torch::Tensor(), y);  // d = 0: the velocity
-  };
+  auto velocity = velocity_of(flow_map);
   SampleStats total;
   std::vector<torch::Tensor> outputs, finites;
   for (int64_t first = 0; first < count; first += sampling.chunk) {

@@ -23,4 +23,8 @@ using ConditionalFlowMapFn =
                                 const torch::Tensor& d, const torch::Tensor& y)>;
 ConditionalFlowMapFn dit_flow_map(DiT model);
 
+// The velocity of a flow map: u(x, t, d = 0, y) (dit_velocity is this of dit_flow_map; callers
+// that need both share one inference path this way).
+ConditionalVelocityFn velocity_of(ConditionalFlowMapFn flow_map);
+
 }  // namespace dit

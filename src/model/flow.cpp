@@ -30,11 +30,13 @@ ConditionalFlowMapFn dit_flow_map(DiT model) {
   };
 }
 
-ConditionalVelocityFn dit_velocity(DiT model) {
-  auto flow_map = dit_flow_map(std::move(model));
-  return [flow_map](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
+ConditionalVelocityFn velocity_of(ConditionalFlowMapFn flow_map) {
+  return [flow_map = std::move(flow_map)](const torch::Tensor& x, const torch::Tensor& t,
+                                          const torch::Tensor& y) {
     return flow_map(x, t, torch::Tensor(), y);  // d = 0 (undefined): the velocity
   };
 }
+
+ConditionalVelocityFn dit_velocity(DiT model) { return velocity_of(dit_flow_map(std::move(model))); }
 
 }  // namespace dit
