@@ -15,6 +15,8 @@ packages=(
   libcli11-dev libfmt-dev libspdlog-dev
   # science components (optional at build time; switched off with a message when missing)
   libopenmm-dev libopenmm-plugins librdkit-dev rdkit-data libboost-dev libhdf5-dev libsymspg-dev
+  # docking: receptors with gemmi (its mmCIF reader needs PEGTL)
+  gemmi-dev tao-pegtl-dev
   # batch jobs: TOML job files; clusters: a real local SLURM for the cluster tests, OpenMPI
   libtomlplusplus-dev slurm-wlm munge openmpi-bin
   # tests and benchmarks (h5py reads our H5MD files back)

@@ -1,0 +1,173 @@
+#pragma once
+// Docking domain: ligand poses in a protein pocket (libdit_docking, built when RDKit, gemmi and
+// OpenMM are present; DIT_HAVE_DOCKING is defined for its users).
+//
+//   receptor  read_receptor(PDB/mmCIF)    atoms with X-Score types (Vina's atom typing)
+//   ligand    LigandReader (SDF stream / SMILES) -> prepare_ligand: sanitised, explicit H,
+//             3D conformer (ETKDG when the input has none), stereo kept
+//   box       --box cx,cy,cz,sx,sy,sz | box_around(reference ligand)
+//   checks    run_pose_checks(pose, receptor): PoseBusters-style values and a PB-valid flag
+//
+// Units: angstrom, kcal/mol. Every error is a dit::Error naming the input and the field.
+#include <GraphMol/RWMol.h>
+
+#include <array>
+#include <functional>
+#include <istream>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dit::docking {
+
+using Vec3 = std::array<double, 3>;
+
+// ---- search box -------------------------------------------------------------------------------
+struct Box {
+  Vec3 center{0, 0, 0};
+  Vec3 size{0, 0, 0};  // edge lengths
+
+  // "cx,cy,cz,sx,sy,sz" (the --box flag). `source` names the flag or file in errors.
+  static Box parse(const std::string& text, const std::string& source);
+  // Finite numbers, every edge in [kMinBoxEdge, kMaxBoxEdge]; throws dit::Error naming `source`.
+  void validate(const std::string& source) const;
+  bool contains(const Vec3& p, double margin = 0) const;
+};
+constexpr double kMinBoxEdge = 4.0;
+constexpr double kMaxBoxEdge = 126.0;
+// The box around a reference ligand's heavy atoms, each edge padded by `padding` on both sides
+// (AutoDock Vina's autobox convention: --autobox-ligand with 4 A).
+Box box_around(const RDKit::ROMol& ligand, double padding = 4.0);
+
+// ---- receptor ---------------------------------------------------------------------------------
+// X-Score atom types, as AutoDock Vina uses them (Trott & Olson 2010, table 1).
+enum class XsType : int {
+  C_H = 0,  // carbon bonded to carbon/hydrogen only: hydrophobic
+  C_P,      // carbon bonded to a heteroatom
+  N_P,      // nitrogen, neither donor nor acceptor
+  N_D,      // nitrogen donor
+  N_A,      // nitrogen acceptor
+  N_DA,     // nitrogen donor and acceptor
+  O_P,
+  O_D,
+  O_A,
+  O_DA,
+  S_P,
+  P_P,
+  F_H,
+  Cl_H,
+  Br_H,
+  I_H,
+  Met_D,    // metal ion: a donor in Vina's H-bond term
+  Other,    // boron, silicon, ...: only steric terms
+  Count
+};
+const char* xs_name(XsType type);
+double xs_vdw_radius(XsType type);  // Vina's xs_vdw_radii (A)
+bool xs_is_hydrophobic(XsType type);
+bool xs_is_donor(XsType type);
+bool xs_is_acceptor(XsType type);
+
+struct ReceptorAtom {
+  Vec3 position{};
+  int atomic_number = 0;
+  XsType type = XsType::Other;  // heavy atoms; hydrogens are kept with type Other
+  std::string name;             // PDB atom name, e.g. "CA"
+  std::string residue;          // residue name, e.g. "SER"
+  std::string chain;
+  int residue_number = 0;
+  bool hetero = false;          // HETATM record (metal ions, cofactors)
+};
+
+struct Receptor {
+  std::string source;                 // file it was read from
+  std::vector<ReceptorAtom> atoms;    // waters removed; other HETATM (metals, cofactors) kept
+  // Heavy atoms only (what scoring and most checks use).
+  std::vector<int> heavy_atoms() const;
+};
+
+// Reads a protein from PDB or mmCIF (optionally gzipped) with gemmi. Waters are removed;
+// alternate locations keep the first; a ligand to dock must not be in the file (pass
+// `drop_residue` = its residue name to remove it, e.g. from a complex). Atom types come from the
+// file's element column and bonds perceived by distance (donors: N-H / O-H, known from residue
+// templates when hydrogens are missing). Throws dit::Error naming the file on a missing file,
+// no atoms, unknown elements or non-finite coordinates.
+Receptor read_receptor(const std::string& path, const std::string& drop_residue = "");
+
+// Atoms within `cutoff` of the box (distance to the box, 0 inside it).
+Receptor pocket_atoms(const Receptor& receptor, const Box& box, double cutoff);
+
+// ---- ligand -----------------------------------------------------------------------------------
+struct LigandLimits {
+  int max_heavy_atoms = 128;   // the model's token budget for ligand atoms
+  int max_rotatable_bonds = 32;
+};
+
+// Sanitises, adds hydrogens (with coordinates when the input has 3D ones), keeps stereo, and
+// embeds a 3D conformer by ETKDG (seeded) when the input is SMILES or 2D. Metals, > limits, and
+// molecules RDKit cannot sanitise are refused with a dit::Error naming `source`.
+std::unique_ptr<RDKit::RWMol> prepare_ligand(const RDKit::ROMol& input, const std::string& source,
+                                             uint64_t seed = 42, const LigandLimits& limits = {});
+
+// One ligand from an input stream: a prepared molecule, or the reason it could not be.
+struct LigandRecord {
+  int64_t index = 0;        // 0-based record number in the input
+  std::string name;         // _Name of the record, else "<file>#<index>"
+  std::unique_ptr<RDKit::RWMol> mol;  // null when `error` is set
+  std::string error;        // why the record was skipped (names the file and record)
+};
+
+// Streams ligands one by one (never the whole file in memory): an SDF (.sdf, .sd, .mol), a
+// SMILES file (.smi: "SMILES name" per line), or a single SMILES string.
+class LigandReader {
+ public:
+  static LigandReader from_file(const std::string& path, uint64_t seed = 42,
+                                const LigandLimits& limits = {});
+  static LigandReader from_smiles(const std::string& smiles, const std::string& name = "ligand",
+                                  uint64_t seed = 42, const LigandLimits& limits = {});
+  LigandReader(LigandReader&&) noexcept;
+  ~LigandReader();
+  // False at the end of input. A record that fails preparation comes back with `error` set.
+  bool next(LigandRecord& record);
+
+ private:
+  struct Impl;
+  explicit LigandReader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// A single ligand (the first record); throws the record's error.
+std::unique_ptr<RDKit::RWMol> read_ligand(const std::string& path, uint64_t seed = 42,
+                                          const LigandLimits& limits = {});
+
+// ---- pose checks (PoseBusters' "dock" configuration) ------------------------------------------
+struct CheckValue {
+  std::string name;     // e.g. "bond_lengths", "min_distance_to_protein_ratio"
+  double value = 0;     // the measured number (NaN when it cannot be computed)
+  double threshold = 0; // the documented bound it is compared with
+  bool pass = false;
+};
+
+struct PoseCheckReport {
+  std::vector<CheckValue> values;
+  bool pb_valid() const;  // every value passes
+  const CheckValue* find(const std::string& name) const;
+};
+
+struct PoseCheckInput {
+  const RDKit::ROMol& pose;        // the ligand with hydrogens, pose in conformer `conformer_id`
+  int conformer_id = -1;
+  const Receptor* receptor = nullptr;  // null: the intermolecular checks are skipped
+};
+
+// One check registers itself in its own file (domains/docking/checks/NAME.cpp):
+//   static const bool registered = dit::docking::register_pose_check("name", "what", fn);
+using PoseCheckFn = std::function<std::vector<CheckValue>(const PoseCheckInput&)>;
+bool register_pose_check(const std::string& name, const std::string& description, PoseCheckFn fn,
+                         bool needs_receptor = false);
+std::vector<std::string> pose_check_names();
+
+// Runs every registered check (those needing a receptor only when one is given).
+PoseCheckReport run_pose_checks(const PoseCheckInput& input);
+
+}  // namespace dit::docking
