@@ -3,6 +3,8 @@
 
   dockprep.py prepare --manifest data/docking/complexes.tsv --roots ROOTS.tsv --out OUT [--split dev|reserved|all]
   dockprep.py guess FILE SELECTION     # print Open Babel's SMILES guess for a ligand (to help write the manifest)
+  dockprep.py poses OUT.pdbqt LIGAND.smi POSES.sdf [--name ID]   # Vina poses -> SDF (bond orders from SMILES)
+  dockprep.py info CRYSTAL.sdf         # heavy atoms <TAB> rotatable bonds
 
 ROOTS.tsv: `package<TAB>directory` lines; a manifest path P of package K is read at directory/P.
 Manifest columns (tab separated, '#' comments): id split package receptor_path ligand_path ligand_sel
@@ -388,6 +390,57 @@ def cmd_prepare(args):
     return 0
 
 
+def read_pdbqt_models(path):
+    """[(vina_score or None, [Atom])] for each MODEL of a Vina output PDBQT."""
+    models, cur, score = [], [], None
+    with open(path) as f:
+        for line in f:
+            if line.startswith("MODEL"):
+                cur, score = [], None
+            elif line.startswith("REMARK VINA RESULT:"):
+                score = float(line.split()[3])
+            elif line.startswith(("ATOM", "HETATM")) and cur is not None:
+                a = Atom()
+                a.het, a.name, a.alt, a.resn = True, line[12:16], " ", "LIG"
+                a.chain, a.resi = " ", "1"
+                a.x, a.y, a.z = float(line[30:38]), float(line[38:46]), float(line[46:54])
+                t = line[77:79].strip()
+                a.elem = AD_TYPES.get(t, t.capitalize())
+                cur.append(a)
+            elif line.startswith("ENDMDL") and cur is not None:
+                models.append((score, cur))
+                cur = None
+    if cur and not models:  # a single pose without MODEL records
+        models.append((score, cur))
+    return models
+
+
+def cmd_poses(args):
+    """Vina PDBQT poses -> SDF with bond orders from the SMILES and hydrogens added with coordinates."""
+    smiles = open(args.smi).read().split()[0]
+    w = Chem.SDWriter(args.out)
+    for i, (score, atoms) in enumerate(read_pdbqt_models(args.pdbqt)):
+        mol, heavy, _ = ligand_mol_from_atoms(atoms)
+        try:
+            mol, _ = assign_from_smiles(mol, smiles)
+            mol = Chem.AddHs(mol, addCoords=True)
+            ok = "yes"
+        except Exception as e:  # keep the pose (graph RMSD does not need bond orders), flag it
+            print(f"pose {i + 1}: bond orders not assigned ({e})", file=sys.stderr)
+            ok = "no"
+        mol.SetProp("_Name", f"{args.name}_pose{i + 1}")
+        if score is not None:
+            mol.SetProp("vina_score", f"{score:.3f}")
+        mol.SetProp("bond_orders_from_smiles", ok)
+        w.write(mol)
+    w.close()
+
+
+def cmd_info(args):
+    m = Chem.MolFromMolFile(args.sdf)
+    print(f"{m.GetNumHeavyAtoms()}\t{n_rotatable(m)}")
+
+
 def cmd_guess(args):
     atoms = first_altlocs(read_structure(args.file))
     lig, key, n = select_ligand(atoms, args.sel)
@@ -415,8 +468,15 @@ def main():
     g = sp.add_parser("guess")
     g.add_argument("file")
     g.add_argument("sel")
+    q = sp.add_parser("poses")
+    q.add_argument("pdbqt")
+    q.add_argument("smi")
+    q.add_argument("out")
+    q.add_argument("--name", default="lig")
+    i = sp.add_parser("info")
+    i.add_argument("sdf")
     a = ap.parse_args()
-    sys.exit(cmd_prepare(a) if a.cmd == "prepare" else cmd_guess(a))
+    sys.exit({"prepare": cmd_prepare, "guess": cmd_guess, "poses": cmd_poses, "info": cmd_info}[a.cmd](a))
 
 
 if __name__ == "__main__":
