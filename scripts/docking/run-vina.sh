@@ -3,7 +3,8 @@
 #   scripts/docking/run-vina.sh DATA_DIR OUT_DIR
 # DATA_DIR: output of prepare-complexes.sh (needs index.tsv and <id>/{receptor.pdb,crystal.sdf,ligand.smi,
 # box.txt,ligand_start.sdf}). Writes OUT_DIR/<id>/{receptor.pdbqt,ligand.pdbqt,vina_out.pdbqt,vina.log,
-# vina_poses.sdf,rmsd.txt}, OUT_DIR/vina_results.tsv and OUT_DIR/summary.txt.
+# vina_poses.sdf,rmsd.txt,time.txt}, OUT_DIR/vina_results.tsv and OUT_DIR/summary.txt.
+# time_s is wall clock around vina; cpu_s is vina's user+sys CPU time (fairer on a shared machine).
 # Environment: DIT_DOCK_ONLY=id1,id2 (subset), DIT_DOCK_SPLIT=reserved|dev|all (default reserved),
 # VINA_EXHAUSTIVENESS (8), VINA_CPU (2), VINA_SEED (1), VINA_NUM_MODES (9).
 set -euo pipefail
@@ -45,7 +46,7 @@ fi
 } > "$out/run-info.txt"
 
 res=$out/vina_results.tsv
-printf 'id\tn_heavy\tn_rot\ttime_s\tn_poses\trmsd_per_pose\ttop1_rmsd\tbest_of_top5_rmsd\tvina_score_1\n' > "$res"
+printf 'id\tn_heavy\tn_rot\ttime_s\tcpu_s\tn_poses\trmsd_per_pose\ttop1_rmsd\tbest_of_top5_rmsd\tvina_score_1\n' > "$res"
 for id in $ids; do
   src=$data/$id
   d=$out/$id
@@ -54,12 +55,13 @@ for id in $ids; do
   obabel "$src/receptor.pdb" -xr -p 7.4 -O "$d/receptor.pdbqt" 2> "$d/obabel-receptor.log"
   obabel "$src/ligand_start.sdf" -O "$d/ligand.pdbqt" 2> "$d/obabel-ligand.log"
   t0=$(date +%s.%N)
-  vina --receptor "$d/receptor.pdbqt" --ligand "$d/ligand.pdbqt" \
+  /usr/bin/time -f '%U %S %e' -o "$d/time.txt" vina --receptor "$d/receptor.pdbqt" --ligand "$d/ligand.pdbqt" \
     --center_x "$cx" --center_y "$cy" --center_z "$cz" --size_x "$sx" --size_y "$sy" --size_z "$sz" \
     --exhaustiveness "$exh" --cpu "$cpu" --seed "$seed" --num_modes "$nmodes" \
     --out "$d/vina_out.pdbqt" > "$d/vina.log" 2>&1 || { echo "run-vina: $id: vina failed (see $d/vina.log)" >&2; continue; }
   t1=$(date +%s.%N)
   time_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')
+  cpu_s=$(awk '{printf "%.1f", $1+$2}' "$d/time.txt")
   /usr/bin/python3 "$here/dockprep.py" poses "$d/vina_out.pdbqt" "$src/ligand.smi" "$d/vina_poses.sdf" --name "$id" 2> "$d/poses.log" || true
   /usr/bin/python3 "$here/rmsd.py" "$src/crystal.sdf" "$d/vina_poses.sdf" > "$d/rmsd.txt"
   read -r nheavy nrot < <(/usr/bin/python3 "$here/dockprep.py" info "$src/crystal.sdf")
@@ -68,10 +70,10 @@ for id in $ids; do
   per=$(paste -sd, "$d/rmsd.txt")
   top1=$(head -1 "$d/rmsd.txt")
   top5=$(head -5 "$d/rmsd.txt" | sort -g | head -1)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$nheavy" "$nrot" "$time_s" "$npose" "$per" "$top1" "$top5" "$score1" >> "$res"
-  echo "run-vina: $id heavy=$nheavy rot=$nrot time=${time_s}s top1=$top1 best5=$top5 score=$score1" >&2
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$nheavy" "$nrot" "$time_s" "$cpu_s" "$npose" "$per" "$top1" "$top5" "$score1" >> "$res"
+  echo "run-vina: $id heavy=$nheavy rot=$nrot time=${time_s}s cpu=${cpu_s}s top1=$top1 best5=$top5 score=$score1" >&2
 done
 
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/run-info.txt"
-awk -F'\t' 'NR>1 {n++; t+=$4; if ($7+0 < 2.0 && $7!="nan") s1++; if ($8+0 < 2.0 && $8!="nan") s5++}
-  END {printf "complexes\t%d\ntop1_success(<2A)\t%d/%d (%.0f%%)\ntop5_success(<2A)\t%d/%d (%.0f%%)\nmean_time_s\t%.1f\n", n, s1, n, 100*s1/n, s5, n, 100*s5/n, t/n}' "$res" | tee "$out/summary.txt" >&2
+awk -F'\t' 'NR>1 {n++; t+=$4; c+=$5; if ($8!="nan" && $8!="" && $8+0 < 2.0) s1++; if ($9!="nan" && $9!="" && $9+0 < 2.0) s5++}
+  END {printf "complexes\t%d\ntop1_success(<2A)\t%d/%d (%.0f%%)\ntop5_success(<2A)\t%d/%d (%.0f%%)\nmean_wall_time_s\t%.1f\nmean_cpu_time_s\t%.1f\n", n, s1, n, 100*s1/n, s5, n, 100*s5/n, t/n, c/n}' "$res" | tee "$out/summary.txt" >&2
