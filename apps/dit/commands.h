@@ -10,6 +10,9 @@ void add_image_eval(CLI::App& image);
 void add_info(CLI::App& app);
 void add_batch(CLI::App& app);
 void add_merge(CLI::App& app);
+#ifdef DIT_HAVE_DOCKING
+void add_check(CLI::App& app);  // dit check: PoseBusters-style pose checks
+#endif
 
 // Checks shared by commands: the bundled default model and classifier.
 std::string default_model_path();

@@ -29,6 +29,9 @@ int main(int argc, char** argv) {
   dit::cli::add_info(app);
   dit::cli::add_batch(app);
   dit::cli::add_merge(app);
+#ifdef DIT_HAVE_DOCKING
+  dit::cli::add_check(app);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
