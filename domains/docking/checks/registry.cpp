@@ -26,6 +26,7 @@ std::vector<Entry>& registry() {
 
 bool register_pose_check(const std::string& name, const std::string& description, PoseCheckFn fn,
                          bool needs_receptor) {
+  if (!fn) throw dit::Error(fmt::format("pose check '{}' has no function", name));
   auto& entries = registry();
   for (const Entry& e : entries)
     if (e.name == name) throw dit::Error(fmt::format("pose check '{}' is registered twice", name));
