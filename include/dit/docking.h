@@ -141,6 +141,16 @@ std::unique_ptr<RDKit::RWMol> read_ligand(const std::string& path, uint64_t seed
                                           const LigandLimits& limits = {});
 
 // ---- pose checks (PoseBusters' "dock" configuration) ------------------------------------------
+// Values (domains/docking/checks/*.cpp cite PoseBusters' dock.yml for each bound):
+//   sanitization (1 when RDKit sanitises, >= 1), all_atoms_connected (fragments, <= 1),
+//   bond_lengths / bond_angles (worst relative deviation from RDKit's distance-geometry bounds,
+//   <= 0.25), internal_steric_clash (worst relative overlap below the lower bound, <= 0.3),
+//   aromatic_ring_flatness / double_bond_flatness (max distance to the plane in A, <= 0.25),
+//   non_aromatic_ring_non_flatness (>= 0.05 A), internal_energy_ratio (UFF, <= 100); with a
+//   receptor: min_distance_to_protein_ratio (d / sum of vdW radii, >= 0.75), distance_to_protein
+//   (A, <= 5), volume_overlap_protein (<= 0.075), and for HETATM cofactors
+//   min_distance_to_cofactors_ratio, volume_overlap_{organic,inorganic}_cofactors.
+// NaN: not measurable (fails), except a flatness value with no such group in the pose (passes).
 struct CheckValue {
   std::string name;     // e.g. "bond_lengths", "min_distance_to_protein_ratio"
   double value = 0;     // the measured number (NaN when it cannot be computed)
