@@ -109,6 +109,11 @@ int run_check(const Args& a) {
     fmt::print(stderr, "dit check: error: {}\n", e.what());
     return kExitBadInput;
   }
+  if (a.poses.size() > 3 && a.poses.compare(a.poses.size() - 3, 3, ".gz") == 0) {
+    fmt::print(stderr, "dit check: error: {}: compressed SDF is not read here; decompress it first (gunzip -k)\n",
+               a.poses);
+    return kExitBadInput;
+  }
   std::ifstream file(a.poses, std::ios::binary);
   if (!std::filesystem::is_regular_file(a.poses) || !file) {
     fmt::print(stderr, "dit check: error: {}: cannot read poses file\n", a.poses);

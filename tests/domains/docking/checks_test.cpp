@@ -369,6 +369,10 @@ TEST(ChecksCli, BadInputExitsTwoNamingFileAndRecord) {
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find(dir + "/missing.sdf"), std::string::npos) << r.output;
 
+  r = dit::test::run("check " + dir + "/poses.sdf.gz");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("decompress"), std::string::npos) << r.output;
+
   r = dit::test::run("check --help");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.output.find("Exit status"), std::string::npos) << r.output;
