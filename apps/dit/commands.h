@@ -11,6 +11,8 @@ void add_info(CLI::App& app);
 void add_batch(CLI::App& app);
 void add_merge(CLI::App& app);
 #ifdef DIT_HAVE_DOCKING
+void add_dock(CLI::App& app);        // dock.cpp
+void add_dock_train(CLI::App& app);  // dock_train.cpp
 void add_check(CLI::App& app);  // dit check: PoseBusters-style pose checks
 #endif
 

@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   dit::cli::add_batch(app);
   dit::cli::add_merge(app);
 #ifdef DIT_HAVE_DOCKING
+  dit::cli::add_dock(app);
+  dit::cli::add_dock_train(app);
   dit::cli::add_check(app);
 #endif
   try {

@@ -180,4 +180,90 @@ std::vector<std::string> pose_check_names();
 // Runs every registered check (those needing a receptor only when one is given).
 PoseCheckReport run_pose_checks(const PoseCheckInput& input);
 
+// ---- docking ----------------------------------------------------------------------------------
+struct DockOptions {
+  int num_poses = 40;       // starting poses (random, or sampled by the model), each optimised
+  int top = 5;              // poses returned
+  uint64_t seed = 1234;     // every random draw comes from (seed, start index)
+  int mc_steps = 30;        // Monte Carlo refinement steps per start (each followed by L-BFGS)
+  double pocket_cutoff = 8.0;  // receptor atoms within this distance of the box are kept
+  double min_rmsd = 1.0;    // returned poses differ by at least this heavy-atom RMSD (A)
+  bool run_checks = true;   // PoseBusters checks on the returned poses
+  // "search" (default); "score-only": the input pose as it is (Vina's --score_only);
+  // "local-only": the input pose after L-BFGS (Vina's --local_only).
+  std::string mode = "search";
+  // Starting poses: "" = uniform random in the box (physics only); otherwise a docking model
+  // file whose samples start the search (DiT flow matching, see dit dock --help).
+  std::string model;
+  std::string sampler = "euler";
+  int sample_steps = 20;
+  double guidance = 1.0;    // weight of the score-gradient guidance during sampling
+};
+
+struct TermValuesReport {
+  double gauss1 = 0, gauss2 = 0, repulsion = 0, hydrophobic = 0, hbond = 0;
+};
+
+struct DockedPose {
+  std::vector<Vec3> coordinates;  // every atom of the prepared ligand, in its atom order
+  double affinity = 0;            // Vina-like intermolecular score / (1 + w N_rot), kcal/mol
+  double inter = 0, intra = 0;    // kcal/mol
+  TermValuesReport terms;         // unweighted intermolecular terms
+  PoseCheckReport checks;         // empty when DockOptions::run_checks is off
+  int start = 0;                  // which starting pose it came from
+};
+
+struct DockResult {
+  std::vector<DockedPose> poses;  // ranked: PB-valid before invalid, then by affinity
+  int num_rotatable = 0;
+  double seconds = 0;
+  int64_t evaluations = 0;        // score + gradient evaluations
+};
+
+// Docks a prepared ligand (prepare_ligand / LigandReader) into the receptor within the box.
+DockResult dock(const Receptor& receptor, const RDKit::ROMol& ligand, const Box& box,
+                const DockOptions& options);
+
+// A copy of the ligand with the pose's coordinates as its (only) conformer, the score terms and
+// check values as properties (written as SD tags).
+std::unique_ptr<RDKit::RWMol> pose_molecule(const RDKit::ROMol& ligand, const DockedPose& pose,
+                                            int rank);
+
+// Writes ranked poses as they come: an SDF (every pose with its score terms and check values as
+// SD tags: dit_rank, dit_affinity, ..., pb_<check>, pb_valid) and optionally an H5MD file
+// (docs/output-format.md: particles/ligand, connectivity/ligand_bonds, observables/<term>,
+// parameters/). Both are written under "<path>.part" (flushed after each ligand) and renamed
+// into place by commit(); a writer destroyed without commit() removes them.
+class PoseWriter {
+ public:
+  PoseWriter(const std::string& sdf_path, const std::string& h5_path,
+             const std::string& parameters_json);
+  ~PoseWriter();
+  PoseWriter(const PoseWriter&) = delete;
+  PoseWriter& operator=(const PoseWriter&) = delete;
+  void write(int64_t ligand_index, const std::string& ligand_name, const RDKit::ROMol& ligand,
+             const DockResult& result);
+  void commit();
+  int64_t poses_written() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---- the docking model ------------------------------------------------------------------------
+// Flow-matching training of the docking DiT (`dit dock-train`): ligand heavy-atom coordinates
+// given the pocket, from complex folders (receptor.pdb, box.txt, crystal.sdf and/or poses.sdf).
+struct DockTrainOptions {
+  std::vector<std::string> data_dirs;
+  std::string output, checkpoint = "dock-train.ckpt";
+  bool resume = false;
+  int64_t steps = 3000, batch = 32, checkpoint_every = 250, warmup = 100;
+  double lr = 3e-4, ema_decay = 0.999, grad_clip = 1.0;
+  double center_jitter = 1.0;  // A: the box center moves by N(0, this) per example
+  uint64_t seed = 0;
+  int64_t hidden = 192, depth = 6, heads = 6, max_pocket_atoms = 256;
+};
+void train_docking_model(const DockTrainOptions& options);
+
 }  // namespace dit::docking

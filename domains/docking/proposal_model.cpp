@@ -1,0 +1,151 @@
+// Starting poses from the docking DiT: flow-matching samples of the ligand's heavy-atom
+// coordinates in the pocket, guided by the score's gradient, projected onto the ligand's own
+// geometry (see proposal_model.h).
+#include "domains/docking/proposal_model.h"
+
+#include <dit/error.h>
+#include <dit/runtime.h>
+#include <dit/sampler.h>
+#include <fmt/format.h>
+
+#include <map>
+#include <mutex>
+
+#include "domains/docking/model.h"
+#include "domains/docking/optimize.h"
+
+namespace dit::docking {
+
+namespace {
+
+// Models are read once per process (a screening run docks thousands of ligands with one).
+DockingDiT cached_model(const std::string& path) {
+  static std::mutex mutex;
+  static std::map<std::string, DockingDiT> models;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = models.find(path);
+  if (it == models.end()) it = models.emplace(path, load_docking_model(path)).first;
+  return it->second;
+}
+
+Quaternion quaternion_from_matrix(const double m[3][3]) {
+  Quaternion q;
+  const double trace = m[0][0] + m[1][1] + m[2][2];
+  if (trace > 0) {
+    const double s = 0.5 / std::sqrt(trace + 1.0);
+    q = {0.25 / s, (m[2][1] - m[1][2]) * s, (m[0][2] - m[2][0]) * s, (m[1][0] - m[0][1]) * s};
+  } else if (m[0][0] > m[1][1] && m[0][0] > m[2][2]) {
+    const double s = 2.0 * std::sqrt(1.0 + m[0][0] - m[1][1] - m[2][2]);
+    q = {(m[2][1] - m[1][2]) / s, 0.25 * s, (m[0][1] + m[1][0]) / s, (m[0][2] + m[2][0]) / s};
+  } else if (m[1][1] > m[2][2]) {
+    const double s = 2.0 * std::sqrt(1.0 + m[1][1] - m[0][0] - m[2][2]);
+    q = {(m[0][2] - m[2][0]) / s, (m[0][1] + m[1][0]) / s, 0.25 * s, (m[1][2] + m[2][1]) / s};
+  } else {
+    const double s = 2.0 * std::sqrt(1.0 + m[2][2] - m[0][0] - m[1][1]);
+    q = {(m[1][0] - m[0][1]) / s, (m[0][2] + m[2][0]) / s, (m[1][2] + m[2][1]) / s, 0.25 * s};
+  }
+  q.normalize();
+  return q;
+}
+
+}  // namespace
+
+// The pose of the ligand's own geometry closest to `target` (heavy atoms, heavy order): Kabsch
+// for the rigid part (Kabsch 1976), then L-BFGS over rigid body + torsions on the squared
+// distance.
+Pose fit_pose(const LigandTopology& topology, const std::vector<Vec3>& target) {
+  const size_t H = topology.heavy.size();
+  Vec3 mean{0, 0, 0};
+  for (const auto& y : target)
+    for (int k = 0; k < 3; ++k) mean[k] += y[k] / H;
+  auto cov = torch::zeros({3, 3}, torch::kFloat64);
+  auto c = cov.accessor<double, 2>();
+  for (size_t i = 0; i < H; ++i) {
+    const auto& r = topology.reference[topology.heavy[i]];
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) c[a][b] += (r[a] - topology.centroid[a]) * (target[i][b] - mean[b]);
+  }
+  auto [u, s, vh] = torch::linalg_svd(cov, false);
+  auto v = vh.transpose(0, 1);
+  auto d = torch::det(torch::matmul(v, u.transpose(0, 1))).item<double>() < 0 ? -1.0 : 1.0;
+  auto diag = torch::diag(torch::tensor({1.0, 1.0, d}, torch::kFloat64));
+  auto rot = torch::matmul(torch::matmul(v, diag), u.transpose(0, 1));
+  double m[3][3];
+  auto ra = rot.accessor<double, 2>();
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) m[a][b] = ra[a][b];
+  Pose start = topology.identity_pose();
+  start.position = mean;
+  start.orientation = quaternion_from_matrix(m);
+  const PoseObjective distance = [&](const Pose& pose, PoseGradient* gradient) {
+    const auto x = topology.coordinates(pose);
+    std::vector<Vec3> g(x.size(), Vec3{0, 0, 0});
+    double sum = 0;
+    for (size_t i = 0; i < H; ++i) {
+      const int a = topology.heavy[i];
+      for (int k = 0; k < 3; ++k) {
+        const double diff = x[a][k] - target[i][k];
+        sum += diff * diff;
+        g[a][k] = 2 * diff;
+      }
+    }
+    if (gradient) *gradient = topology.pose_gradient(pose, x, g);
+    return sum;
+  };
+  return minimize_pose(distance, start, 300).pose;
+}
+
+std::vector<Pose> model_starts(const LigandTopology& topology, const RDKit::ROMol& ligand,
+                               const Receptor& pocket, const ReceptorGrid& grid, const Box& box,
+                               int count, const ProposalSettings& settings) {
+  torch::NoGradGuard no_grad;
+  auto model = cached_model(settings.model_path);
+  const int64_t L = static_cast<int64_t>(topology.heavy.size());
+  const int64_t B = count;
+  auto lig = ligand_features(ligand, topology).unsqueeze(0).expand({B, L, kLigandFeatures});
+  auto poc = pocket_tokens(pocket, box, model->config.max_pocket_atoms);
+  const int64_t P = poc.size(0);
+  auto pocket_batch = poc.unsqueeze(0).expand({B, P, poc.size(1)});
+  auto lig_mask = torch::ones({B, L});
+  auto poc_mask = torch::ones({B, P});
+
+  const VelocityFn velocity = [&](const torch::Tensor& x, const torch::Tensor& t) {
+    auto v = model->forward(x, lig, lig_mask, pocket_batch, poc_mask, t);  // [B, L, 3]
+    if (settings.guidance <= 0) return v;
+    // Score guidance on the predicted clean pose x0 = x - t v: push it down the gradient of the
+    // intermolecular score (kcal/mol per scaled unit), each atom's push clipped to norm 1.
+    auto x0 = (x - t.view({-1, 1, 1}) * v).contiguous();
+    auto push = torch::zeros_like(v);
+    auto xa = x0.accessor<float, 3>();
+    auto pa = push.accessor<float, 3>();
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < L; ++i) {
+        Vec3 p, g{0, 0, 0};
+        for (int k = 0; k < 3; ++k) p[k] = box.center[k] + kCoordScale * xa[b][i][k];
+        grid.energy(topology.heavy_type[i], p, &g);
+        double norm = 0;
+        for (int k = 0; k < 3; ++k) norm += g[k] * g[k] * kCoordScale * kCoordScale;
+        const double clip = norm > 1 ? 1 / std::sqrt(norm) : 1.0;
+        for (int k = 0; k < 3; ++k) pa[b][i][k] = static_cast<float>(settings.guidance * clip * g[k] * kCoordScale);
+      }
+    return v + push;
+  };
+  auto x1 = sample_noise(settings.seed, 0, B, {L, 3});
+  SampleOptions options;
+  options.steps = settings.steps;
+  Progress silent;
+  auto x0 = make_sampler(settings.sampler)->sample(velocity, x1, options, silent).contiguous();
+  if (!torch::isfinite(x0).all().item<bool>())
+    throw Error(fmt::format("{}: the docking model produced non-finite coordinates", settings.model_path));
+  std::vector<Pose> starts;
+  auto xa = x0.accessor<float, 3>();
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<Vec3> target(L);
+    for (int64_t i = 0; i < L; ++i)
+      for (int k = 0; k < 3; ++k) target[i][k] = box.center[k] + kCoordScale * xa[b][i][k];
+    starts.push_back(fit_pose(topology, target));
+  }
+  return starts;
+}
+
+}  // namespace dit::docking

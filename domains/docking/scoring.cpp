@@ -1,0 +1,249 @@
+// The Vina-like score: pair terms, receptor grid maps and pose energies (see scoring.h).
+#include "domains/docking/scoring.h"
+
+#include <ATen/Parallel.h>
+#include <dit/error.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+namespace dit::docking {
+
+namespace {
+constexpr double kWGauss1 = -0.035579, kWGauss2 = -0.005156, kWRepulsion = 0.840245,
+                 kWHydrophobic = -0.035069, kWHbond = -0.587439;
+
+bool hbond_pair(XsType a, XsType b) {
+  return (xs_is_donor(a) && xs_is_acceptor(b)) || (xs_is_donor(b) && xs_is_acceptor(a));
+}
+}  // namespace
+
+double TermValues::weighted() const {
+  return kWGauss1 * gauss1 + kWGauss2 * gauss2 + kWRepulsion * repulsion +
+         kWHydrophobic * hydrophobic + kWHbond * hbond;
+}
+void TermValues::add(const TermValues& o) {
+  gauss1 += o.gauss1, gauss2 += o.gauss2, repulsion += o.repulsion;
+  hydrophobic += o.hydrophobic, hbond += o.hbond;
+}
+
+double pair_energy(XsType a, XsType b, double r, double* dedr, TermValues* terms) {
+  if (r >= kScoreCutoff) {
+    if (dedr) *dedr = 0;
+    return 0;
+  }
+  const double d = r - xs_vdw_radius(a) - xs_vdw_radius(b);
+  const double g1 = std::exp(-(d / 0.5) * (d / 0.5));
+  const double g2 = std::exp(-((d - 3) / 2) * ((d - 3) / 2));
+  double e = kWGauss1 * g1 + kWGauss2 * g2;
+  double de = kWGauss1 * g1 * (-2 * d / 0.25) + kWGauss2 * g2 * (-(d - 3) / 2);
+  double rep = 0, hyd = 0, hb = 0;
+  if (d < 0) {
+    rep = d * d;
+    e += kWRepulsion * rep;
+    de += kWRepulsion * 2 * d;
+  }
+  if (xs_is_hydrophobic(a) && xs_is_hydrophobic(b)) {
+    if (d < 0.5) hyd = 1;
+    else if (d < 1.5) hyd = 1.5 - d, de += kWHydrophobic * -1;
+    e += kWHydrophobic * hyd;
+  }
+  if (hbond_pair(a, b)) {
+    if (d < -0.7) hb = 1;
+    else if (d < 0) hb = -d / 0.7, de += kWHbond * (-1 / 0.7);
+    e += kWHbond * hb;
+  }
+  if (terms) {
+    terms->gauss1 += g1, terms->gauss2 += g2, terms->repulsion += rep;
+    terms->hydrophobic += hyd, terms->hbond += hb;
+  }
+  if (dedr) *dedr = de;
+  return e;
+}
+
+namespace {
+// Receptor heavy atoms bucketed in cubic cells, for neighbour queries within the cutoff.
+struct CellList {
+  double cell;
+  std::unordered_map<int64_t, std::vector<int>> cells;
+  static int64_t key(int x, int y, int z) {
+    return (static_cast<int64_t>(x & 0x1fffff) << 42) | (static_cast<int64_t>(y & 0x1fffff) << 21) |
+           static_cast<int64_t>(z & 0x1fffff);
+  }
+  int coord(double v) const { return static_cast<int>(std::floor(v / cell)); }
+  CellList(const std::vector<Vec3>& points, double cell_size) : cell(cell_size) {
+    for (size_t i = 0; i < points.size(); ++i)
+      cells[key(coord(points[i][0]), coord(points[i][1]), coord(points[i][2]))].push_back(static_cast<int>(i));
+  }
+  template <typename F>
+  void near(const Vec3& p, double radius, F&& visit) const {
+    const int r = static_cast<int>(std::ceil(radius / cell));
+    const int cx = coord(p[0]), cy = coord(p[1]), cz = coord(p[2]);
+    for (int x = cx - r; x <= cx + r; ++x)
+      for (int y = cy - r; y <= cy + r; ++y)
+        for (int z = cz - r; z <= cz + r; ++z) {
+          auto it = cells.find(key(x, y, z));
+          if (it == cells.end()) continue;
+          for (int i : it->second) visit(i);
+        }
+  }
+};
+}  // namespace
+
+ReceptorGrid::ReceptorGrid(const Receptor& receptor, const Box& box,
+                           const std::vector<XsType>& types, double spacing)
+    : box_(box), spacing_(spacing) {
+  box.validate("receptor grid box");
+  slot_.fill(-1);
+  std::vector<XsType> needed;
+  for (XsType t : types)
+    if (slot_[static_cast<int>(t)] < 0) {
+      slot_[static_cast<int>(t)] = static_cast<int>(needed.size());
+      needed.push_back(t);
+    }
+  for (int k = 0; k < 3; ++k) {
+    n_[k] = static_cast<int>(std::ceil(box.size[k] / spacing)) + 1;
+    origin_[k] = box.center[k] - 0.5 * (n_[k] - 1) * spacing;
+  }
+  std::vector<Vec3> positions;
+  std::vector<XsType> rtypes;
+  for (const auto& a : receptor.atoms) {
+    if (a.atomic_number <= 1) continue;
+    bool near = true;
+    for (int k = 0; k < 3; ++k)
+      near &= std::abs(a.position[k] - box.center[k]) <= 0.5 * box.size[k] + kScoreCutoff;
+    if (!near) continue;
+    positions.push_back(a.position);
+    rtypes.push_back(a.type);
+  }
+  const CellList cells(positions, 4.0);
+  const size_t points = static_cast<size_t>(n_[0]) * n_[1] * n_[2];
+  maps_.assign(needed.size(), std::vector<float>(points, 0.f));
+  at::parallel_for(0, n_[0], 1, [&](int64_t begin, int64_t end) {
+    std::vector<double> e(needed.size());
+    for (int64_t i = begin; i < end; ++i)
+      for (int j = 0; j < n_[1]; ++j)
+        for (int k = 0; k < n_[2]; ++k) {
+          const Vec3 p{origin_[0] + i * spacing, origin_[1] + j * spacing, origin_[2] + k * spacing};
+          std::fill(e.begin(), e.end(), 0.0);
+          cells.near(p, kScoreCutoff, [&](int a) {
+            const double dx = p[0] - positions[a][0], dy = p[1] - positions[a][1],
+                         dz = p[2] - positions[a][2];
+            const double r2 = dx * dx + dy * dy + dz * dz;
+            if (r2 >= kScoreCutoff * kScoreCutoff) return;
+            const double r = std::sqrt(r2);
+            for (size_t t = 0; t < needed.size(); ++t) e[t] += pair_energy(needed[t], rtypes[a], r, nullptr);
+          });
+          const size_t index = (static_cast<size_t>(i) * n_[1] + j) * n_[2] + k;
+          for (size_t t = 0; t < needed.size(); ++t) maps_[t][index] = static_cast<float>(e[t]);
+        }
+  });
+}
+
+double ReceptorGrid::energy(XsType type, const Vec3& p, Vec3* grad) const {
+  const int slot = slot_[static_cast<int>(type)];
+  if (slot < 0) throw Error(fmt::format("receptor grid: no map for atom type {}", xs_name(type)));
+  const auto& map = maps_[slot];
+  double penalty = 0;
+  Vec3 g_pen{0, 0, 0};
+  double f[3];
+  int i0[3];
+  for (int k = 0; k < 3; ++k) {
+    double u = (p[k] - origin_[k]) / spacing_;
+    const double hi = n_[k] - 1;
+    if (u < 0 || u > hi) {
+      const double excess = (u < 0 ? u : u - hi) * spacing_;  // signed, angstrom
+      penalty += kOutsidePenalty * excess * excess;
+      g_pen[k] = 2 * kOutsidePenalty * excess;
+      u = std::clamp(u, 0.0, hi);
+    }
+    i0[k] = std::min(static_cast<int>(u), n_[k] - 2);
+    f[k] = u - i0[k];
+  }
+  auto at = [&](int a, int b, int c) {
+    return static_cast<double>(map[(static_cast<size_t>(i0[0] + a) * n_[1] + (i0[1] + b)) * n_[2] + (i0[2] + c)]);
+  };
+  double v[2][2][2];
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 2; ++b)
+      for (int c = 0; c < 2; ++c) v[a][b][c] = at(a, b, c);
+  const double fx = f[0], fy = f[1], fz = f[2];
+  auto lerp = [](double x0, double x1, double t) { return x0 + (x1 - x0) * t; };
+  double c00 = lerp(v[0][0][0], v[1][0][0], fx), c01 = lerp(v[0][0][1], v[1][0][1], fx);
+  double c10 = lerp(v[0][1][0], v[1][1][0], fx), c11 = lerp(v[0][1][1], v[1][1][1], fx);
+  double c0 = lerp(c00, c10, fy), c1 = lerp(c01, c11, fy);
+  const double e = lerp(c0, c1, fz);
+  if (grad) {
+    // Partial derivatives of the trilinear interpolant (per grid unit), then per angstrom.
+    double dx = 0, dy = 0, dz = c1 - c0;
+    for (int b = 0; b < 2; ++b)
+      for (int c = 0; c < 2; ++c) {
+        const double wy = b ? fy : 1 - fy, wz = c ? fz : 1 - fz;
+        dx += (v[1][b][c] - v[0][b][c]) * wy * wz;
+      }
+    for (int a = 0; a < 2; ++a)
+      for (int c = 0; c < 2; ++c) {
+        const double wx = a ? fx : 1 - fx, wz = c ? fz : 1 - fz;
+        dy += (v[a][1][c] - v[a][0][c]) * wx * wz;
+      }
+    // Outside the grid the interpolant is flat along that axis; the penalty pulls back in.
+    const double inv = 1.0 / spacing_;
+    const double d[3] = {dx * inv, dy * inv, dz * inv};
+    for (int k = 0; k < 3; ++k) (*grad)[k] += (g_pen[k] != 0 ? 0 : d[k]) + g_pen[k];
+  }
+  return e + penalty;
+}
+
+PoseEnergy pose_energy(const LigandTopology& ligand, const ReceptorGrid& grid, const Pose& pose,
+                       PoseGradient* gradient) {
+  const auto x = ligand.coordinates(pose);
+  std::vector<Vec3> g;
+  if (gradient) g.assign(x.size(), Vec3{0, 0, 0});
+  PoseEnergy e;
+  for (size_t h = 0; h < ligand.heavy.size(); ++h) {
+    const int a = ligand.heavy[h];
+    e.inter += grid.energy(ligand.heavy_type[h], x[a], gradient ? &g[a] : nullptr);
+  }
+  for (const auto& [i, j] : ligand.intra_pairs) {
+    const int a = ligand.heavy[i], b = ligand.heavy[j];
+    const Vec3 r{x[a][0] - x[b][0], x[a][1] - x[b][1], x[a][2] - x[b][2]};
+    const double dist = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+    double dedr = 0;
+    e.intra += pair_energy(ligand.heavy_type[i], ligand.heavy_type[j], dist, gradient ? &dedr : nullptr);
+    if (gradient && dist > 1e-9)
+      for (int k = 0; k < 3; ++k) {
+        g[a][k] += dedr * r[k] / dist;
+        g[b][k] -= dedr * r[k] / dist;
+      }
+  }
+  if (gradient) *gradient = ligand.pose_gradient(pose, x, g);
+  return e;
+}
+
+ScoreReport score_pose(const LigandTopology& ligand, const Receptor& receptor,
+                       const std::vector<Vec3>& x) {
+  ScoreReport report;
+  for (const auto& r : receptor.atoms) {
+    if (r.atomic_number <= 1) continue;
+    for (size_t h = 0; h < ligand.heavy.size(); ++h) {
+      const auto& p = x[ligand.heavy[h]];
+      const double dx = p[0] - r.position[0], dy = p[1] - r.position[1], dz = p[2] - r.position[2];
+      const double d2 = dx * dx + dy * dy + dz * dz;
+      if (d2 >= kScoreCutoff * kScoreCutoff) continue;
+      report.inter += pair_energy(ligand.heavy_type[h], r.type, std::sqrt(d2), nullptr, &report.inter_terms);
+    }
+  }
+  for (const auto& [i, j] : ligand.intra_pairs) {
+    const auto& a = x[ligand.heavy[i]];
+    const auto& b = x[ligand.heavy[j]];
+    const double d = std::sqrt((a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) +
+                               (a[2] - b[2]) * (a[2] - b[2]));
+    report.intra += pair_energy(ligand.heavy_type[i], ligand.heavy_type[j], d, nullptr);
+  }
+  report.affinity = report.inter / (1 + kRotatableWeight * ligand.num_rotatable());
+  return report;
+}
+
+}  // namespace dit::docking

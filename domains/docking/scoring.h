@@ -1,0 +1,73 @@
+#pragma once
+// Internal to libdit_docking: the Vina-like empirical score (Trott & Olson 2010, eq. 1-5), its
+// receptor grid maps, and the pose energy with gradients.
+//
+// For a heavy-atom pair at distance r with vdW radii R1, R2 (X-Score types), surface distance
+// d = r - R1 - R2, within r < 8 A:
+//   gauss1 = exp(-(d / 0.5)^2)             weight -0.035579
+//   gauss2 = exp(-((d - 3) / 2)^2)         weight -0.005156
+//   repulsion = d^2 if d < 0               weight  0.840245
+//   hydrophobic (both hydrophobic): 1 for d < 0.5, 0 for d > 1.5, linear between; -0.035069
+//   hbond (donor-acceptor): 1 for d < -0.7, 0 for d > 0, linear between;          -0.587439
+// Affinity (kcal/mol) = intermolecular energy / (1 + 0.05846 N_rot).
+#include "domains/docking/pose.h"
+
+#include <array>
+#include <vector>
+
+namespace dit::docking {
+
+constexpr double kScoreCutoff = 8.0;
+constexpr double kGridSpacing = 0.375;
+constexpr double kRotatableWeight = 0.05846;
+
+struct TermValues {
+  double gauss1 = 0, gauss2 = 0, repulsion = 0, hydrophobic = 0, hbond = 0;
+  double weighted() const;
+  void add(const TermValues& o);
+};
+
+// Weighted energy of one pair and its derivative d energy / d r; `terms` (optional) collects the
+// unweighted terms.
+double pair_energy(XsType a, XsType b, double r, double* dedr, TermValues* terms = nullptr);
+
+// Per-type energy grids over the box: every ligand type the search needs, each a trilinear map
+// of the summed pair energy with the receptor's heavy atoms.
+class ReceptorGrid {
+ public:
+  ReceptorGrid(const Receptor& receptor, const Box& box, const std::vector<XsType>& types,
+               double spacing = kGridSpacing);
+  // Energy of one ligand atom of `type` at p; adds its gradient to *grad. Outside the box the
+  // atom is held at the box face and pays kOutsidePenalty * (distance outside)^2.
+  double energy(XsType type, const Vec3& p, Vec3* grad) const;
+  const Box& box() const { return box_; }
+  static constexpr double kOutsidePenalty = 1.0;
+
+ private:
+  Box box_;
+  Vec3 origin_{};
+  double spacing_;
+  std::array<int, 3> n_{};
+  std::array<int, static_cast<int>(XsType::Count)> slot_{};
+  std::vector<std::vector<float>> maps_;
+};
+
+// The energy the search minimises: intermolecular (grid) + intramolecular (pairs > 3 bonds apart
+// across rotatable bonds), and the pose gradient.
+struct PoseEnergy {
+  double inter = 0, intra = 0;
+  double total() const { return inter + intra; }
+};
+PoseEnergy pose_energy(const LigandTopology& ligand, const ReceptorGrid& grid, const Pose& pose,
+                       PoseGradient* gradient);
+
+// The exact (grid-free) terms of a final pose against every receptor heavy atom.
+struct ScoreReport {
+  TermValues inter_terms;
+  double inter = 0, intra = 0;
+  double affinity = 0;  // inter / (1 + w N_rot), kcal/mol, as Vina reports it
+};
+ScoreReport score_pose(const LigandTopology& ligand, const Receptor& receptor,
+                       const std::vector<Vec3>& coords);
+
+}  // namespace dit::docking

@@ -1,0 +1,249 @@
+// The docking engine on a real complex (acetazolamide in human carbonic anhydrase II, a
+// development complex: tests/fixtures/docking/README.md): pose geometry, the score's gradients
+// against finite differences, the grid against the exact score, fitting poses to coordinates,
+// redocking from an ETKDG conformer, the writers, and `dit dock` on good and bad input.
+#include <GraphMol/FileParsers/FileParsers.h>
+#include <GraphMol/FileParsers/MolSupplier.h>
+#include <GraphMol/MolOps.h>
+#include <GraphMol/Substruct/SubstructMatch.h>
+#include <dit/docking.h>
+#include <dit/error.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "domains/docking/proposal_model.h"
+#include "domains/docking/search.h"
+#include "tests/apps/run_cli.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace dit::docking;
+
+const std::string kFixtures = std::string(DIT_TEST_FIXTURES) + "/docking";
+const std::string kCrystal = kFixtures + "/acetazolamide_hca.sdf";
+const std::string kPocket = kFixtures + "/hca_pocket.pdb";
+const std::string kAcetazolamide = "CC(=O)Nc1nnc(S(=O)(=O)[NH-])s1";
+
+const Receptor& pocket() {
+  static const Receptor r = read_receptor(kPocket);
+  return r;
+}
+std::unique_ptr<RDKit::RWMol> crystal() { return read_ligand(kCrystal); }
+
+double distance(const Vec3& a, const Vec3& b) {
+  return std::sqrt((a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]));
+}
+
+// Symmetry-corrected heavy-atom RMSD without superposition (every graph match of the crystal).
+double symmetric_rmsd(const RDKit::ROMol& crystal_mol, const RDKit::ROMol& pose_mol) {
+  std::unique_ptr<RDKit::ROMol> a(RDKit::MolOps::removeHs(crystal_mol));
+  std::unique_ptr<RDKit::ROMol> b(RDKit::MolOps::removeHs(pose_mol));
+  std::vector<RDKit::MatchVectType> matches;
+  RDKit::SubstructMatchParameters params;
+  params.uniquify = false;
+  params.maxMatches = 1000;
+  matches = RDKit::SubstructMatch(*b, *a, params);
+  EXPECT_FALSE(matches.empty());
+  double best = 1e9;
+  for (const auto& m : matches) {
+    double sum = 0;
+    for (const auto& [ia, ib] : m) {
+      const auto pa = a->getConformer().getAtomPos(ia), pb = b->getConformer().getAtomPos(ib);
+      sum += (pa - pb).lengthSq();
+    }
+    best = std::min(best, std::sqrt(sum / m.size()));
+  }
+  return best;
+}
+
+TEST(DockingReceptor, TypesAndZinc) {
+  const auto& r = pocket();
+  ASSERT_GT(r.heavy_atoms().size(), 300u);
+  int zinc = 0, donors = 0, hydrophobic = 0;
+  for (const auto& a : r.atoms) {
+    zinc += a.type == XsType::Met_D;
+    donors += xs_is_donor(a.type) && a.atomic_number == 7;
+    hydrophobic += a.type == XsType::C_H;
+  }
+  EXPECT_EQ(zinc, 1);
+  EXPECT_GT(donors, 40);  // backbone N-H
+  EXPECT_GT(hydrophobic, 50);
+}
+
+TEST(DockingTopology, AcetazolamideTorsionsKeepBondLengths) {
+  auto mol = crystal();
+  const auto topo = build_topology(*mol);
+  // Rotatable: N-C(ring) and S-C(ring); the amide and terminal groups are not.
+  EXPECT_EQ(topo.num_rotatable(), 2);
+  EXPECT_EQ(topo.heavy.size(), 13u);
+  const auto same = topo.coordinates(topo.identity_pose());
+  for (int i = 0; i < topo.num_atoms; ++i) EXPECT_LT(distance(same[i], topo.reference[i]), 1e-9);
+  std::mt19937_64 rng(7);
+  const auto x = topo.coordinates(random_pose(topo, Box{{0, 0, 0}, {20, 20, 20}}, rng));
+  for (const auto* b : mol->bonds()) {
+    const int i = b->getBeginAtomIdx(), j = b->getEndAtomIdx();
+    EXPECT_NEAR(distance(x[i], x[j]), distance(topo.reference[i], topo.reference[j]), 1e-9);
+  }
+}
+
+TEST(DockingScore, PoseGradientMatchesFiniteDifferences) {
+  auto mol = crystal();
+  const auto topo = build_topology(*mol);
+  const auto box = box_around(*mol, 4.0);
+  const ReceptorGrid grid(pocket(), box, topo.heavy_type);
+  std::mt19937_64 rng(3);
+  Pose pose = topo.identity_pose();
+  pose.position[0] += 0.3;
+  pose.torsions = {0.4, -0.7};
+  PoseGradient g;
+  const double e0 = pose_energy(topo, grid, pose, &g).total();
+  ASSERT_TRUE(std::isfinite(e0));
+  const double h = 1e-5;
+  for (size_t k = 0; k < g.size(); ++k) {
+    PoseGradient dir;
+    dir.torsions.assign(topo.torsions.size(), 0.0);
+    if (k < 3) dir.position[k] = 1;
+    else if (k < 6) dir.orientation[k - 3] = 1;
+    else dir.torsions[k - 6] = 1;
+    const double plus = pose_energy(topo, grid, advance(pose, dir, h), nullptr).total();
+    const double minus = pose_energy(topo, grid, advance(pose, dir, -h), nullptr).total();
+    const double numeric = (plus - minus) / (2 * h);
+    EXPECT_NEAR(g.dot(dir), numeric, 1e-3 * (1 + std::abs(numeric))) << "component " << k;
+  }
+}
+
+TEST(DockingScore, GridAgreesWithExactScoreAndCrystalPoseIsFavourable) {
+  auto mol = crystal();
+  const auto topo = build_topology(*mol);
+  const auto box = box_around(*mol, 4.0);
+  const ReceptorGrid grid(pocket(), box, topo.heavy_type);
+  const auto pose = topo.identity_pose();
+  const auto exact = score_pose(topo, pocket(), topo.coordinates(pose));
+  const auto gridded = pose_energy(topo, grid, pose, nullptr);
+  EXPECT_NEAR(gridded.inter, exact.inter, 0.05 * std::abs(exact.inter) + 0.1);
+  // Acetazolamide binds CA II at ~-8 kcal/mol (Kd ~ 10 nM); Vina-like scores of the crystal
+  // pose land in -5 .. -10.
+  EXPECT_LT(exact.affinity, -4.0);
+  EXPECT_GT(exact.affinity, -12.0);
+  EXPECT_GT(exact.inter_terms.hbond, 0.5);
+}
+
+TEST(DockingFit, RecoversARandomPoseFromItsCoordinates) {
+  auto mol = crystal();
+  const auto topo = build_topology(*mol);
+  std::mt19937_64 rng(11);
+  const auto truth = random_pose(topo, box_around(*mol, 4.0), rng);
+  const auto x = topo.coordinates(truth);
+  std::vector<Vec3> target;
+  for (int i : topo.heavy) target.push_back(x[i]);
+  const auto fitted = topo.coordinates(fit_pose(topo, target));
+  EXPECT_LT(heavy_rmsd(topo, fitted, x), 0.05);
+}
+
+TEST(DockingSearch, RedocksAcetazolamideFromAnEtkdgConformer) {
+  auto reference = crystal();
+  const auto box = box_around(*reference, 4.0);
+  auto reader = LigandReader::from_smiles(kAcetazolamide, "acetazolamide", 42);
+  LigandRecord record;
+  ASSERT_TRUE(reader.next(record));
+  ASSERT_TRUE(record.mol) << record.error;
+  DockOptions options;
+  options.num_poses = 12;
+  options.mc_steps = 10;
+  options.top = 3;
+  const auto result = dock(pocket(), *record.mol, box, options);
+  ASSERT_FALSE(result.poses.empty());
+  const auto best = pose_molecule(*record.mol, result.poses.front(), 1);
+  EXPECT_LT(symmetric_rmsd(*reference, *best), 2.0);
+  EXPECT_TRUE(result.poses.front().checks.pb_valid());
+  EXPECT_LT(result.poses.front().affinity, -4.0);
+  for (size_t i = 1; i < result.poses.size(); ++i) {
+    if (result.poses[i].checks.pb_valid() == result.poses[i - 1].checks.pb_valid()) {
+      EXPECT_GE(result.poses[i].affinity, result.poses[i - 1].affinity);
+    }
+  }
+}
+
+TEST(DockingInput, BadInputsNameTheInput) {
+  EXPECT_THROW(Box::parse("1,2,3,20,20", "--box"), dit::Error);
+  EXPECT_THROW(Box::parse("1,2,3,20,20,x", "--box"), dit::Error);
+  EXPECT_THROW(Box::parse("1,2,3,20,20,0", "--box"), dit::Error);
+  EXPECT_THROW(Box::parse("nan,2,3,20,20,20", "--box"), dit::Error);
+  try {
+    read_receptor("/nonexistent/rec.pdb");
+    FAIL();
+  } catch (const dit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/rec.pdb"), std::string::npos);
+  }
+  const auto bad = fs::temp_directory_path() / "dit_bad_receptor.pdb";
+  std::ofstream(bad) << "HELLO this is not a PDB\n";
+  EXPECT_THROW(read_receptor(bad.string()), dit::Error);
+  auto metal = LigandReader::from_smiles("[Zn+2].OC(=O)CC(=O)O", "zn");
+  LigandRecord record;
+  ASSERT_TRUE(metal.next(record));
+  // The largest fragment is kept; a ligand that is only a metal is refused.
+  EXPECT_TRUE(record.mol);
+  auto only_metal = LigandReader::from_smiles("[Pt](Cl)(Cl)(N)N", "cisplatin");
+  ASSERT_TRUE(only_metal.next(record));
+  EXPECT_FALSE(record.mol);
+  EXPECT_NE(record.error.find("Pt"), std::string::npos);
+  LigandLimits small;
+  small.max_heavy_atoms = 8;
+  auto big = LigandReader::from_smiles(kAcetazolamide, "acz", 1, small);
+  ASSERT_TRUE(big.next(record));
+  EXPECT_NE(record.error.find("limit of 8"), std::string::npos) << record.error;
+  auto unsanitisable = LigandReader::from_smiles("C1=CC=CC=C1C(C)(C)(C)C", "pentavalent");
+  ASSERT_TRUE(unsanitisable.next(record));
+  EXPECT_NE(record.error.find("sanitise"), std::string::npos) << record.error;
+}
+
+TEST(DockingCli, DocksWritesSdfAndH5AndRefusesBadInput) {
+  const auto dir = fs::temp_directory_path() / "dit_dock_cli";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string sdf = (dir / "poses.sdf").string(), h5 = (dir / "poses.h5").string();
+  auto r = dit::test::run("dock --receptor " + kPocket + " --smiles '" + kAcetazolamide +
+                          "' --autobox-ligand " + kCrystal + " -n 6 --mc-steps 4 --top 3 --model none -o " +
+                          sdf + " --h5 " + h5 + " -t 2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  RDKit::SDMolSupplier supplier(sdf, true, false);
+  int poses = 0;
+  while (!supplier.atEnd()) {
+    std::unique_ptr<RDKit::ROMol> m(supplier.next());
+    ASSERT_TRUE(m);
+    EXPECT_TRUE(m->hasProp("dit_affinity"));
+    EXPECT_TRUE(m->hasProp("pb_valid"));
+    ++poses;
+  }
+  EXPECT_EQ(poses, 3);
+  EXPECT_TRUE(fs::exists(h5));
+  EXPECT_FALSE(fs::exists(sdf + ".part"));
+  // A ligand RDKit cannot read: one line naming it, non-zero exit, nothing written.
+  const std::string bad_sdf = (dir / "bad.sdf").string();
+  r = dit::test::run("dock --receptor " + kPocket + " --smiles 'C1CC' --autobox-ligand " + kCrystal +
+                     " --model none -o " + bad_sdf);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("C1CC"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(bad_sdf));
+  EXPECT_FALSE(fs::exists(bad_sdf + ".part"));
+  // An absurd box.
+  r = dit::test::run("dock --receptor " + kPocket + " --smiles CCO --box 0,0,0,1000,20,20 --model none -o " + bad_sdf);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--box"), std::string::npos) << r.output;
+  // Screening: a bad record is logged and skipped, the others are docked.
+  const std::string screen = (dir / "screen.smi").string();
+  std::ofstream(screen) << kAcetazolamide << " acz\nnot_a_smiles broken\nCC(=O)Nc1ccccc1 acetanilide\n";
+  r = dit::test::run("dock --receptor " + kPocket + " --ligand " + screen + " --autobox-ligand " + kCrystal +
+                     " -n 4 --mc-steps 2 --top 1 --model none -o " + sdf);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("skipped"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("broken"), std::string::npos) << r.output;
+  fs::remove_all(dir);
+}
+
+}  // namespace
