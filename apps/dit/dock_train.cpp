@@ -27,6 +27,8 @@ void add_dock_train(CLI::App& app) {
   cmd->add_option("--hidden", opts->hidden, "Model width")->capture_default_str();
   cmd->add_option("--depth", opts->depth, "DiT blocks")->capture_default_str();
   cmd->add_option("--heads", opts->heads, "Attention heads")->capture_default_str();
+  cmd->add_option("--max-pocket-atoms", opts->max_pocket_atoms, "Pocket context tokens (nearest the box center)")
+      ->capture_default_str();
   cmd->add_option("--checkpoint-every", opts->checkpoint_every, "Steps between checkpoints")->capture_default_str();
   cmd->add_option("--seed", opts->seed, "Random seed")->capture_default_str();
   cmd->add_option("-t,--threads", *threads, "CPU threads (0: all)")->capture_default_str();

@@ -53,12 +53,7 @@ std::unique_ptr<RDKit::RWMol> prepare_ligand(const RDKit::ROMol& input, const st
   } catch (const std::exception& e) {
     throw Error(fmt::format("{}: RDKit cannot sanitise the ligand: {}", source, e.what()));
   }
-  for (const auto* atom : mol->atoms())
-    if (!allowed_element(atom->getAtomicNum()))
-      throw Error(fmt::format("{}: atom {} is {} (metals and other non-organic elements are not "
-                              "supported by the scoring function)",
-                              source, atom->getIdx() + 1, atom->getSymbol()));
-  // Salts and solvents: keep the largest fragment.
+  // Salts, counter-ions and solvents: keep the largest fragment.
   std::vector<std::unique_ptr<RDKit::ROMol>> fragments;
   for (auto& f : RDKit::MolOps::getMolFrags(*mol, true)) fragments.emplace_back(new RDKit::ROMol(*f));
   if (fragments.size() > 1) {
@@ -67,6 +62,11 @@ std::unique_ptr<RDKit::RWMol> prepare_ligand(const RDKit::ROMol& input, const st
       if (fragments[i]->getNumHeavyAtoms() > fragments[best]->getNumHeavyAtoms()) best = i;
     mol = std::make_unique<RDKit::RWMol>(*fragments[best]);
   }
+  for (const auto* atom : mol->atoms())
+    if (!allowed_element(atom->getAtomicNum()))
+      throw Error(fmt::format("{}: atom {} is {} (metals and other non-organic elements are not "
+                              "supported by the scoring function)",
+                              source, atom->getIdx() + 1, atom->getSymbol()));
   const int heavy = static_cast<int>(mol->getNumHeavyAtoms());
   if (heavy < 2) throw Error(fmt::format("{}: the ligand has {} heavy atom(s); docking needs 2 or more", source, heavy));
   if (heavy > limits.max_heavy_atoms)
