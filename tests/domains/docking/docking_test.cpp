@@ -186,6 +186,30 @@ TEST(DockingSearch, ReachesTheCrystalPoseLocalMinimumFromAnEtkdgConformer) {
   }
 }
 
+// The bundled model proposes the starting poses: it loads, samples, and the pipeline ends in
+// PB-valid poses; an image model in its place is refused by name.
+TEST(DockingModel, BundledModelStartsTheSearchAndImageModelsAreRefused) {
+  auto reference = crystal();
+  const auto box = box_around(*reference, 4.0);
+  DockOptions options;
+  options.model = std::string(DIT_SOURCE_DIR) + "/data/models/dock-dit.safetensors";
+  options.num_poses = 4;
+  options.mc_steps = 2;
+  options.sample_steps = 4;
+  options.top = 2;
+  const auto result = dock(pocket(), *reference, box, options);
+  ASSERT_FALSE(result.poses.empty());
+  EXPECT_TRUE(result.poses.front().checks.pb_valid());
+  EXPECT_LT(result.poses.front().affinity, 0.0);
+  options.model = std::string(DIT_SOURCE_DIR) + "/data/models/fmnist-dit.safetensors";
+  try {
+    dock(pocket(), *reference, box, options);
+    FAIL() << "an image model was accepted";
+  } catch (const dit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a docking model"), std::string::npos) << e.what();
+  }
+}
+
 TEST(DockingInput, BadInputsNameTheInput) {
   EXPECT_THROW(Box::parse("1,2,3,20,20", "--box"), dit::Error);
   EXPECT_THROW(Box::parse("1,2,3,20,20,x", "--box"), dit::Error);
