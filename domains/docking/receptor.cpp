@@ -10,7 +10,9 @@
 #include <cmath>
 #include <filesystem>
 #include <set>
-#include <unordered_map>
+#include <algorithm>
+
+#include "domains/docking/cell_list.h"
 
 namespace dit::docking {
 
@@ -28,34 +30,23 @@ double distance2(const Vec3& a, const Vec3& b) {
   return dx * dx + dy * dy + dz * dz;
 }
 
-// Covalent bonds by distance: d < 1.1 (r_i + r_j), Vina's bonding rule, found with a cell list.
+// Covalent bonds by distance: d < 1.1 (r_i + r_j), Vina's bonding rule.
 std::vector<std::vector<int>> perceive_bonds(const std::vector<ReceptorAtom>& atoms,
                                              const std::vector<double>& covalent) {
-  constexpr double kCell = 3.0;
-  auto key = [&](const Vec3& p) {
-    auto c = [&](double v) { return static_cast<int64_t>(std::floor(v / kCell)) & 0x1fffff; };
-    return (c(p[0]) << 42) | (c(p[1]) << 21) | c(p[2]);
-  };
-  std::unordered_map<int64_t, std::vector<int>> cells;
-  for (size_t i = 0; i < atoms.size(); ++i) cells[key(atoms[i].position)].push_back(static_cast<int>(i));
+  std::vector<Vec3> positions;
+  for (const auto& a : atoms) positions.push_back(a.position);
+  const double max_radius = covalent.empty() ? 0 : *std::max_element(covalent.begin(), covalent.end());
+  const CellList cells(positions, 3.0);
   std::vector<std::vector<int>> neighbours(atoms.size());
   for (size_t i = 0; i < atoms.size(); ++i) {
-    const auto& p = atoms[i].position;
-    for (int dx = -1; dx <= 1; ++dx)
-      for (int dy = -1; dy <= 1; ++dy)
-        for (int dz = -1; dz <= 1; ++dz) {
-          const Vec3 q{p[0] + dx * kCell, p[1] + dy * kCell, p[2] + dz * kCell};
-          auto it = cells.find(key(q));
-          if (it == cells.end()) continue;
-          for (int j : it->second) {
-            if (j <= static_cast<int>(i)) continue;
-            const double cut = 1.1 * (covalent[i] + covalent[j]);
-            if (distance2(p, atoms[j].position) < cut * cut) {
-              neighbours[i].push_back(j);
-              neighbours[j].push_back(static_cast<int>(i));
-            }
-          }
-        }
+    cells.near(positions[i], 1.1 * (covalent[i] + max_radius), [&](int j) {
+      if (j <= static_cast<int>(i)) return;
+      const double cut = 1.1 * (covalent[i] + covalent[j]);
+      if (distance2(positions[i], positions[j]) < cut * cut) {
+        neighbours[i].push_back(j);
+        neighbours[j].push_back(static_cast<int>(i));
+      }
+    });
   }
   return neighbours;
 }

@@ -7,7 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <unordered_map>
+
+#include "domains/docking/cell_list.h"
 
 namespace dit::docking {
 
@@ -63,34 +64,6 @@ double pair_energy(XsType a, XsType b, double r, double* dedr, TermValues* terms
   return e;
 }
 
-namespace {
-// Receptor heavy atoms bucketed in cubic cells, for neighbour queries within the cutoff.
-struct CellList {
-  double cell;
-  std::unordered_map<int64_t, std::vector<int>> cells;
-  static int64_t key(int x, int y, int z) {
-    return (static_cast<int64_t>(x & 0x1fffff) << 42) | (static_cast<int64_t>(y & 0x1fffff) << 21) |
-           static_cast<int64_t>(z & 0x1fffff);
-  }
-  int coord(double v) const { return static_cast<int>(std::floor(v / cell)); }
-  CellList(const std::vector<Vec3>& points, double cell_size) : cell(cell_size) {
-    for (size_t i = 0; i < points.size(); ++i)
-      cells[key(coord(points[i][0]), coord(points[i][1]), coord(points[i][2]))].push_back(static_cast<int>(i));
-  }
-  template <typename F>
-  void near(const Vec3& p, double radius, F&& visit) const {
-    const int r = static_cast<int>(std::ceil(radius / cell));
-    const int cx = coord(p[0]), cy = coord(p[1]), cz = coord(p[2]);
-    for (int x = cx - r; x <= cx + r; ++x)
-      for (int y = cy - r; y <= cy + r; ++y)
-        for (int z = cz - r; z <= cz + r; ++z) {
-          auto it = cells.find(key(x, y, z));
-          if (it == cells.end()) continue;
-          for (int i : it->second) visit(i);
-        }
-  }
-};
-}  // namespace
 
 ReceptorGrid::ReceptorGrid(const Receptor& receptor, const Box& box,
                            const std::vector<XsType>& types, double spacing)
