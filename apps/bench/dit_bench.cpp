@@ -9,6 +9,7 @@
 //   dit-bench attention [--shape B,H,N,D ...] [--threads N] [--mask-fraction F] [--json out.json]
 //   dit-bench adaln [--shape B,N,D ...] [--threads N] [--json out.json]
 //   dit-bench gemm [--shape M,K,N ...] [--threads N] [--json out.json]
+//   dit-bench autotune [--shape B,H,N,D ...] [--threads N] [--keep] [--json out.json]
 //
 // attention: the fused CPU attention (every ISA this CPU has) against libtorch's
 // _scaled_dot_product_attention and against the reference path, on the same inputs and threads,
@@ -49,6 +50,7 @@
 #include <thread>
 #include <vector>
 
+#include "../autotune_flag.h"
 #include "../report_error.h"
 
 #ifndef DIT_BENCH_SCRIPT_DIR
@@ -923,6 +925,114 @@ void add_gemm(CLI::App& app) {
   cmd->callback([o] { run_gemm(*o); });
 }
 
+// ---- autotune -------------------------------------------------------------------------------
+
+struct AutotuneOptions {
+  std::vector<std::string> shapes;
+  int threads = 0;
+  std::string isa;
+  bool keep = false;
+  Protocol protocol;
+  std::string json_out;
+};
+
+// Searches the cpu attention's tiles for each shape now (replacing cached answers unless
+// --keep), prints every candidate, stores the winners in the autotune cache, then times the
+// fixed default tiles against the tuned ones, interleaved.
+void run_autotune(const AutotuneOptions& o) {
+  std::vector<std::string> shapes = o.shapes;
+  if (shapes.empty())
+    shapes = {"8,6,256,64", "4,16,256,72", "2,6,1024,64", "1,16,1024,72", "16,6,64,64"};
+  const int threads = set_threads(o.threads);
+  const std::string isa = o.isa.empty() ? kernels::cpu::best_isa() : o.isa;
+  print_kernel_header("autotune", threads, o.protocol);
+  fmt::print("kernel:    cpu:{} attention, f32, q k v [B, H, N, Dh] contiguous, Nq = Nk = N\n", isa);
+  fmt::print("cache:     {}\n\n", kernels::autotune_cache_path().empty()
+                                      ? std::string("(none: no home directory)")
+                                      : kernels::autotune_cache_path());
+  json rows = json::array();
+  c10::InferenceMode inference;
+  const bool was_enabled = kernels::autotune_enabled();
+  for (const auto& sh : shapes) {
+    const auto d = parse_dims(sh, 4, "B,H,N,D");
+    const int64_t B = d[0], H = d[1], N = d[2], D = d[3];
+    auto gen = sample_generator(0, static_cast<uint64_t>(B * 1000003 + H * 1009 + N * 31 + D));
+    auto q = torch::randn({B, H, N, D}, gen, torch::kFloat32);
+    auto k = torch::randn({B, H, N, D}, gen, torch::kFloat32);
+    auto v = torch::randn({B, H, N, D}, gen, torch::kFloat32);
+    const auto reports = kernels::cpu::tune_attention(q, k, v, {}, isa, !o.keep);
+    fmt::print("{}\n", sh);
+    json decisions = json::array();
+    for (const auto& r : reports) {
+      std::string cands;
+      for (const auto& c : r.candidates) cands += fmt::format("  {} {:.3f} ms", c.name, c.ms);
+      fmt::print("  {:<10} -> {:<13}{}\n", r.key.substr(r.key.rfind('|') + 1), r.chosen,
+                 r.candidates.empty() ? std::string("  (cached)") : cands);
+      json cj = json::array();
+      for (const auto& c : r.candidates) cj.push_back({{"name", c.name}, {"ms", c.ms}});
+      decisions.push_back({{"key", r.key}, {"chosen", r.chosen}, {"candidates", cj}});
+    }
+    kernels::set_autotune(false);
+    const auto fixed = kernels::cpu::attention_tiles(q, k, v, {}, isa);
+    kernels::set_autotune(true);
+    const auto tuned = kernels::cpu::attention_tiles(q, k, v, {}, isa);
+    const auto ts = time_interleaved(
+        {[&] {
+           kernels::set_autotune(false);
+           (void)kernels::cpu::attention(q, k, v, {}, isa);
+         },
+         [&] {
+           kernels::set_autotune(true);
+           (void)kernels::cpu::attention(q, k, v, {}, isa);
+         }},
+        o.protocol);
+    const double ratio = ts[0].median_ms / ts[1].median_ms;
+    fmt::print("  default q_tile={} key_tile={}: {:.3f} ms; tuned q_tile={} key_tile={}: {:.3f} ms; "
+               "{:.2f}x\n",
+               fixed.q_tile, fixed.key_tile, ts[0].median_ms, tuned.q_tile, tuned.key_tile,
+               ts[1].median_ms, ratio);
+    std::fflush(stdout);
+    rows.push_back({{"shape", {B, H, N, D}}, {"decisions", decisions},
+                    {"default", {{"q_tile", fixed.q_tile}, {"key_tile", fixed.key_tile},
+                                 {"timing", timing_json(ts[0], 1)}}},
+                    {"tuned", {{"q_tile", tuned.q_tile}, {"key_tile", tuned.key_tile},
+                               {"timing", timing_json(ts[1], 1)}}},
+                    {"speedup", ratio}});
+  }
+  kernels::set_autotune(was_enabled);
+  fmt::print("\nspeed-up = default-tile ms / tuned-tile ms (medians, interleaved); load average "
+             "{:.2f} at end\n",
+             load_average());
+  if (!o.json_out.empty()) {
+    const Machine mach = machine();
+    json doc = {{"benchmark", "autotune"}, {"command", g_command_line},
+                {"machine", {{"cpu", mach.cpu}, {"cores", mach.cores}}}, {"threads", threads},
+                {"isa", isa}, {"cache", kernels::autotune_cache_path()}, {"results", rows}};
+    write_file_atomic(o.json_out, doc.dump(2) + "\n");
+    fmt::print("wrote {}\n", o.json_out);
+  }
+}
+
+void add_autotune(CLI::App& app) {
+  auto o = std::make_shared<AutotuneOptions>();
+  o->protocol.min_time = 1.0;
+  auto* cmd = app.add_subcommand(
+      "autotune",
+      "Search the kernel tile sizes now, fill the autotune cache, time tuned vs default tiles");
+  cmd->add_option("--shape", o->shapes,
+                  "B,H,N,D attention shapes (repeatable; default the DiT shapes of `attention`)");
+  cmd->add_option("--threads", o->threads,
+                  "Intra-op threads (0: all cores); tiles are tuned per thread count")
+      ->capture_default_str();
+  cmd->add_option("--isa", o->isa, "CPU ISA to tune (default: the best)");
+  cmd->add_flag("--keep", o->keep, "Keep answers already in the cache (default: search again)");
+  cmd->add_option("--min-time", o->protocol.min_time,
+                  "Seconds of timed runs for the default vs tuned comparison")
+      ->capture_default_str();
+  cmd->add_option("--json", o->json_out, "Write the results as JSON");
+  cmd->callback([o] { run_autotune(*o); });
+}
+
 }  // namespace dit::bench
 
 int main(int argc, char** argv) {
@@ -934,6 +1044,8 @@ int main(int argc, char** argv) {
   dit::bench::add_adaln(app);
   dit::bench::add_gemm(app);
   dit::bench::add_scheduler(app);
+  dit::bench::add_autotune(app);
+  dit::apps::add_no_autotune_flag(app, argc, argv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -2,9 +2,11 @@
 // non-zero exit code.
 #include <dit/error.h>
 #include <dit/image.h>
+#include <dit/kernels.h>
 #include <dit/runtime.h>
 #include <fmt/format.h>
 
+#include "../autotune_flag.h"
 #include "../report_error.h"
 #include "commands.h"
 
@@ -21,6 +23,7 @@ int main(int argc, char** argv) {
   CLI::App app{"dit-engine: diffusion transformers for images and science"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("dit-engine ") + DIT_VERSION_STRING);
+  dit::apps::add_no_autotune_flag(app, argc, argv);
   auto* image = app.add_subcommand("image", "Image generation: sample, train, eval");
   image->require_subcommand(1);
   dit::cli::add_image_sample(*image);

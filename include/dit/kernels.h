@@ -66,6 +66,32 @@ std::string backend();                      // the selection in force on this th
 // "reference", then "cpu:<isa>" for every ISA the CPU supports (best first).
 std::vector<std::string> available_backends();
 
+// ---- autotuning -----------------------------------------------------------------------------
+// The fused kernels' tile sizes are picked per machine and shape by a short timed search the
+// first time a shape is seen (a few ms for small shapes, up to ~2 s for the largest attention
+// shapes; seed paper, section 5), and kept in a JSON file that later processes read instead of
+// searching again. Shapes are bucketed (lengths and batch x heads to the next power of two).
+// Only tile sizes are tuned: the cpu attention's key tile fixes the order of the softmax sums,
+// so outputs can differ in the last bits between machines whose searches chose differently;
+// it is keyed by (ISA, head dim, key length) alone, so within one machine every batch size
+// gets the same bits. Switch off with set_autotune(false), DIT_AUTOTUNE=0 or the CLIs'
+// --no-autotune: each kernel then uses fixed defaults.
+void set_autotune(bool enabled);  // process-wide; default: $DIT_AUTOTUNE (0/off: off), else on
+bool autotune_enabled();
+// $DIT_AUTOTUNE_CACHE, else $XDG_CACHE_HOME/dit-engine/autotune.json, else
+// $HOME/.cache/dit-engine/autotune.json ("" without a home: choices last one process).
+std::string autotune_cache_path();
+
+struct TuneCandidate {
+  std::string name;  // e.g. "key_tile=64"
+  double ms = 0;     // best of its timed calls
+};
+struct TuneReport {
+  std::string key;                        // cache key: device, kernel, parameter, shape bucket
+  std::string chosen;                     // the winning candidate's name
+  std::vector<TuneCandidate> candidates;  // empty when the choice came from the cache
+};
+
 // Selects a backend on the calling thread for the lifetime of the object (nests).
 class ScopedBackend {
  public:
@@ -100,6 +126,24 @@ torch::Tensor gate_residual(const torch::Tensor& x, const torch::Tensor& gate,
 void adaln_layernorm_out(const torch::Tensor& out, const torch::Tensor& x,
                          const torch::Tensor& shift, const torch::Tensor& scale);
 void gate_residual_(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& y);
+
+// Tile sizes of the cpu attention: query rows per task and keys per online-softmax step.
+struct AttentionTiles {
+  int64_t q_tile = 0;
+  int64_t key_tile = 0;
+};
+// The tiles cpu::attention uses for these inputs: from the cache, or searched now, when
+// autotuning is on; else the defaults (key tile 64; query tiles of 64 rows, halved while there
+// are fewer than 4 tasks per thread).
+AttentionTiles attention_tiles(const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, const AttentionOptions& opts = {},
+                               const std::string& isa = "");
+// Runs the search for these inputs now, whether or not autotuning is on (force: also when the
+// cache has an answer, which is then replaced), and reports each decision: the key tile, then
+// the query tile.
+std::vector<TuneReport> tune_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                       const torch::Tensor& v, const AttentionOptions& opts,
+                                       const std::string& isa, bool force);
 }  // namespace cpu
 
 }  // namespace dit::kernels

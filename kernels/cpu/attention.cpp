@@ -1,6 +1,7 @@
 // Bridge from tensors to the fused CPU attention (attention_params.h): checks, picks the ISA,
-// packs the kept keys and values of each (batch, head), and runs the tiles on libtorch's
-// intra-op threads (at::parallel_for, so `--threads` / set_threads applies).
+// packs the kept keys and values of each (batch, head), picks the tile sizes (autotuned per
+// shape bucket, kernels/autotune.h) and runs the tiles on libtorch's intra-op threads
+// (at::parallel_for, so `--threads` / set_threads applies).
 #include <ATen/Parallel.h>
 #include <dit/error.h>
 #include <dit/kernels.h>
@@ -9,9 +10,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "attention_params.h"
+#include "kernels/autotune.h"
 
 namespace dit::kernels::cpu {
 
@@ -80,24 +83,38 @@ std::vector<std::string> isas() {
 
 std::string best_isa() { return find_isa("").name; }
 
-torch::Tensor attention(const torch::Tensor& q_in, const torch::Tensor& k_in,
-                        const torch::Tensor& v_in, const AttentionOptions& opts,
-                        const std::string& isa) {
-  for (const auto* t : {&q_in, &k_in, &v_in})
+namespace {
+
+// Everything one call needs, packed once; the tile sizes are set per run.
+struct Prepared {
+  const IsaEntry* isa = nullptr;
+  AttentionTraits traits{};
+  torch::Tensor out;     // [B, Nq, H, D]
+  torch::Tensor kt, vp;  // packed keys (transposed) and values, see AttentionParams
+  std::vector<int64_t> nk;
+  int64_t nk_max = 0;
+  AttentionParams p{};
+  bool empty = false;
+};
+
+Prepared prepare(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                 const AttentionOptions& opts, const std::string& isa) {
+  for (const auto* t : {&q, &k, &v})
     if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat32)
       throw Error(fmt::format("kernels::cpu::attention: q, k, v must be CPU float32 tensors, got {} {}",
                               t->device().str(), c10::toString(t->scalar_type())));
-  const IsaEntry& e = find_isa(isa);
-  const AttentionTraits tr = e.traits();
+  Prepared pr;
+  pr.isa = &find_isa(isa);
+  pr.traits = pr.isa->traits();
   // Zero strides (expanded inputs) and any other strides are fine; only the element type is fixed.
-  const torch::Tensor &q = q_in, &k = k_in, &v = v_in;
   const int64_t B = q.size(0), H = q.size(1), Nq = q.size(2), D = q.size(3), Nk = k.size(2);
-
-  auto out = torch::empty({B, Nq, H, D}, q.options());  // [B, Nq, H, D]: heads interleaved
-  if (B == 0 || H == 0 || Nq == 0 || D == 0) return out.permute({0, 2, 1, 3});
+  pr.out = torch::empty({B, Nq, H, D}, q.options());  // heads interleaved
+  pr.empty = B == 0 || H == 0 || Nq == 0 || D == 0;
+  if (pr.empty) return pr;
 
   // Kept keys per batch element (all of them without a mask).
-  std::vector<int64_t> nk(B, Nk);
+  auto& nk = pr.nk;
+  nk.assign(B, Nk);
   std::vector<std::vector<int64_t>> kept;
   if (opts.key_mask) {
     auto mask = opts.key_mask->to(torch::kCPU).to(torch::kBool).contiguous();  // [B, Nk]
@@ -109,16 +126,16 @@ torch::Tensor attention(const torch::Tensor& q_in, const torch::Tensor& k_in,
       nk[b] = static_cast<int64_t>(kept[b].size());
     }
   }
-  const int64_t nk_max = *std::max_element(nk.begin(), nk.end());
-  const int64_t nk_pad = round_up(std::max<int64_t>(nk_max, 1), tr.key_tile);
-  const int64_t d_pad = round_up(D, tr.width);
+  pr.nk_max = *std::max_element(nk.begin(), nk.end());
+  const int64_t nk_pad = round_up(std::max<int64_t>(pr.nk_max, 1), pr.traits.width);
+  const int64_t d_pad = round_up(D, pr.traits.width);
 
   // Pack K^T [BH, D, nk_pad] and V [BH, nk_pad, d_pad], zero-padded.
-  auto kt = torch::empty({B * H, D, nk_pad}, q.options());
-  auto vp = torch::empty({B * H, nk_pad, d_pad}, q.options());
+  pr.kt = torch::empty({B * H, D, nk_pad}, q.options());
+  pr.vp = torch::empty({B * H, nk_pad, d_pad}, q.options());
   {
     const float *kd = k.data_ptr<float>(), *vd = v.data_ptr<float>();
-    float *ktd = kt.data_ptr<float>(), *vpd = vp.data_ptr<float>();
+    float *ktd = pr.kt.data_ptr<float>(), *vpd = pr.vp.data_ptr<float>();
     const auto ks = k.strides(), vs = v.strides();
     at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
       for (int64_t bh = begin; bh < end; ++bh) {
@@ -155,32 +172,147 @@ torch::Tensor attention(const torch::Tensor& q_in, const torch::Tensor& k_in,
     });
   }
 
-  AttentionParams p{};
+  AttentionParams& p = pr.p;
   p.q = q.data_ptr<float>();
-  p.o = out.data_ptr<float>();
+  p.o = pr.out.data_ptr<float>();
   for (int i = 0; i < 4; ++i) p.q_stride[i] = q.stride(i);
   p.o_stride[0] = Nq * H * D, p.o_stride[1] = D, p.o_stride[2] = H * D, p.o_stride[3] = 1;
   p.B = B, p.H = H, p.Nq = Nq, p.D = D;
-  p.kt = kt.data_ptr<float>();
-  p.vp = vp.data_ptr<float>();
+  p.kt = pr.kt.data_ptr<float>();
+  p.vp = pr.vp.data_ptr<float>();
   p.nk_pad = nk_pad, p.d_pad = d_pad;
-  p.nk = nk.data();
   p.scale = static_cast<float>(opts.scale.value_or(1.0 / std::sqrt(static_cast<double>(D))));
+  return pr;
+}
 
-  // Query tile: 64 rows, halved while there are fewer than 4 tasks per thread.
-  const int64_t R = tr.row_block;
-  const int64_t threads = at::get_num_threads();
-  int64_t q_tile = std::min<int64_t>(64, round_up(Nq, R));
-  auto tasks_for = [&](int64_t t) { return B * H * ((Nq + t - 1) / t); };
-  while (q_tile > R && tasks_for(q_tile) < 4 * threads) q_tile = round_up(q_tile / 2, R);
-  p.q_tile = q_tile;
-  const int64_t tasks = tasks_for(q_tile);
-  const int64_t scratch_n = attention_scratch_floats(tr, q_tile, D, d_pad);
-  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+int64_t task_count(const AttentionParams& p, int64_t q_tile) {
+  return p.B * p.H * ((p.Nq + q_tile - 1) / q_tile);
+}
+
+void execute(const Prepared& pr, const AttentionTiles& tiles) {
+  AttentionParams p = pr.p;
+  p.nk = pr.nk.data();
+  p.q_tile = tiles.q_tile;
+  p.key_tile = tiles.key_tile;
+  const int64_t scratch_n = attention_scratch_floats(p.q_tile, p.key_tile, p.D, p.d_pad);
+  const auto forward = pr.isa->forward;
+  at::parallel_for(0, task_count(p, p.q_tile), 1, [&](int64_t begin, int64_t end) {
     std::vector<float> scratch(static_cast<size_t>(scratch_n));
-    e.forward(p, begin, end, scratch.data());
+    forward(p, begin, end, scratch.data());
   });
-  return out.permute({0, 2, 1, 3});  // [B, H, Nq, D] view
+}
+
+// Key tile 64; query tiles of 64 rows, halved while there are fewer than 4 tasks per thread.
+AttentionTiles default_tiles(const Prepared& pr) {
+  const int64_t R = pr.traits.row_block, threads = at::get_num_threads();
+  int64_t q_tile = std::min<int64_t>(64, round_up(pr.p.Nq, R));
+  while (q_tile > R && task_count(pr.p, q_tile) < 4 * threads) q_tile = round_up(q_tile / 2, R);
+  return {q_tile, round_up(64, pr.traits.width)};
+}
+
+int64_t pow2_bucket(int64_t n) {
+  int64_t b = 1;
+  while (b < n) b *= 2;
+  return b;
+}
+
+// Candidates below `need`, and the smallest at or above it (larger ones do the same work).
+std::vector<int64_t> useful(const std::vector<int64_t>& sizes, int64_t need) {
+  std::vector<int64_t> out;
+  for (int64_t s : sizes) {
+    out.push_back(s);
+    if (s >= need) break;
+  }
+  return out;
+}
+
+// One decision: the cached value of `key` (a positive multiple of `multiple`), or the fastest
+// candidate, timed by `run` and remembered.
+int64_t decide(const std::string& key, const char* name, const std::vector<int64_t>& candidates,
+               int64_t multiple, const std::function<void(int64_t)>& run, bool force,
+               std::vector<TuneReport>* reports) {
+  TuneReport report;
+  report.key = key;
+  if (!force) {
+    if (auto cached = autotune::lookup(key)) {
+      const int64_t v = cached->value(name, int64_t{0});
+      if (v > 0 && v % multiple == 0) {
+        if (reports) reports->push_back({key, fmt::format("{}={}", name, v), {}});
+        return v;
+      }
+    }
+  }
+  int64_t best = candidates.front();
+  double best_ms = 0;
+  nlohmann::json timings = nlohmann::json::object();
+  if (candidates.size() > 1) {
+    std::vector<std::function<void()>> fns;
+    for (int64_t c : candidates) fns.push_back([&run, c] { run(c); });
+    const auto ms = autotune::time_candidates_ms(fns, 30.0);
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      report.candidates.push_back({fmt::format("{}={}", name, candidates[i]), ms[i]});
+      timings[std::to_string(candidates[i])] = ms[i];
+      if (best_ms == 0 || ms[i] < best_ms) best = candidates[i], best_ms = ms[i];
+    }
+  }
+  const auto kept = autotune::remember(key, {{name, best}, {"ms", timings}}, force);
+  const int64_t v = kept.value(name, best);
+  report.chosen = fmt::format("{}={}", name, v);
+  if (reports) reports->push_back(std::move(report));
+  return v;
+}
+
+// Key tile per (device, ISA, head dim, kept keys); query tile per (that, threads, queries,
+// batch x heads) with the chosen key tile.
+AttentionTiles choose_tiles(const Prepared& pr, bool force, std::vector<TuneReport>* reports) {
+  const AttentionParams& p = pr.p;
+  const int64_t W = pr.traits.width, R = pr.traits.row_block;
+  AttentionTiles tiles = default_tiles(pr);
+  const std::string where = fmt::format("{}|attention|cpu:{}|D={}|Nk={}",
+                                        autotune::cpu_device_name(), pr.isa->name, p.D,
+                                        pow2_bucket(pr.nk_max));
+  std::vector<int64_t> key_tiles;
+  for (int64_t t : {32, 64, 128, 256}) key_tiles.push_back(round_up(t, W));
+  tiles.key_tile = decide(where + "|key_tile", "key_tile",
+                          useful(key_tiles, round_up(std::max<int64_t>(pr.nk_max, 1), W)), W,
+                          [&](int64_t kt) { execute(pr, {tiles.q_tile, kt}); }, force, reports);
+  std::vector<int64_t> q_tiles;
+  for (int64_t t : {8, 16, 32, 64, 128}) q_tiles.push_back(round_up(t, R));
+  const std::string q_key =
+      fmt::format("{}|key_tile={}|threads={}|Nq={}|BH={}|q_tile", where, tiles.key_tile,
+                  at::get_num_threads(), pow2_bucket(p.Nq), pow2_bucket(p.B * p.H));
+  tiles.q_tile = decide(q_key, "q_tile", useful(q_tiles, round_up(p.Nq, R)), R,
+                        [&](int64_t qt) { execute(pr, {qt, tiles.key_tile}); }, force, reports);
+  return tiles;
+}
+
+AttentionTiles tiles_for(const Prepared& pr) {
+  return autotune_enabled() ? choose_tiles(pr, false, nullptr) : default_tiles(pr);
+}
+
+}  // namespace
+
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                        const AttentionOptions& opts, const std::string& isa) {
+  Prepared pr = prepare(q, k, v, opts, isa);
+  if (!pr.empty) execute(pr, tiles_for(pr));
+  return pr.out.permute({0, 2, 1, 3});  // [B, H, Nq, D] view
+}
+
+AttentionTiles attention_tiles(const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, const AttentionOptions& opts,
+                               const std::string& isa) {
+  Prepared pr = prepare(q, k, v, opts, isa);
+  return pr.empty ? AttentionTiles{} : tiles_for(pr);
+}
+
+std::vector<TuneReport> tune_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                       const torch::Tensor& v, const AttentionOptions& opts,
+                                       const std::string& isa, bool force) {
+  Prepared pr = prepare(q, k, v, opts, isa);
+  std::vector<TuneReport> reports;
+  if (!pr.empty) choose_tiles(pr, force, &reports);
+  return reports;
 }
 
 }  // namespace dit::kernels::cpu

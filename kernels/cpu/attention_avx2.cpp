@@ -53,13 +53,12 @@ struct Vec {
   }
 };
 
-constexpr int64_t kKeyTile = 64;
 constexpr int kRows = 4, kQkCols = 2, kPvCols = 2;
 #include "attention_impl.h"
 
 }  // namespace avx2
 
-AttentionTraits attention_traits_avx2() { return {avx2::Vec::W, avx2::kKeyTile, avx2::kRows}; }
+AttentionTraits attention_traits_avx2() { return {avx2::Vec::W, avx2::kRows}; }
 void attention_forward_avx2(const AttentionParams& p, int64_t begin, int64_t end, float* scratch) {
   avx2::run(p, begin, end, scratch);
 }
@@ -68,7 +67,7 @@ void attention_forward_avx2(const AttentionParams& p, int64_t begin, int64_t end
 
 #else
 namespace dit::kernels::cpu {
-AttentionTraits attention_traits_avx2() { return {0, 0, 0}; }  // width 0: not compiled in
+AttentionTraits attention_traits_avx2() { return {0, 0}; }  // width 0: not compiled in
 void attention_forward_avx2(const AttentionParams&, int64_t, int64_t, float*) {}
 }  // namespace dit::kernels::cpu
 #endif

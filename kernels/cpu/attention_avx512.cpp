@@ -47,13 +47,12 @@ struct Vec {
   }
 };
 
-constexpr int64_t kKeyTile = 64;
 constexpr int kRows = 4, kQkCols = 4, kPvCols = 4;
 #include "attention_impl.h"
 
 }  // namespace avx512
 
-AttentionTraits attention_traits_avx512() { return {avx512::Vec::W, avx512::kKeyTile, avx512::kRows}; }
+AttentionTraits attention_traits_avx512() { return {avx512::Vec::W, avx512::kRows}; }
 void attention_forward_avx512(const AttentionParams& p, int64_t begin, int64_t end, float* scratch) {
   avx512::run(p, begin, end, scratch);
 }
@@ -62,7 +61,7 @@ void attention_forward_avx512(const AttentionParams& p, int64_t begin, int64_t e
 
 #else
 namespace dit::kernels::cpu {
-AttentionTraits attention_traits_avx512() { return {0, 0, 0}; }  // width 0: not compiled in
+AttentionTraits attention_traits_avx512() { return {0, 0}; }  // width 0: not compiled in
 void attention_forward_avx512(const AttentionParams&, int64_t, int64_t, float*) {}
 }  // namespace dit::kernels::cpu
 #endif

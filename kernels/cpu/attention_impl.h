@@ -71,8 +71,8 @@ inline float max_f(float a, float b) { return a > b ? a : b; }
 // Scratch layout: Qp, S, O, m, l, each rounded up to 16 floats (attention_scratch_floats).
 inline void run(const AttentionParams& p, int64_t task_begin, int64_t task_end, float* scratch) {
   constexpr int W = Vec::W;
-  constexpr int64_t Bc = kKeyTile;
   constexpr int R = kRows;
+  const int64_t Bc = p.key_tile;
   const int64_t D = p.D, dp = p.d_pad, qt = p.q_tile, ldk = p.nk_pad;
   const int64_t n_qtiles = (p.Nq + qt - 1) / qt;
   const float neg_inf = -__builtin_inff();

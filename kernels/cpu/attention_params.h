@@ -7,11 +7,10 @@
 
 namespace dit::kernels::cpu {
 
-// Tile sizes of one ISA: query rows per task (multiple of kRows), keys per tile (multiple of
-// the vector width), the vector width itself.
+// Fixed shape of one ISA's code. The tile sizes themselves (query rows per task, keys per
+// online-softmax step) are run-time parameters, chosen by the autotuner (attention.cpp).
 struct AttentionTraits {
-  int width;       // floats per SIMD register
-  int key_tile;    // keys per online-softmax step (Bc)
+  int width;       // floats per SIMD register; key tiles are a multiple of it
   int row_block;   // query rows per register block (R); q tiles are a multiple of it
 };
 
@@ -27,17 +26,18 @@ struct AttentionParams {
   // Packed keys and values of each (b, h), only the keys that the mask keeps, in order:
   //   kt: [B*H][D][nk_pad] (keys transposed), zero beyond the kept count
   //   vp: [B*H][nk_pad][d_pad], zero beyond the kept count and beyond D
+  // nk_pad is a multiple of the vector width (any key tile may be used with it).
   const float* kt;
   const float* vp;
   int64_t nk_pad, d_pad;
   const int64_t* nk;  // [B] kept keys per batch element (0: every key masked -> output 0)
   float scale;        // softmax scale, folded into q when packing
   int64_t q_tile;     // query rows per task (multiple of the row block)
+  int64_t key_tile;   // keys per online-softmax step (Bc, multiple of the vector width)
 };
 
-// Floats of scratch one thread needs for a q_tile (the caller allocates it).
-int64_t attention_scratch_floats(const AttentionTraits& t, int64_t q_tile, int64_t D,
-                                 int64_t d_pad);
+// Floats of scratch one thread needs for these tiles (the caller allocates it).
+int64_t attention_scratch_floats(int64_t q_tile, int64_t key_tile, int64_t D, int64_t d_pad);
 
 AttentionTraits attention_traits_avx512();
 AttentionTraits attention_traits_avx2();

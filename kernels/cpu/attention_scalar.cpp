@@ -24,20 +24,19 @@ struct Vec {
   static reg exp(reg x) { return expf(x); }
 };
 
-constexpr int64_t kKeyTile = 64;
 constexpr int kRows = 4, kQkCols = 4, kPvCols = 4;
 #include "attention_impl.h"
 
 }  // namespace scalar
 
-AttentionTraits attention_traits_scalar() { return {scalar::Vec::W, scalar::kKeyTile, scalar::kRows}; }
+AttentionTraits attention_traits_scalar() { return {scalar::Vec::W, scalar::kRows}; }
 void attention_forward_scalar(const AttentionParams& p, int64_t begin, int64_t end, float* scratch) {
   scalar::run(p, begin, end, scratch);
 }
 
-int64_t attention_scratch_floats(const AttentionTraits& t, int64_t q_tile, int64_t D, int64_t d_pad) {
+int64_t attention_scratch_floats(int64_t q_tile, int64_t key_tile, int64_t D, int64_t d_pad) {
   auto up = [](int64_t x) { return (x + 15) / 16 * 16; };
-  return up(q_tile * D) + up(q_tile * t.key_tile) + up(q_tile * d_pad) + 2 * up(q_tile);
+  return up(q_tile * D) + up(q_tile * key_tile) + up(q_tile * d_pad) + 2 * up(q_tile);
 }
 
 }  // namespace dit::kernels::cpu
