@@ -85,13 +85,13 @@ std::string best_isa() { return find_isa("").name; }
 
 namespace {
 
-// Everything one call needs, packed once; the tile sizes are set per run.
+// Everything one call needs; the tile sizes are set per run.
 struct Prepared {
   const IsaEntry* isa = nullptr;
   AttentionTraits traits{};
-  torch::Tensor out;     // [B, Nq, H, D]
-  torch::Tensor kt, vp;  // packed keys (transposed) and values, see AttentionParams
-  std::vector<int64_t> nk;
+  torch::Tensor out;               // [B, Nq, H, D]
+  std::vector<int64_t> nk;         // kept keys per batch element
+  std::vector<int64_t> key_index;  // [B, Nk]: kept keys first (with a mask only)
   int64_t nk_max = 0;
   AttentionParams p{};
   bool empty = false;
@@ -106,81 +106,36 @@ Prepared prepare(const torch::Tensor& q, const torch::Tensor& k, const torch::Te
   Prepared pr;
   pr.isa = &find_isa(isa);
   pr.traits = pr.isa->traits();
-  // Zero strides (expanded inputs) and any other strides are fine; only the element type is fixed.
+  // Any strides (expanded inputs, views into a qkv projection): q, k, v are read in place.
   const int64_t B = q.size(0), H = q.size(1), Nq = q.size(2), D = q.size(3), Nk = k.size(2);
   pr.out = torch::empty({B, Nq, H, D}, q.options());  // heads interleaved
   pr.empty = B == 0 || H == 0 || Nq == 0 || D == 0;
   if (pr.empty) return pr;
 
-  // Kept keys per batch element (all of them without a mask).
-  auto& nk = pr.nk;
-  nk.assign(B, Nk);
-  std::vector<std::vector<int64_t>> kept;
+  pr.nk.assign(B, Nk);
   if (opts.key_mask) {
     auto mask = opts.key_mask->to(torch::kCPU).to(torch::kBool).contiguous();  // [B, Nk]
     const bool* mp = mask.data_ptr<bool>();
-    kept.resize(B);
+    pr.key_index.resize(static_cast<size_t>(B * Nk));
     for (int64_t b = 0; b < B; ++b) {
+      int64_t n = 0;
       for (int64_t j = 0; j < Nk; ++j)
-        if (mp[b * Nk + j]) kept[b].push_back(j);
-      nk[b] = static_cast<int64_t>(kept[b].size());
+        if (mp[b * Nk + j]) pr.key_index[b * Nk + n++] = j;
+      pr.nk[b] = n;
     }
   }
-  pr.nk_max = *std::max_element(nk.begin(), nk.end());
-  const int64_t nk_pad = round_up(std::max<int64_t>(pr.nk_max, 1), pr.traits.width);
-  const int64_t d_pad = round_up(D, pr.traits.width);
-
-  // Pack K^T [BH, D, nk_pad] and V [BH, nk_pad, d_pad], zero-padded.
-  pr.kt = torch::empty({B * H, D, nk_pad}, q.options());
-  pr.vp = torch::empty({B * H, nk_pad, d_pad}, q.options());
-  {
-    const float *kd = k.data_ptr<float>(), *vd = v.data_ptr<float>();
-    float *ktd = pr.kt.data_ptr<float>(), *vpd = pr.vp.data_ptr<float>();
-    const auto ks = k.strides(), vs = v.strides();
-    at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t bh = begin; bh < end; ++bh) {
-        const int64_t b = bh / H, h = bh % H, n = nk[b];
-        const float* kb = kd + b * ks[0] + h * ks[1];
-        const float* vb = vd + b * vs[0] + h * vs[1];
-        float* ktb = ktd + bh * D * nk_pad;
-        float* vpb = vpd + bh * nk_pad * d_pad;
-        // K^T in blocks of 8 keys, so each d writes 8 consecutive floats.
-        constexpr int64_t kJ = 8;
-        for (int64_t j0 = 0; j0 < n; j0 += kJ) {
-          const int64_t nj = std::min(kJ, n - j0);
-          const float* kr[kJ];
-          for (int64_t jj = 0; jj < nj; ++jj)
-            kr[jj] = kb + (kept.empty() ? j0 + jj : kept[b][j0 + jj]) * ks[2];
-          for (int64_t d = 0; d < D; ++d) {
-            float* dst = ktb + d * nk_pad + j0;
-            for (int64_t jj = 0; jj < nj; ++jj) dst[jj] = kr[jj][d * ks[3]];
-          }
-        }
-        for (int64_t j = 0; j < n; ++j) {
-          const float* vr = vb + (kept.empty() ? j : kept[b][j]) * vs[2];
-          float* vrow = vpb + j * d_pad;
-          if (vs[3] == 1)
-            std::memcpy(vrow, vr, sizeof(float) * D);
-          else
-            for (int64_t d = 0; d < D; ++d) vrow[d] = vr[d * vs[3]];
-          for (int64_t d = D; d < d_pad; ++d) vrow[d] = 0.f;
-        }
-        for (int64_t d = 0; d < D; ++d)
-          std::fill(ktb + d * nk_pad + n, ktb + (d + 1) * nk_pad, 0.f);
-        std::fill(vpb + n * d_pad, vpb + nk_pad * d_pad, 0.f);
-      }
-    });
-  }
+  pr.nk_max = *std::max_element(pr.nk.begin(), pr.nk.end());
 
   AttentionParams& p = pr.p;
   p.q = q.data_ptr<float>();
+  p.k = k.data_ptr<float>();
+  p.v = v.data_ptr<float>();
   p.o = pr.out.data_ptr<float>();
-  for (int i = 0; i < 4; ++i) p.q_stride[i] = q.stride(i);
+  for (int i = 0; i < 4; ++i)
+    p.q_stride[i] = q.stride(i), p.k_stride[i] = k.stride(i), p.v_stride[i] = v.stride(i);
   p.o_stride[0] = Nq * H * D, p.o_stride[1] = D, p.o_stride[2] = H * D, p.o_stride[3] = 1;
   p.B = B, p.H = H, p.Nq = Nq, p.D = D;
-  p.kt = pr.kt.data_ptr<float>();
-  p.vp = pr.vp.data_ptr<float>();
-  p.nk_pad = nk_pad, p.d_pad = d_pad;
+  p.key_index_stride = Nk;
   p.scale = static_cast<float>(opts.scale.value_or(1.0 / std::sqrt(static_cast<double>(D))));
   return pr;
 }
@@ -192,9 +147,10 @@ int64_t task_count(const AttentionParams& p, int64_t q_tile) {
 void execute(const Prepared& pr, const AttentionTiles& tiles) {
   AttentionParams p = pr.p;
   p.nk = pr.nk.data();
+  p.key_index = pr.key_index.empty() ? nullptr : pr.key_index.data();
   p.q_tile = tiles.q_tile;
   p.key_tile = tiles.key_tile;
-  const int64_t scratch_n = attention_scratch_floats(p.q_tile, p.key_tile, p.D, p.d_pad);
+  const int64_t scratch_n = attention_scratch_floats(p.q_tile, p.key_tile, p.D);
   const auto forward = pr.isa->forward;
   at::parallel_for(0, task_count(p, p.q_tile), 1, [&](int64_t begin, int64_t end) {
     std::vector<float> scratch(static_cast<size_t>(scratch_n));
@@ -202,12 +158,13 @@ void execute(const Prepared& pr, const AttentionTiles& tiles) {
   });
 }
 
-// Key tile 64; query tiles of 64 rows, halved while there are fewer than 4 tasks per thread.
+// Key tile 64; query tiles of 64 rows, halved while there are fewer than 4 tasks per thread
+// (never below one vector of queries).
 AttentionTiles default_tiles(const Prepared& pr) {
-  const int64_t R = pr.traits.row_block, threads = at::get_num_threads();
-  int64_t q_tile = std::min<int64_t>(64, round_up(pr.p.Nq, R));
-  while (q_tile > R && task_count(pr.p, q_tile) < 4 * threads) q_tile = round_up(q_tile / 2, R);
-  return {q_tile, round_up(64, pr.traits.width)};
+  const int64_t W = pr.traits.width, threads = at::get_num_threads();
+  int64_t q_tile = std::min<int64_t>(round_up(64, W), round_up(pr.p.Nq, W));
+  while (q_tile > W && task_count(pr.p, q_tile) < 4 * threads) q_tile = round_up(q_tile / 2, W);
+  return {q_tile, 64};
 }
 
 int64_t pow2_bucket(int64_t n) {
@@ -266,22 +223,21 @@ int64_t decide(const std::string& key, const char* name, const std::vector<int64
 // batch x heads) with the chosen key tile.
 AttentionTiles choose_tiles(const Prepared& pr, bool force, std::vector<TuneReport>* reports) {
   const AttentionParams& p = pr.p;
-  const int64_t W = pr.traits.width, R = pr.traits.row_block;
+  const int64_t W = pr.traits.width;
   AttentionTiles tiles = default_tiles(pr);
   const std::string where = fmt::format("{}|attention|cpu:{}|D={}|Nk={}",
                                         autotune::cpu_device_name(), pr.isa->name, p.D,
                                         pow2_bucket(pr.nk_max));
-  std::vector<int64_t> key_tiles;
-  for (int64_t t : {32, 64, 128, 256}) key_tiles.push_back(round_up(t, W));
   tiles.key_tile = decide(where + "|key_tile", "key_tile",
-                          useful(key_tiles, round_up(std::max<int64_t>(pr.nk_max, 1), W)), W,
+                          useful({32, 64, 128, 256}, std::max<int64_t>(pr.nk_max, 1)), 1,
                           [&](int64_t kt) { execute(pr, {tiles.q_tile, kt}); }, force, reports);
-  std::vector<int64_t> q_tiles;
-  for (int64_t t : {8, 16, 32, 64, 128}) q_tiles.push_back(round_up(t, R));
+  std::vector<int64_t> q_tiles;  // multiples of the width, each once
+  for (int64_t t : {8, 16, 32, 64, 128})
+    if (q_tiles.empty() || round_up(t, W) != q_tiles.back()) q_tiles.push_back(round_up(t, W));
   const std::string q_key =
       fmt::format("{}|key_tile={}|threads={}|Nq={}|BH={}|q_tile", where, tiles.key_tile,
                   at::get_num_threads(), pow2_bucket(p.Nq), pow2_bucket(p.B * p.H));
-  tiles.q_tile = decide(q_key, "q_tile", useful(q_tiles, round_up(p.Nq, R)), R,
+  tiles.q_tile = decide(q_key, "q_tile", useful(q_tiles, round_up(p.Nq, W)), W,
                         [&](int64_t qt) { execute(pr, {qt, tiles.key_tile}); }, force, reports);
   return tiles;
 }

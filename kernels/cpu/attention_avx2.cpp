@@ -21,18 +21,6 @@ struct Vec {
   static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
   static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
-  static float hmax(reg x) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-    return _mm_cvtss_f32(m);
-  }
-  static float hsum(reg x) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-  }
   // exp(x) = 2^n p(r), r = x - n ln 2 (Cephes expf polynomial, ~2 ulp); x <= -87.3 -> ~1e-38.
   static reg exp(reg x) {
     x = _mm256_min_ps(_mm256_max_ps(x, set1(-87.3f)), set1(88.3f));
@@ -53,12 +41,12 @@ struct Vec {
   }
 };
 
-constexpr int kRows = 4, kQkCols = 2, kPvCols = 2;
+constexpr int kKeyRows = 6, kDimRows = 6, kQueryVecs = 2;  // register blocks
 #include "attention_impl.h"
 
 }  // namespace avx2
 
-AttentionTraits attention_traits_avx2() { return {avx2::Vec::W, avx2::kRows}; }
+AttentionTraits attention_traits_avx2() { return {avx2::Vec::W}; }
 void attention_forward_avx2(const AttentionParams& p, int64_t begin, int64_t end, float* scratch) {
   avx2::run(p, begin, end, scratch);
 }
@@ -67,7 +55,7 @@ void attention_forward_avx2(const AttentionParams& p, int64_t begin, int64_t end
 
 #else
 namespace dit::kernels::cpu {
-AttentionTraits attention_traits_avx2() { return {0, 0}; }  // width 0: not compiled in
+AttentionTraits attention_traits_avx2() { return {0}; }  // width 0: not compiled in
 void attention_forward_avx2(const AttentionParams&, int64_t, int64_t, float*) {}
 }  // namespace dit::kernels::cpu
 #endif

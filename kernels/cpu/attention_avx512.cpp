@@ -27,8 +27,6 @@ struct Vec {
   static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
   static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
-  static float hmax(reg x) { return _mm512_reduce_max_ps(x); }
-  static float hsum(reg x) { return _mm512_reduce_add_ps(x); }
   // exp(x) = 2^n p(r), r = x - n ln 2 (Cephes expf polynomial, ~2 ulp); x <= -87.3 -> ~1e-38.
   static reg exp(reg x) {
     x = _mm512_min_ps(_mm512_max_ps(x, set1(-87.3f)), set1(88.3f));
@@ -47,12 +45,12 @@ struct Vec {
   }
 };
 
-constexpr int kRows = 4, kQkCols = 4, kPvCols = 4;
+constexpr int kKeyRows = 6, kDimRows = 6, kQueryVecs = 4;  // register blocks
 #include "attention_impl.h"
 
 }  // namespace avx512
 
-AttentionTraits attention_traits_avx512() { return {avx512::Vec::W, avx512::kRows}; }
+AttentionTraits attention_traits_avx512() { return {avx512::Vec::W}; }
 void attention_forward_avx512(const AttentionParams& p, int64_t begin, int64_t end, float* scratch) {
   avx512::run(p, begin, end, scratch);
 }
@@ -61,7 +59,7 @@ void attention_forward_avx512(const AttentionParams& p, int64_t begin, int64_t e
 
 #else
 namespace dit::kernels::cpu {
-AttentionTraits attention_traits_avx512() { return {0, 0}; }  // width 0: not compiled in
+AttentionTraits attention_traits_avx512() { return {0}; }  // width 0: not compiled in
 void attention_forward_avx512(const AttentionParams&, int64_t, int64_t, float*) {}
 }  // namespace dit::kernels::cpu
 #endif

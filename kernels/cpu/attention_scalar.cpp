@@ -19,24 +19,23 @@ struct Vec {
   static reg add(reg a, reg b) { return a + b; }
   static reg sub(reg a, reg b) { return a - b; }
   static reg max(reg a, reg b) { return a > b ? a : b; }
-  static float hmax(reg x) { return x; }
-  static float hsum(reg x) { return x; }
   static reg exp(reg x) { return expf(x); }
 };
 
-constexpr int kRows = 4, kQkCols = 4, kPvCols = 4;
+constexpr int kKeyRows = 4, kDimRows = 4, kQueryVecs = 4;  // register blocks
 #include "attention_impl.h"
 
 }  // namespace scalar
 
-AttentionTraits attention_traits_scalar() { return {scalar::Vec::W, scalar::kRows}; }
+AttentionTraits attention_traits_scalar() { return {scalar::Vec::W}; }
 void attention_forward_scalar(const AttentionParams& p, int64_t begin, int64_t end, float* scratch) {
   scalar::run(p, begin, end, scratch);
 }
 
-int64_t attention_scratch_floats(int64_t q_tile, int64_t key_tile, int64_t D, int64_t d_pad) {
+int64_t attention_scratch_floats(int64_t q_tile, int64_t key_tile, int64_t D) {
   auto up = [](int64_t x) { return (x + 15) / 16 * 16; };
-  return up(q_tile * D) + up(q_tile * key_tile) + up(q_tile * d_pad) + 2 * up(q_tile);
+  // Qt, St, Ot, m, l (attention_impl.h), then 2 key_tile row pointers (2 floats each).
+  return 2 * up(q_tile * D) + up(q_tile * key_tile) + 2 * up(q_tile) + 4 * key_tile;
 }
 
 }  // namespace dit::kernels::cpu
