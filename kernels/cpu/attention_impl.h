@@ -123,11 +123,13 @@ inline void run(const AttentionParams& p, int64_t task_begin, int64_t task_end, 
       continue;
     }
     const float* q = p.q + b * p.q_stride[0] + h * p.q_stride[1] + i0 * p.q_stride[2];
-    for (int64_t d = 0; d < D; ++d) {
-      float* qd = Qt + d * qt;
-      for (int64_t i = 0; i < rows; ++i) qd[i] = q[i * p.q_stride[2] + d * p.q_stride[3]] * p.scale;
-      for (int64_t i = rows; i < qt; ++i) qd[i] = 0.f;
+    // Transpose row by row: contiguous reads of q, strided writes into the L1-resident tile.
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* qi = q + i * p.q_stride[2];
+      for (int64_t d = 0; d < D; ++d) Qt[d * qt + i] = qi[d * p.q_stride[3]] * p.scale;
     }
+    for (int64_t d = 0; d < D; ++d)
+      for (int64_t i = rows; i < qt; ++i) Qt[d * qt + i] = 0.f;
     for (int64_t i = 0; i < D * qt; ++i) Ot[i] = 0.f;
     for (int64_t i = 0; i < qt; ++i) m[i] = -__builtin_inff(), l[i] = 0.f;
 
@@ -172,11 +174,10 @@ inline void run(const AttentionParams& p, int64_t task_begin, int64_t task_end, 
       for (; c + CQ <= nvec; c += CQ) values_cols<CQ>(vrow, vd, St + c * W, qt, nj, D, Ot + c * W, qt);
       for (; c < nvec; ++c) values_cols<1>(vrow, vd, St + c * W, qt, nj, D, Ot + c * W, qt);
     }
-    for (int64_t i = 0; i < rows; ++i) l[i] = 1.f / l[i];
-    for (int64_t d = 0; d < D; ++d) {
-      const float* od = Ot + d * qt;
-      float* dst = out + d * p.o_stride[3];
-      for (int64_t i = 0; i < rows; ++i) dst[i * p.o_stride[2]] = od[i] * l[i];
+    for (int64_t i = 0; i < rows; ++i) {  // contiguous writes of each output row
+      const float inv = 1.f / l[i];
+      float* dst = out + i * p.o_stride[2];
+      for (int64_t d = 0; d < D; ++d) dst[d * p.o_stride[3]] = Ot[d * qt + i] * inv;
     }
   }
 }
