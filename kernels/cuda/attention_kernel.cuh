@@ -1,7 +1,7 @@
 #pragma once
 // Flash attention forward on mma.sync tensor cores (sm80+), bf16 or fp16 inputs, fp32
 // accumulation and fp32 online softmax: the kernel and its tile traits. Launched by
-// attention_launch_template.cuh.
+// attention_launch_template.cuh; also compiled for the CPU by emulation/emulated_check.cpp.
 //
 // Algorithm: FlashAttention-2 (Dao 2023, Algorithm 1). One CTA = (query tile of kBlockM rows,
 // head h, batch b); warp w owns kWarpRows consecutive rows of the tile. For each key tile j of
@@ -30,7 +30,11 @@
 
 #include "attention_params.h"
 #include "attention_traits.h"
+#ifdef DIT_CUDA_EMULATION
+#include "emulation/sm80_emulated.h"  // the same instructions, run on the CPU (emulated_check)
+#else
 #include "sm80_ptx.cuh"
+#endif
 
 namespace dit::kernels::cuda {
 

@@ -1,0 +1,138 @@
+// dit-cuda-emulated-check: the attention kernel's own code (attention_kernel.cuh) compiled for
+// the CPU and run on emulated CTAs (sm80_emulated.h) against the double-precision reference of
+// dit-cuda-selftest, for every head dim, dtype and tile configuration. It checks what needs no
+// GPU: index arithmetic, the fragment bookkeeping between the kernel's loads, mma calls and
+// softmax, masking and bounds, and the cp.async / barrier protocol (each case runs with copies
+// landing when issued and when waited for). The instruction semantics are the emulator's
+// reading of the PTX ISA, so dit-cuda-selftest on a GPU remains the final word.
+//   dit-cuda-emulated-check [--quick]      exit 0 pass, 1 fail
+#define DIT_CUDA_EMULATION
+#include <array>
+#include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "attention_kernel.cuh"
+#include "attention_reference.h"
+
+namespace dit::kernels::cuda::attention_detail {
+// The kernel's `extern __shared__ uint4 smem_storage[]`: one block runs at a time.
+uint4 smem_storage[227 * 1024 / 16];
+}  // namespace dit::kernels::cuda::attention_detail
+
+namespace {
+
+using namespace dit::kernels::cuda;
+using namespace dit::kernels::cuda::reference;
+namespace emu = dit::kernels::cuda::emulation;
+
+// Every CTA of the grid, one after the other, on a shared memory full of NaNs (0xffff).
+template <class Traits, CudaDtype kDtype>
+void emulate_grid(const AttentionCudaParams& p) {
+  emu::g_shared = {reinterpret_cast<unsigned char*>(attention_detail::smem_storage),
+                   static_cast<size_t>(Traits::kSmemBytes)};
+  const unsigned q_tiles = (p.nq + Traits::kBlockM - 1) / Traits::kBlockM;
+  for (unsigned b = 0; b < static_cast<unsigned>(p.batch); ++b)
+    for (unsigned h = 0; h < static_cast<unsigned>(p.heads); ++h)
+      for (unsigned t = 0; t < q_tiles; ++t) {
+        memset(emu::g_shared.base, 0xff, emu::g_shared.bytes);
+        emu::run_block(uint3{t, h, b}, Traits::kThreads,
+                       [&] { attention_detail::attention_fwd_kernel<Traits, kDtype>(p); });
+      }
+}
+
+using GridEmulator = void (*)(const AttentionCudaParams&);
+
+template <CudaDtype kDtype, int kHeadDim, int... kConfigs>
+std::array<GridEmulator, kAttentionConfigCount> emulators(std::integer_sequence<int, kConfigs...>) {
+  return {&emulate_grid<AttentionTraitsFor<kHeadDim, kConfigs>, kDtype>...};
+}
+
+template <CudaDtype kDtype, int kHeadDim>
+GridEmulator emulator_for(int config) {
+  static const auto table =
+      emulators<kDtype, kHeadDim>(std::make_integer_sequence<int, kAttentionConfigCount>{});
+  return table[config];
+}
+
+GridEmulator emulator_for(CudaDtype dtype, int head_dim, int config) {
+  const bool bf16 = dtype == CudaDtype::kBFloat16;
+  constexpr CudaDtype kBf16 = CudaDtype::kBFloat16, kFp16 = CudaDtype::kFloat16;
+  switch (head_dim) {
+    case 64: return bf16 ? emulator_for<kBf16, 64>(config) : emulator_for<kFp16, 64>(config);
+    case 72: return bf16 ? emulator_for<kBf16, 72>(config) : emulator_for<kFp16, 72>(config);
+    case 96: return bf16 ? emulator_for<kBf16, 96>(config) : emulator_for<kFp16, 96>(config);
+    case 128: return bf16 ? emulator_for<kBf16, 128>(config) : emulator_for<kFp16, 128>(config);
+  }
+  return nullptr;
+}
+
+// err/tol of one case with one configuration and copy timing.
+double run_case(const AttentionCase& c, const AttentionInputs& in, const std::vector<double>& ref,
+                int config, emu::CopyTiming timing) {
+  constexpr int64_t kGuard = 64;
+  PackedAttention packed = pack_attention(c, in);
+  std::vector<uint16_t> out(packed.out_elems + kGuard, 0xffff);
+  emu::g_global = {{reinterpret_cast<unsigned char*>(packed.qkv.data()), packed.qkv.size() * 2}};
+  emu::g_copy_timing = timing;
+  const AttentionCudaParams p = packed.params(
+      c, packed.qkv.data(), packed.mask.empty() ? nullptr : packed.mask.data(), out.data());
+  if (const char* why = attention_cuda_unsupported(p, config)) {
+    std::printf("  unsupported: %s\n", why);
+    return INFINITY;
+  }
+  emulator_for(c.dtype, c.head_dim, config)(p);
+  return compare_attention_output(c, ref, out, kGuard).ratio(attention_tolerance(c.dtype));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc == 2 && std::string(argv[1]) == "--quick";
+  if (argc > 2 || (argc == 2 && !quick)) {
+    std::fprintf(stderr, "usage: dit-cuda-emulated-check [--quick]\n");
+    return 2;
+  }
+  // Partial query and key tiles, several of each, every mask kind and layout; --quick keeps the
+  // first two.
+  std::vector<AttentionCase> shapes = {
+      {2, 2, 33, 100, 0, CudaDtype::kBFloat16, MaskKind::kHalf, Layout::kTokenMajor},
+      {1, 2, 130, 7, 0, CudaDtype::kBFloat16, MaskKind::kFew, Layout::kPaddedRows},
+      {1, 1, 1, 1, 0, CudaDtype::kBFloat16, MaskKind::kNone, Layout::kPaddedRows},
+      {2, 1, 65, 65, 0, CudaDtype::kBFloat16, MaskKind::kFirstBatchMasked, Layout::kPackedQkv},
+      {1, 1, 16, 200, 0, CudaDtype::kBFloat16, MaskKind::kNone, Layout::kTokenMajor, 8.f, 0.3f},
+  };
+  if (quick) shapes.resize(2);
+  bool ok = true;
+  uint32_t seed = 1;
+  for (CudaDtype dtype : {CudaDtype::kBFloat16, CudaDtype::kFloat16})
+    for (int head_dim : kAttentionHeadDims) {
+      double worst = 0;
+      int runs = 0, failures = 0;
+      for (AttentionCase c : shapes) {
+        c.dtype = dtype;
+        c.head_dim = head_dim;
+        const AttentionInputs in = make_attention_inputs(c, seed++);
+        const std::vector<double> ref = reference_attention(c, in);
+        for (int config = 0; config < attention_cuda_config_count(head_dim); ++config)
+          for (emu::CopyTiming timing : {emu::CopyTiming::kAtIssue, emu::CopyTiming::kAtWait}) {
+            const double ratio = run_case(c, in, ref, config, timing);
+            ++runs;
+            worst = std::max(worst, ratio);
+            if (!(ratio <= 1.0)) {
+              ++failures;
+              std::printf("  FAIL %s, config %s, copies %s: err/tol %.3g\n", c.describe().c_str(),
+                          attention_cuda_config_name(head_dim, config),
+                          timing == emu::CopyTiming::kAtIssue ? "at issue" : "at wait", ratio);
+            }
+          }
+      }
+      std::printf("emulated attention %s D=%-3d %3d runs  worst err/tol %.3f  %s\n",
+                  dtype_name(dtype), head_dim, runs, worst, failures == 0 ? "ok" : "FAIL");
+      std::fflush(stdout);
+      ok &= failures == 0;
+    }
+  std::printf("%s\n", ok ? "PASS" : "FAIL");
+  return ok ? 0 : 1;
+}
