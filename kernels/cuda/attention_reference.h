@@ -2,78 +2,19 @@
 // Host-side test support for the CUDA attention forward, shared by dit-cuda-selftest (on a GPU)
 // and dit-cuda-emulated-check (the kernel run on the CPU): test cases, inputs rounded to the
 // kernel's dtype, their layout in memory (views into packed buffers, padded rows), the
-// double-precision reference, and the comparison. Needs the CUDA headers (bf16/fp16 host
-// conversions) but no GPU.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
+// double-precision reference, and the comparison.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <functional>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "attention_params.h"
+#include "reference_common.h"
 
 namespace dit::kernels::cuda::reference {
-
-// ---- 16-bit element conversions, round to nearest even like the GPU's ---------------------------
-
-inline uint16_t to_bits16(float x, CudaDtype dtype) {
-  if (dtype == CudaDtype::kBFloat16) return __nv_bfloat16_raw(__float2bfloat16_rn(x)).x;
-  return __half_raw(__float2half_rn(x)).x;
-}
-
-inline float from_bits16(uint16_t bits, CudaDtype dtype) {
-  if (dtype == CudaDtype::kBFloat16) {
-    __nv_bfloat16_raw raw;
-    raw.x = bits;
-    return __bfloat162float(__nv_bfloat16(raw));
-  }
-  __half_raw raw;
-  raw.x = bits;
-  return __half2float(__half(raw));
-}
-
-inline float round_to(float x, CudaDtype dtype) {
-  return dtype == CudaDtype::kFloat32 ? x : from_bits16(to_bits16(x, dtype), dtype);
-}
-
-// Runs f(begin, end) over [0, n) on all host cores.
-inline void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& f) {
-  const int64_t threads =
-      std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()), std::max<int64_t>(n, 1));
-  std::vector<std::thread> pool;
-  for (int64_t t = 0; t < threads; ++t)
-    pool.emplace_back(f, n * t / threads, n * (t + 1) / threads);
-  for (auto& th : pool) th.join();
-}
-
-// max |got - ref| against tol * max(1, max |ref|); a NaN or inf in `got` fails.
-struct Comparison {
-  double max_err = 0, max_ref = 0;
-  int64_t worst = -1;  // index of max_err, or of the first non-finite value
-  bool finite = true;
-
-  void add(int64_t i, double got, double ref) {
-    max_ref = std::max(max_ref, std::fabs(ref));
-    if (!std::isfinite(got)) {
-      if (finite) worst = i;
-      finite = false;
-      return;
-    }
-    const double err = std::fabs(got - ref);
-    if (finite && (worst < 0 || err > max_err)) worst = i;
-    max_err = std::max(max_err, err);
-  }
-  double ratio(double tol) const {
-    return finite ? max_err / (tol * std::max(1.0, max_ref)) : INFINITY;
-  }
-};
 
 // Inputs lie in [-1, 1] (q in [-a, a]), so rounding P to the input type before P V moves an
 // output by at most about the type's unit roundoff (2^-8 bf16, 2^-11 fp16), plus the rounding of

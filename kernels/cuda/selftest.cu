@@ -10,7 +10,7 @@
 // computed in double from the same rounded inputs the GPU sees):
 //   attention bf16 2e-2, fp16 5e-3 (attention_reference.h);
 //   adaln_modulate fp32 1e-4, bf16 1e-2, fp16 2e-3; gate_residual fp32 1e-5, bf16 1e-2,
-//     fp16 2e-3 (output rounding: unit roundoff 2^-8 for bf16, 2^-11 for fp16).
+//     fp16 2e-3 (adaln_reference.h).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -19,15 +19,14 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <functional>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "adaln_params.h"
+#include "adaln_reference.h"
 #include "attention_params.h"
 #include "attention_reference.h"
 
@@ -56,6 +55,7 @@ class DeviceBuffer {
   T* as() const {
     return static_cast<T*>(ptr_);
   }
+  size_t bytes() const { return bytes_; }
   void upload(const void* host) {
     check_cuda(cudaMemcpy(ptr_, host, bytes_, cudaMemcpyHostToDevice), "cudaMemcpy to device");
   }
@@ -67,34 +67,6 @@ class DeviceBuffer {
   void* ptr_ = nullptr;
   size_t bytes_;
 };
-
-// Host images of device tensors in any of the three dtypes: values as float, bytes as stored.
-std::vector<unsigned char> to_device_bytes(const std::vector<float>& values, CudaDtype dtype) {
-  std::vector<unsigned char> bytes(values.size() * dtype_bytes(dtype));
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (dtype == CudaDtype::kFloat32) {
-      memcpy(&bytes[4 * i], &values[i], 4);
-    } else {
-      const uint16_t bits = to_bits16(values[i], dtype);
-      memcpy(&bytes[2 * i], &bits, 2);
-    }
-  }
-  return bytes;
-}
-
-std::vector<float> from_device_bytes(const std::vector<unsigned char>& bytes, CudaDtype dtype) {
-  std::vector<float> values(bytes.size() / dtype_bytes(dtype));
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (dtype == CudaDtype::kFloat32) {
-      memcpy(&values[i], &bytes[4 * i], 4);
-    } else {
-      uint16_t bits;
-      memcpy(&bits, &bytes[2 * i], 2);
-      values[i] = from_bits16(bits, dtype);
-    }
-  }
-  return values;
-}
 
 // One line per group: cases, kernel runs, worst err/tol.
 struct Group {
@@ -281,142 +253,66 @@ bool check_attention(bool quick) {
 
 // ---- adaLN --------------------------------------------------------------------------------------
 
-struct RowwiseCase {
-  int64_t batch, tokens, dim;
-  CudaDtype dtype;
-  bool in_place = false;  // adaln_modulate with out = x (gate_residual is always in place)
-  float x_mean = 0.f;     // x = mean + U(-1, 1): a large mean tests the variance
-  int64_t x_offset = 0;   // elements: 1 misaligns x and takes the scalar path
+// One row-wise case on the GPU: the inputs' buffers, the kernel, the result's bytes.
+struct DeviceRowwise {
+  RowwiseBuffers host;
+  DeviceBuffer x, y, modulation, out;
 
-  std::string describe() const {
-    char text[160];
-    std::snprintf(text, sizeof(text), "B=%lld N=%lld D=%lld %s, x mean %g, x offset %lld%s",
-                  (long long)batch, (long long)tokens, (long long)dim, dtype_name(dtype), x_mean,
-                  (long long)x_offset, in_place ? ", out = x" : "");
-    return text;
+  DeviceRowwise(const RowwiseCase& c, const RowwiseInputs& in)
+      : host(rowwise_buffers(c, in)),
+        x(host.x.size()),
+        y(host.y.size()),
+        modulation(host.modulation.size()),
+        out(c.rows() * c.dim * dtype_bytes(c.dtype)) {
+    x.upload(host.x.data());
+    y.upload(host.y.data());
+    modulation.upload(host.modulation.data());
   }
 };
 
-std::vector<RowwiseCase> rowwise_cases(CudaDtype dtype) {
-  return {
-      {1, 1, 1, dtype},
-      {2, 7, 64, dtype},
-      {2, 33, 1152, dtype, true},
-      {1, 5, 100, dtype},
-      {3, 17, 385, dtype},
-      {1, 3, 4096, dtype},
-      {2, 4, 1152, dtype, false, 100.f},
-      {2, 9, 384, dtype, true, 0.f, 1},
-  };
+std::vector<unsigned char> download(const DeviceBuffer& buffer) {
+  std::vector<unsigned char> bytes(buffer.bytes());
+  buffer.download(bytes.data());
+  return bytes;
 }
 
-std::vector<float> uniform_values(int64_t n, float mean, CudaDtype dtype, std::mt19937& rng) {
-  std::uniform_real_distribution<float> unit(-1.f, 1.f);
-  std::vector<float> x(n);
-  for (auto& v : x) v = round_to(mean + unit(rng), dtype);
-  return x;
-}
-
-// shift and scale as two chunks of a [B, 6D] adaLN projection (batch stride 6D); x in a buffer
-// with c.x_offset elements before it.
 bool check_adaln(CudaDtype dtype) {
   Group group{std::string("adaln_modulate ") + dtype_name(dtype)};
-  const double tol = dtype == CudaDtype::kFloat32    ? 1e-4
-                     : dtype == CudaDtype::kBFloat16 ? 1e-2
-                                                     : 2e-3;
-  std::mt19937 rng(11);
+  uint32_t seed = 11;
   for (const RowwiseCase& c : rowwise_cases(dtype)) {
-    const int64_t rows = c.batch * c.tokens, D = c.dim, elem = dtype_bytes(dtype);
-    const std::vector<float> x = uniform_values(rows * D, c.x_mean, dtype, rng);
-    const std::vector<float> modulation = uniform_values(c.batch * 6 * D, 0.f, dtype, rng);
-    std::vector<float> x_buffer(c.x_offset, 0.f);
-    x_buffer.insert(x_buffer.end(), x.begin(), x.end());
-    DeviceBuffer x_dev(x_buffer.size() * elem), mod_dev(modulation.size() * elem),
-        out_dev(rows * D * elem);
-    x_dev.upload(to_device_bytes(x_buffer, dtype).data());
-    mod_dev.upload(to_device_bytes(modulation, dtype).data());
-
-    AdaLNCudaParams p;
-    p.x = x_dev.as<unsigned char>() + c.x_offset * elem;
-    p.shift = mod_dev.as<unsigned char>();             // chunk 0
-    p.scale = mod_dev.as<unsigned char>() + D * elem;  // chunk 1
-    p.shift_batch_stride = p.scale_batch_stride = 6 * D;
-    p.out = c.in_place ? const_cast<void*>(p.x) : out_dev.as<void>();
-    p.batch = c.batch;
-    p.tokens = c.tokens;
-    p.dim = D;
-    p.dtype = dtype;
-    check_cuda(adaln_modulate_cuda(p, nullptr), "adaln_modulate_cuda");
+    const RowwiseInputs in = make_rowwise_inputs(c, seed++);
+    DeviceRowwise device(c, in);
+    check_cuda(
+        adaln_modulate_cuda(adaln_params_for(c, device.x.as<void>(), device.modulation.as<void>(),
+                                             device.out.as<void>()),
+                            nullptr),
+        "adaln_modulate_cuda");
     check_cuda(cudaDeviceSynchronize(), "adaln kernel");
-
-    std::vector<unsigned char> got_bytes((c.in_place ? x_buffer.size() : rows * D) * elem);
-    (c.in_place ? x_dev : out_dev).download(got_bytes.data());
-    const std::vector<float> got = from_device_bytes(got_bytes, dtype);
-    const int64_t got_offset = c.in_place ? c.x_offset : 0;
-    Comparison cmp;
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* xr = &x[r * D];
-      const float* shift = &modulation[(r / c.tokens) * 6 * D];
-      const float* scale = shift + D;
-      double mean = 0, var = 0;
-      for (int64_t d = 0; d < D; ++d) mean += xr[d];
-      mean /= D;
-      for (int64_t d = 0; d < D; ++d) var += (xr[d] - mean) * (xr[d] - mean);
-      var /= D;
-      const double rstd = 1.0 / std::sqrt(var + 1e-6);
-      for (int64_t d = 0; d < D; ++d)
-        cmp.add(r * D + d, got[got_offset + r * D + d],
-                (xr[d] - mean) * rstd * (1.0 + scale[d]) + shift[d]);
-    }
+    const Comparison cmp =
+        c.in_place
+            ? compare_rowwise(c, reference_adaln_modulate(c, in), download(device.x), c.x_offset)
+            : compare_rowwise(c, reference_adaln_modulate(c, in), download(device.out), 0);
     ++group.cases;
-    group.record(cmp.ratio(tol), c.describe());
+    group.record(cmp.ratio(adaln_tolerance(dtype)), c.describe());
   }
   return group.report();
 }
 
 bool check_gate_residual(CudaDtype dtype) {
   Group group{std::string("gate_residual ") + dtype_name(dtype)};
-  const double tol = dtype == CudaDtype::kFloat32    ? 1e-5
-                     : dtype == CudaDtype::kBFloat16 ? 1e-2
-                                                     : 2e-3;
-  std::mt19937 rng(12);
+  uint32_t seed = 21;
   for (const RowwiseCase& c : rowwise_cases(dtype)) {
-    const int64_t rows = c.batch * c.tokens, D = c.dim, elem = dtype_bytes(dtype);
-    const std::vector<float> x = uniform_values(rows * D, c.x_mean, dtype, rng);
-    const std::vector<float> y = uniform_values(rows * D, 0.f, dtype, rng);
-    const std::vector<float> modulation = uniform_values(c.batch * 6 * D, 0.f, dtype, rng);
-    std::vector<float> x_buffer(c.x_offset, 0.f);
-    x_buffer.insert(x_buffer.end(), x.begin(), x.end());
-    DeviceBuffer x_dev(x_buffer.size() * elem), y_dev(y.size() * elem),
-        mod_dev(modulation.size() * elem);
-    x_dev.upload(to_device_bytes(x_buffer, dtype).data());
-    y_dev.upload(to_device_bytes(y, dtype).data());
-    mod_dev.upload(to_device_bytes(modulation, dtype).data());
-
-    GateResidualCudaParams p;
-    p.x = x_dev.as<unsigned char>() + c.x_offset * elem;
-    p.gate = mod_dev.as<unsigned char>() + 2 * D * elem;  // chunk 2 of [B, 6D]
-    p.gate_batch_stride = 6 * D;
-    p.y = y_dev.as<void>();
-    p.batch = c.batch;
-    p.tokens = c.tokens;
-    p.dim = D;
-    p.dtype = dtype;
-    check_cuda(gate_residual_cuda(p, nullptr), "gate_residual_cuda");
+    const RowwiseInputs in = make_rowwise_inputs(c, seed++);
+    DeviceRowwise device(c, in);
+    check_cuda(gate_residual_cuda(gate_params_for(c, device.x.as<void>(), device.y.as<void>(),
+                                                  device.modulation.as<void>()),
+                                  nullptr),
+               "gate_residual_cuda");
     check_cuda(cudaDeviceSynchronize(), "gate_residual kernel");
-
-    std::vector<unsigned char> got_bytes(x_buffer.size() * elem);
-    x_dev.download(got_bytes.data());
-    const std::vector<float> got = from_device_bytes(got_bytes, dtype);
-    Comparison cmp;
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* gate = &modulation[(r / c.tokens) * 6 * D + 2 * D];
-      for (int64_t d = 0; d < D; ++d)
-        cmp.add(r * D + d, got[c.x_offset + r * D + d],
-                double{x[r * D + d]} + double{gate[d]} * y[r * D + d]);
-    }
+    const Comparison cmp =
+        compare_rowwise(c, reference_gate_residual(c, in), download(device.x), c.x_offset);
     ++group.cases;
-    group.record(cmp.ratio(tol), c.describe());
+    group.record(cmp.ratio(gate_residual_tolerance(dtype)), c.describe());
   }
   return group.report();
 }

@@ -1,10 +1,11 @@
-// dit-cuda-emulated-check: the attention kernel's own code (attention_kernel.cuh) compiled for
-// the CPU and run on emulated CTAs (sm80_emulated.h) against the double-precision reference of
-// dit-cuda-selftest, for every head dim, dtype and tile configuration. It checks what needs no
+// dit-cuda-emulated-check: the kernels' own code (attention_kernel.cuh, adaln_kernel.cuh)
+// compiled for the CPU and run on emulated CTAs (sm80_emulated.h) against the double-precision
+// references of dit-cuda-selftest: attention for every head dim, dtype and tile configuration,
+// adaLN and the gated residual for every dtype and both access widths. It checks what needs no
 // GPU: index arithmetic, the fragment bookkeeping between the kernel's loads, mma calls and
-// softmax, masking and bounds, and the cp.async / barrier protocol (each case runs with copies
-// landing when issued and when waited for). The instruction semantics are the emulator's
-// reading of the PTX ISA, so dit-cuda-selftest on a GPU remains the final word.
+// softmax, masking and bounds, and the cp.async / barrier protocol (each attention case runs
+// with copies landing when issued and when waited for). The instruction semantics are the
+// emulator's reading of the PTX ISA, so dit-cuda-selftest on a GPU remains the final word.
 //   dit-cuda-emulated-check [--quick]      exit 0 pass, 1 fail
 #define DIT_CUDA_EMULATION
 #include <array>
@@ -13,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "adaln_kernel.cuh"
+#include "adaln_reference.h"
 #include "attention_kernel.cuh"
 #include "attention_reference.h"
 
@@ -26,6 +29,8 @@ namespace {
 using namespace dit::kernels::cuda;
 using namespace dit::kernels::cuda::reference;
 namespace emu = dit::kernels::cuda::emulation;
+
+// ---- attention ----------------------------------------------------------------------------------
 
 // Every CTA of the grid, one after the other, on a shared memory full of NaNs (0xffff).
 template <class Traits, CudaDtype kDtype>
@@ -86,6 +91,86 @@ double run_case(const AttentionCase& c, const AttentionInputs& in, const std::ve
   return compare_attention_output(c, ref, out, kGuard).ratio(attention_tolerance(c.dtype));
 }
 
+// ---- adaLN --------------------------------------------------------------------------------------
+
+// The launch of adaln.cu: blocks of kWarpsPerBlock rows, 16-byte accesses where they fit.
+template <typename T, class Params, class Kernel16, class Kernel1>
+void emulate_rowwise(const Params& p, Kernel16 kernel16, Kernel1 kernel1) {
+  const unsigned blocks = adaln_detail::blocks_for(p.batch * p.tokens);
+  const bool wide = adaln_detail::vectorised<T>(p);
+  for (unsigned block = 0; block < blocks; ++block)
+    emu::run_block(uint3{block, 0, 0}, adaln_detail::kThreads,
+                   [&] { wide ? kernel16(p) : kernel1(p); });
+}
+
+template <typename T>
+void emulate_adaln(const AdaLNCudaParams& p) {
+  emulate_rowwise<T>(p, adaln_detail::adaln_modulate_kernel<T, 16 / sizeof(T)>,
+                     adaln_detail::adaln_modulate_kernel<T, 1>);
+}
+
+template <typename T>
+void emulate_gate(const GateResidualCudaParams& p) {
+  emulate_rowwise<T>(p, adaln_detail::gate_residual_kernel<T, 16 / sizeof(T)>,
+                     adaln_detail::gate_residual_kernel<T, 1>);
+}
+
+// err/tol of adaln_modulate and of gate_residual on one case.
+std::array<double, 2> run_rowwise_case(const RowwiseCase& c, uint32_t seed) {
+  const RowwiseInputs in = make_rowwise_inputs(c, seed);
+  RowwiseBuffers buffers = rowwise_buffers(c, in);
+  std::vector<unsigned char> out(c.rows() * c.dim * dtype_bytes(c.dtype));
+  const AdaLNCudaParams a =
+      adaln_params_for(c, buffers.x.data(), buffers.modulation.data(), out.data());
+  if (adaln_modulate_cuda_unsupported(a) != nullptr) return {INFINITY, INFINITY};
+  switch (c.dtype) {
+    case CudaDtype::kFloat32: emulate_adaln<float>(a); break;
+    case CudaDtype::kBFloat16: emulate_adaln<__nv_bfloat16>(a); break;
+    case CudaDtype::kFloat16: emulate_adaln<__half>(a); break;
+  }
+  const Comparison adaln =
+      c.in_place ? compare_rowwise(c, reference_adaln_modulate(c, in), buffers.x, c.x_offset)
+                 : compare_rowwise(c, reference_adaln_modulate(c, in), out, 0);
+
+  buffers = rowwise_buffers(c, in);  // x again, unmodulated
+  const GateResidualCudaParams g =
+      gate_params_for(c, buffers.x.data(), buffers.y.data(), buffers.modulation.data());
+  if (gate_residual_cuda_unsupported(g) != nullptr) return {INFINITY, INFINITY};
+  switch (c.dtype) {
+    case CudaDtype::kFloat32: emulate_gate<float>(g); break;
+    case CudaDtype::kBFloat16: emulate_gate<__nv_bfloat16>(g); break;
+    case CudaDtype::kFloat16: emulate_gate<__half>(g); break;
+  }
+  const Comparison gate = compare_rowwise(c, reference_gate_residual(c, in), buffers.x, c.x_offset);
+  return {adaln.ratio(adaln_tolerance(c.dtype)), gate.ratio(gate_residual_tolerance(c.dtype))};
+}
+
+bool check_rowwise() {
+  bool ok = true;
+  uint32_t seed = 100;
+  for (CudaDtype dtype : {CudaDtype::kFloat32, CudaDtype::kBFloat16, CudaDtype::kFloat16}) {
+    double worst = 0;
+    int failures = 0;
+    const std::vector<RowwiseCase> cases = rowwise_cases(dtype);
+    for (const RowwiseCase& c : cases) {
+      const std::array<double, 2> ratios = run_rowwise_case(c, seed++);
+      for (int op = 0; op < 2; ++op) {
+        worst = std::max(worst, ratios[op]);
+        if (!(ratios[op] <= 1.0)) {
+          ++failures;
+          std::printf("  FAIL %s %s: err/tol %.3g\n", op == 0 ? "adaln_modulate" : "gate_residual",
+                      c.describe().c_str(), ratios[op]);
+        }
+      }
+    }
+    std::printf("emulated adaln_modulate + gate_residual %s %3d runs  worst err/tol %.3f  %s\n",
+                dtype_name(dtype), static_cast<int>(2 * cases.size()), worst,
+                failures == 0 ? "ok" : "FAIL");
+    ok &= failures == 0;
+  }
+  return ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -133,6 +218,7 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
       ok &= failures == 0;
     }
+  ok &= check_rowwise();
   std::printf("%s\n", ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;
 }

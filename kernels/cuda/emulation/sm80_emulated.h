@@ -1,8 +1,9 @@
 #pragma once
-// The CUDA features attention_kernel.cuh uses, emulated on the CPU so that the kernel's own
-// code runs without a GPU (emulated_check.cpp). Included by attention_kernel.cuh in place of
-// sm80_ptx.cuh when DIT_CUDA_EMULATION is defined, in a translation unit built by the host
-// compiler (for which the CUDA headers define __global__, __device__ and __shared__ as nothing).
+// The CUDA features attention_kernel.cuh and adaln_kernel.cuh use, emulated on the CPU so that
+// the kernels' own code runs without a GPU (emulated_check.cpp). Included by those headers (in
+// place of sm80_ptx.cuh) when DIT_CUDA_EMULATION is defined, in a translation unit built by the
+// host compiler (for which the CUDA headers define __global__, __device__ and __shared__ as
+// nothing).
 //
 // - A CTA is a set of fibers (ucontext), one per CUDA thread; a fiber runs until it reaches a
 //   barrier (__syncthreads, or the warp rendezvous of a warp instruction), and barriers are
@@ -301,6 +302,8 @@ inline void __syncwarp(unsigned mask = 0xffffffffu) {
   emu::warp_op(
       emu::kSyncwarp, [](emu::WarpExchange&, int) {}, [](const emu::WarpExchange&, int) {});
 }
+
+inline float rsqrtf(float x) { return 1.f / std::sqrt(x); }
 
 inline float __shfl_xor_sync(unsigned mask, float value, int lane_mask, int width = 32) {
   namespace emu = ::dit::kernels::cuda::emulation;
