@@ -20,8 +20,9 @@
 #include "attention_reference.h"
 
 namespace dit::kernels::cuda::attention_detail {
-// The kernel's `extern __shared__ uint4 smem_storage[]`: one block runs at a time.
-uint4 smem_storage[227 * 1024 / 16];
+// The kernel's `extern __shared__ uint4 smem_storage[]`, as large as attention_kernel.cuh lets a
+// configuration ask for; one block runs at a time.
+uint4 smem_storage[163 * 1024 / 16];
 }  // namespace dit::kernels::cuda::attention_detail
 
 namespace {
