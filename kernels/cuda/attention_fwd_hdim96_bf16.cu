@@ -1,0 +1,7 @@
+// Attention forward, head dim 96, bf16: every tile configuration (attention_traits.h).
+#include "attention_launch_template.cuh"
+
+namespace dit::kernels::cuda {
+template cudaError_t run_attention_fwd<CudaDtype::kBFloat16, 96>(const AttentionCudaParams&, int,
+                                                                 cudaStream_t);
+}  // namespace dit::kernels::cuda
