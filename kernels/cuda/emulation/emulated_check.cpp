@@ -180,8 +180,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: dit-cuda-emulated-check [--quick]\n");
     return 2;
   }
-  // Partial query and key tiles, several of each, every mask kind and layout; --quick keeps the
-  // first two.
+  // Partial query and key tiles, several of each, every mask kind and layout; --quick (CI)
+  // keeps the first two, and fp16 only at D = 72 (the dtypes share every code path but the
+  // conversions).
   std::vector<AttentionCase> shapes = {
       {2, 2, 33, 100, 0, CudaDtype::kBFloat16, MaskKind::kHalf, Layout::kTokenMajor},
       {1, 2, 130, 7, 0, CudaDtype::kBFloat16, MaskKind::kFew, Layout::kPaddedRows},
@@ -194,6 +195,7 @@ int main(int argc, char** argv) {
   uint32_t seed = 1;
   for (CudaDtype dtype : {CudaDtype::kBFloat16, CudaDtype::kFloat16})
     for (int head_dim : kAttentionHeadDims) {
+      if (quick && dtype == CudaDtype::kFloat16 && head_dim != 72) continue;
       double worst = 0;
       int runs = 0, failures = 0;
       for (AttentionCase c : shapes) {
