@@ -36,6 +36,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -648,6 +649,20 @@ void print_kernel_header(const char* name, int threads, const Protocol& p) {
   fmt::print("protocol:  {}\n", p.describe());
 }
 
+// An attention shape "B,H,N,D" and its inputs: q, k, v [B, H, N, D] ~ N(0, 1), seeded by the shape.
+std::array<int64_t, 4> attention_shape(const std::string& s) {
+  const auto d = parse_dims(s, 4, "B,H,N,D");
+  return {d[0], d[1], d[2], d[3]};
+}
+
+std::array<torch::Tensor, 3> random_qkv(int64_t B, int64_t H, int64_t N, int64_t D) {
+  auto gen = sample_generator(0, static_cast<uint64_t>(B * 1000003 + H * 1009 + N * 31 + D));
+  auto q = torch::randn({B, H, N, D}, gen, torch::kFloat32);
+  auto k = torch::randn({B, H, N, D}, gen, torch::kFloat32);
+  auto v = torch::randn({B, H, N, D}, gen, torch::kFloat32);
+  return {q, k, v};
+}
+
 torch::Tensor libtorch_sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                             const std::optional<torch::Tensor>& bool_mask) {
   c10::optional<torch::Tensor> mask;
@@ -695,12 +710,10 @@ void run_attention(const KernelBenchOptions& o) {
   json rows = json::array();
   c10::InferenceMode inference;
   for (const auto& sh : shapes) {
-    const auto d = parse_dims(sh, 4, "B,H,N,D");
-    const int64_t B = d[0], H = d[1], N = d[2], D = d[3];
-    auto gen = sample_generator(0, static_cast<uint64_t>(B * 1000003 + H * 1009 + N * 31 + D));
-    auto q = torch::randn({B, H, N, D}, gen, torch::kFloat32);
-    auto k = torch::randn({B, H, N, D}, gen, torch::kFloat32);
-    auto v = torch::randn({B, H, N, D}, gen, torch::kFloat32);
+    const auto dims = attention_shape(sh);
+    const int64_t B = dims[0], H = dims[1], N = dims[2], D = dims[3];
+    const auto qkv = random_qkv(B, H, N, D);
+    const torch::Tensor &q = qkv[0], &k = qkv[1], &v = qkv[2];
     kernels::AttentionOptions opts;
     std::optional<torch::Tensor> sdpa_mask;
     if (o.mask_fraction > 0) {
@@ -954,12 +967,10 @@ void run_autotune(const AutotuneOptions& o) {
   c10::InferenceMode inference;
   const bool was_enabled = kernels::autotune_enabled();
   for (const auto& sh : shapes) {
-    const auto d = parse_dims(sh, 4, "B,H,N,D");
-    const int64_t B = d[0], H = d[1], N = d[2], D = d[3];
-    auto gen = sample_generator(0, static_cast<uint64_t>(B * 1000003 + H * 1009 + N * 31 + D));
-    auto q = torch::randn({B, H, N, D}, gen, torch::kFloat32);
-    auto k = torch::randn({B, H, N, D}, gen, torch::kFloat32);
-    auto v = torch::randn({B, H, N, D}, gen, torch::kFloat32);
+    const auto dims = attention_shape(sh);
+    const int64_t B = dims[0], H = dims[1], N = dims[2], D = dims[3];
+    const auto qkv = random_qkv(B, H, N, D);
+    const torch::Tensor &q = qkv[0], &k = qkv[1], &v = qkv[2];
     const auto reports = kernels::cpu::tune_attention(q, k, v, {}, isa, !o.keep);
     fmt::print("{}\n", sh);
     json decisions = json::array();
