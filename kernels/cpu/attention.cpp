@@ -184,19 +184,27 @@ std::vector<int64_t> useful(const std::vector<int64_t>& sizes, int64_t need) {
 }
 
 // One decision: the cached value of `key` (a positive multiple of `multiple`), or the fastest
-// candidate, timed by `run` and remembered.
+// candidate, timed by `run` and remembered. A cached value that is not such a number (a
+// hand-edited file) is searched again and replaced.
 int64_t decide(const std::string& key, const char* name, const std::vector<int64_t>& candidates,
                int64_t multiple, const std::function<void(int64_t)>& run, bool force,
                std::vector<TuneReport>* reports) {
+  auto valid = [&](const nlohmann::json& entry) -> int64_t {  // 0: not a usable answer
+    const auto it = entry.find(name);
+    if (it == entry.end() || !it->is_number_integer()) return 0;
+    const int64_t v = it->get<int64_t>();
+    return v > 0 && v % multiple == 0 ? v : 0;
+  };
   TuneReport report;
   report.key = key;
+  bool replace = force;
   if (!force) {
     if (auto cached = autotune::lookup(key)) {
-      const int64_t v = cached->value(name, int64_t{0});
-      if (v > 0 && v % multiple == 0) {
+      if (const int64_t v = valid(*cached)) {
         if (reports) reports->push_back({key, fmt::format("{}={}", name, v), {}});
         return v;
       }
+      replace = true;
     }
   }
   int64_t best = candidates.front();
@@ -212,8 +220,8 @@ int64_t decide(const std::string& key, const char* name, const std::vector<int64
       if (best_ms == 0 || ms[i] < best_ms) best = candidates[i], best_ms = ms[i];
     }
   }
-  const auto kept = autotune::remember(key, {{name, best}, {"ms", timings}}, force);
-  const int64_t v = kept.value(name, best);
+  const int64_t kept = valid(autotune::remember(key, {{name, best}, {"ms", timings}}, replace));
+  const int64_t v = kept ? kept : best;
   report.chosen = fmt::format("{}={}", name, v);
   if (reports) reports->push_back(std::move(report));
   return v;

@@ -164,6 +164,26 @@ TEST_F(Autotune, FirstWrittenAnswerWinsOverALaterSearch) {
   EXPECT_EQ(read_cache()["entries"][reports[0].key]["key_tile"], 128);
 }
 
+TEST_F(Autotune, UnusableCachedTilesAreSearchedAgainAndReplaced) {
+  const auto in = make_inputs(1, 2, 100, 100, 64, 7);
+  const auto reports = k::cpu::tune_attention(in.q, in.k, in.v, {}, "", false);
+  // A hand-edited file: a query tile that is not a multiple of any SIMD width...
+  write_cache({{reports[0].key, {{"key_tile", value_of(reports[0].chosen)}}},
+               {reports[1].key, {{"q_tile", 12}}}});
+  k::autotune::reload();
+  auto tiles = k::cpu::attention_tiles(in.q, in.k, in.v);
+  EXPECT_NE(tiles.q_tile, 12);  // searched again: a candidate (a multiple of the width)
+  EXPECT_LT(error_vs_float64(in), kAttentionTol);
+  EXPECT_EQ(read_cache()["entries"][reports[1].key]["q_tile"], tiles.q_tile);
+  // ...and a key tile that is not a number.
+  write_cache({{reports[0].key, {{"key_tile", "big"}}}});
+  k::autotune::reload();
+  tiles = k::cpu::attention_tiles(in.q, in.k, in.v);
+  EXPECT_GT(tiles.key_tile, 0);
+  EXPECT_EQ(read_cache()["entries"][reports[0].key]["key_tile"], tiles.key_tile);
+  EXPECT_LT(error_vs_float64(in), kAttentionTol);
+}
+
 TEST_F(Autotune, CorruptCacheIsReportedAndRebuilt) {
   std::ofstream(cache_) << "{ not json";
   k::autotune::reload();
