@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "kernels/device_backends.h"
+
 namespace dit::kernels {
 
 namespace {
@@ -24,7 +26,26 @@ void check_attention_shapes(const torch::Tensor& q, const torch::Tensor& k,
     throw Error(fmt::format("attention: key_mask must be [B={}, Nk={}]", q.size(0), k.size(2)));
 }
 
-// A selection: "auto", "reference" or "cpu" with an optional ISA ("" = best).
+// Registered device backends ("cuda"); filled by static initialisers before main.
+std::vector<DeviceBackend>& device_backends() {
+  static std::vector<DeviceBackend> backends;
+  return backends;
+}
+
+const DeviceBackend* find_device_backend(const std::string& name) {
+  for (const auto& b : device_backends())
+    if (b.name == name) return &b;
+  return nullptr;
+}
+
+const DeviceBackend* device_backend_for(c10::DeviceType type) {
+  for (const auto& b : device_backends())
+    if (b.device == type) return &b;
+  return nullptr;
+}
+
+// A selection: "auto", "reference", "cpu" with an optional ISA ("" = best), or a device
+// backend's name.
 struct Selection {
   std::string kind = "auto";
   std::string isa;
@@ -32,7 +53,7 @@ struct Selection {
 
 Selection parse(const std::string& name, const char* where) {
   Selection s;
-  if (name == "auto" || name == "reference" || name == "cpu") {
+  if (name == "auto" || name == "reference" || name == "cpu" || find_device_backend(name)) {
     s.kind = name;
     return s;
   }
@@ -46,8 +67,8 @@ Selection parse(const std::string& name, const char* where) {
                               where, name, fmt::join(available_backends(), ", ")));
     return s;
   }
-  throw Error(fmt::format("{}: unknown kernel backend '{}' (expected auto, reference, cpu, or "
-                          "one of: {})",
+  throw Error(fmt::format("{}: unknown kernel backend '{}' (expected auto, reference, cpu, a "
+                          "device backend, or one of: {})",
                           where, name, fmt::join(available_backends(), ", ")));
 }
 
@@ -83,20 +104,45 @@ bool cpu_f32(std::initializer_list<const torch::Tensor*> ts) {
   return true;
 }
 
-// "reference" or "cpu:<isa>" for these inputs. A forced cpu backend with inputs it cannot take
-// (non-CPU, non-float32) is an error rather than a silent fallback.
+// "reference", "cpu:<isa>" or a device backend's name for these inputs. A backend selected by
+// name with inputs it cannot take (another device or dtype) is an error rather than a silent
+// fallback.
 std::string choose(std::initializer_list<const torch::Tensor*> ts, const char* op) {
   if (needs_autograd(ts)) return "reference";  // only the reference has a backward
   const Selection s = current();
   if (s.kind == "reference") return "reference";
+  const torch::Tensor& first = *ts.begin()[0];
+  if (const DeviceBackend* named = find_device_backend(s.kind)) {
+    if (first.device().type() != named->device)
+      throw Error(fmt::format("kernels::{}: backend '{}' needs {} tensors (got {}); select "
+                              "'auto' or 'reference'",
+                              op, named->name, c10::DeviceTypeName(named->device, true),
+                              first.device().str()));
+    return named->name;
+  }
+  if (!first.device().is_cpu() && s.kind != "cpu") {
+    const DeviceBackend* b = device_backend_for(first.device().type());
+    return b ? b->name : "reference";
+  }
   const bool ok = cpu_f32(ts);
   if (s.kind == "cpu" && !ok)
     throw Error(fmt::format("kernels::{}: backend 'cpu' needs CPU float32 tensors (got {} {}); "
                             "select 'auto' or 'reference'",
-                            op, ts.begin()[0]->device().str(),
-                            c10::toString(ts.begin()[0]->scalar_type())));
+                            op, first.device().str(), c10::toString(first.scalar_type())));
   if (!ok) return "reference";
   return "cpu:" + (s.isa.empty() ? cpu::best_isa() : s.isa);
+}
+
+// The device backend `chosen` names, or nullptr for "reference" / "cpu:<isa>".
+const DeviceBackend* as_device(const std::string& chosen) { return find_device_backend(chosen); }
+
+// Whether the selection in force names a backend explicitly (then its refusals are errors).
+bool selected_by_name(const DeviceBackend& b) { return current().kind == b.name; }
+
+Error refused(const DeviceBackend& b, const char* op, const std::string& why) {
+  return Error(fmt::format("kernels::{}: backend '{}' cannot take these inputs: {}; select 'auto' "
+                           "or 'reference'",
+                           op, b.name, why));
 }
 }  // namespace
 
@@ -111,7 +157,14 @@ std::string backend() { return t_scoped ? *t_scoped : process_default(); }
 std::vector<std::string> available_backends() {
   std::vector<std::string> out = {"reference"};
   for (const auto& isa : cpu::isas()) out.push_back("cpu:" + isa);
+  for (const auto& b : device_backends())
+    if (b.available()) out.push_back(b.name);
   return out;
+}
+
+bool register_device_backend(const DeviceBackend& backend) {
+  device_backends().push_back(backend);
+  return true;
 }
 
 ScopedBackend::ScopedBackend(const std::string& name) : previous_(t_scoped) {
@@ -121,43 +174,79 @@ ScopedBackend::ScopedBackend(const std::string& name) : previous_(t_scoped) {
 
 ScopedBackend::~ScopedBackend() { t_scoped = previous_; }
 
-std::string attention_backend(const torch::Tensor& q) { return choose({&q}, "attention"); }
+std::string attention_backend(const torch::Tensor& q) {
+  const std::string b = choose({&q}, "attention");
+  const DeviceBackend* d = as_device(b);
+  return d && d->attention_unsupported(q, q, q) && !selected_by_name(*d) ? "reference" : b;
+}
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const AttentionOptions& opts) {
   check_attention_shapes(q, k, v, opts);
   const std::string b = choose({&q, &k, &v}, "attention");
+  if (const DeviceBackend* d = as_device(b)) {
+    const char* why = d->attention_unsupported(q, k, v);
+    if (!why) return d->attention(q, k, v, opts);
+    if (selected_by_name(*d)) throw refused(*d, "attention", why);
+    return reference::attention(q, k, v, opts);
+  }
   if (b == "reference") return reference::attention(q, k, v, opts);
   return cpu::attention(q, k, v, opts, b.substr(4));
 }
 
 torch::Tensor adaln_layernorm(const torch::Tensor& x, const torch::Tensor& shift,
                               const torch::Tensor& scale) {
-  if (choose({&x, &shift, &scale}, "adaln_layernorm") == "reference")
-    return reference::adaln_layernorm(x, shift, scale);
+  const std::string b = choose({&x, &shift, &scale}, "adaln_layernorm");
+  if (as_device(b)) {
+    auto out = torch::empty_like(x, at::MemoryFormat::Contiguous);
+    adaln_layernorm_out(out, x, shift, scale);
+    return out;
+  }
+  if (b == "reference") return reference::adaln_layernorm(x, shift, scale);
   return cpu::adaln_layernorm(x, shift, scale);
 }
 
 torch::Tensor gate_residual(const torch::Tensor& x, const torch::Tensor& gate,
                             const torch::Tensor& y) {
-  if (choose({&x, &gate, &y}, "gate_residual") == "reference")
-    return reference::gate_residual(x, gate, y);
+  const std::string b = choose({&x, &gate, &y}, "gate_residual");
+  if (as_device(b)) {
+    auto out = x.contiguous().clone();
+    gate_residual_(out, gate, y);
+    return out;
+  }
+  if (b == "reference") return reference::gate_residual(x, gate, y);
   return cpu::gate_residual(x, gate, y);
 }
 
 void adaln_layernorm_out(const torch::Tensor& out, const torch::Tensor& x,
                          const torch::Tensor& shift, const torch::Tensor& scale) {
-  if (choose({&out, &x, &shift, &scale}, "adaln_layernorm_out") == "reference")
+  const std::string b = choose({&out, &x, &shift, &scale}, "adaln_layernorm_out");
+  if (const DeviceBackend* d = as_device(b)) {
+    if (d->adaln_layernorm_out(out, x, shift, scale)) return;
+    if (selected_by_name(*d))
+      throw refused(*d, "adaln_layernorm_out", "needs contiguous x and out of one dtype (fp32, "
+                    "bf16 or fp16) and unit-stride shift and scale rows");
     out.copy_(reference::adaln_layernorm(x, shift, scale));
-  else
+  } else if (b == "reference") {
+    out.copy_(reference::adaln_layernorm(x, shift, scale));
+  } else {
     cpu::adaln_layernorm_out(out, x, shift, scale);
+  }
 }
 
 void gate_residual_(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& y) {
-  if (choose({&x, &gate, &y}, "gate_residual_") == "reference")
+  const std::string b = choose({&x, &gate, &y}, "gate_residual_");
+  if (const DeviceBackend* d = as_device(b)) {
+    if (d->gate_residual_(x, gate, y)) return;
+    if (selected_by_name(*d))
+      throw refused(*d, "gate_residual_", "needs contiguous x and y of one dtype (fp32, bf16 or "
+                    "fp16) and unit-stride gate rows");
     x.add_(gate.unsqueeze(1) * y);
-  else
+  } else if (b == "reference") {
+    x.add_(gate.unsqueeze(1) * y);
+  } else {
     cpu::gate_residual_(x, gate, y);
+  }
 }
 
 }  // namespace dit::kernels

@@ -9,11 +9,17 @@
 //                key tiles, never the N x N matrix) and one-pass LayerNorm + modulate, with
 //                AVX-512, AVX2+FMA or portable scalar code chosen at run time ("cpu:avx512",
 //                "cpu:avx2", "cpu:scalar" name one ISA).
-// The CPU backend has NO backward: whenever autograd would need one (grad mode on and any
+//   "cuda"       only in builds against a CUDA torch, with a GPU present (kernels/cuda):
+//                flash-style attention forward on tensor cores for bf16/fp16 and head dims 64,
+//                72, 96, 128, and adaLN LayerNorm+modulate / gate+residual for fp32, bf16,
+//                fp16; inputs it does not take (e.g. fp32 attention) run the reference ops on
+//                the GPU under "auto", and are an error when "cuda" is selected by name.
+// The fast backends have NO backward: whenever autograd would need one (grad mode on and any
 // input requires grad, i.e. training) the dispatcher uses the reference path, whatever backend
 // is selected. Choice, in order: a ScopedBackend on the calling thread, set_backend(), the
 // environment variable DIT_KERNELS (e.g. DIT_KERNELS=reference), else "auto" = the fastest
-// backend that supports the inputs (cpu for CPU float32 tensors, else reference).
+// backend that supports the inputs (cpu for CPU float32 tensors, cuda for CUDA tensors, else
+// reference).
 #include <torch/torch.h>
 
 #include <optional>
@@ -59,11 +65,13 @@ std::string attention_backend(const torch::Tensor& q);
 
 // ---- backend selection ----------------------------------------------------------------------
 // Names accepted: "auto", "reference", "cpu", "cpu:avx512", "cpu:avx2", "cpu:scalar" (an ISA
-// must be available on this CPU). Unknown or unavailable names throw dit::Error.
+// must be available on this CPU), and "cuda" in CUDA builds. Unknown or unavailable names throw
+// dit::Error.
 void set_backend(const std::string& name);  // process-wide; default $DIT_KERNELS or "auto"
 std::string backend();                      // the selection in force on this thread
 // Backends usable on this machine, each a valid argument of set_backend / ScopedBackend:
-// "reference", then "cpu:<isa>" for every ISA the CPU supports (best first).
+// "reference", then "cpu:<isa>" for every ISA the CPU supports (best first), then "cuda" when
+// this build has it and a GPU is present.
 std::vector<std::string> available_backends();
 
 // ---- autotuning -----------------------------------------------------------------------------

@@ -10,8 +10,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <vector>
 
 namespace {
+
+// The backends that take CPU float32 tensors ("reference", "cpu:<isa>"); the cuda backend has
+// its own test below.
+std::vector<std::string> cpu_backends() {
+  std::vector<std::string> out;
+  for (const auto& name : dit::kernels::available_backends())
+    if (name == "reference" || name.rfind("cpu:", 0) == 0) out.push_back(name);
+  return out;
+}
 
 void randomize(torch::nn::Module& m, uint64_t seed) {
   torch::NoGradGuard no_grad;
@@ -39,7 +50,7 @@ TEST(ModelParity, FastKernelsMatchReferenceForward) {
       expected = model->forward(x, t, y);
     }
     const double tol = 1e-4 * std::max(1.0, expected.abs().max().item<double>());
-    for (const auto& name : dit::kernels::available_backends()) {
+    for (const auto& name : cpu_backends()) {
       if (name == "reference") continue;
       dit::kernels::ScopedBackend scoped(name);
       auto out = model->forward(x, t, y);
@@ -54,7 +65,7 @@ TEST(ModelParity, FastKernelsMatchReferenceForward) {
       dit::kernels::ScopedBackend ref("reference");
       expected = model->run_blocks(tokens, c, mask);
     }
-    for (const auto& name : dit::kernels::available_backends()) {
+    for (const auto& name : cpu_backends()) {
       if (name == "reference") continue;
       dit::kernels::ScopedBackend scoped(name);
       auto out = model->run_blocks(tokens, c, mask);
@@ -74,7 +85,7 @@ TEST(ModelParity, InferencePathMatchesForward) {
   randomize(*model, 9);
   dit::DiTInference inference(model);
   torch::NoGradGuard no_grad;
-  for (const auto& name : dit::kernels::available_backends()) {
+  for (const auto& name : cpu_backends()) {
     dit::kernels::ScopedBackend scoped(name);
     for (int64_t B : {2, 2, 5}) {
       torch::manual_seed(10 + B);
@@ -102,7 +113,7 @@ TEST(ModelParity, InferencePathMatchesForward) {
   }
   // Batches per backend 2, 2, 5, then 2 (run_blocks): one allocation per change of shape, so
   // 3 for the first backend and 2 for each further one.
-  const int64_t backends = static_cast<int64_t>(dit::kernels::available_backends().size());
+  const int64_t backends = static_cast<int64_t>(cpu_backends().size());
   EXPECT_EQ(inference.allocations(), 2 * backends + 1);
 }
 
@@ -127,6 +138,67 @@ TEST(ModelParity, BF16LinearsStayCloseToFloat32) {
   EXPECT_LT(rel, 3e-2);
   EXPECT_GT(rel, 0.0);  // it really ran in bf16
   EXPECT_THROW(dit::parse_linear_precision("fp16", "test"), dit::Error);
+}
+
+// The cuda backend through the whole model: DiT::forward and the inference path on the GPU in
+// bf16, against the float32 CPU forward of the same weights, and against the reference kernels
+// in bf16 on the GPU (libtorch's own bf16 path). Head dim 64 (the kernels' sizes; DiT-S/B/L).
+// Tolerance: 5e-2 of max |output| (bf16 weights and activations through every block), and no
+// worse than twice the reference bf16 path's own error plus 1e-2 of max |output|.
+TEST(ModelParity, CudaBF16MatchesFloat32Forward) {
+#ifndef DIT_HAVE_CUDA_BACKEND
+  GTEST_SKIP() << "built against a CPU-only torch: no cuda backend";
+#else
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU";
+  dit::DiTConfig cfg;
+  cfg.input_size = 16;
+  cfg.in_channels = 4;
+  cfg.hidden_size = 256;
+  cfg.num_heads = 4;
+  cfg.depth = 3;
+  cfg.num_classes = 10;
+  dit::DiT model(cfg);
+  model->eval();
+  randomize(*model, 13);
+  torch::manual_seed(14);
+  const int64_t B = 3;
+  auto x = torch::randn({B, cfg.in_channels, cfg.input_size, cfg.input_size});
+  auto t = torch::tensor({16.0f, 496.0f, 992.0f});  // exact in bf16
+  auto y = torch::tensor({int64_t{0}, int64_t{7}, cfg.null_class()});
+  c10::InferenceMode inference_mode;
+  torch::Tensor expected;
+  {
+    dit::kernels::ScopedBackend ref("reference");
+    expected = model->forward(x, t, y);
+  }
+  const double scale = std::max(1.0, expected.abs().max().item<double>());
+  model->to(torch::kCUDA, torch::kBFloat16);
+  const auto xd = x.to(torch::kCUDA, torch::kBFloat16), td = t.cuda(), yd = y.cuda();
+  auto err = [&](const torch::Tensor& out) {
+    EXPECT_TRUE(out.is_cuda());
+    return (out.to(torch::kCPU, torch::kFloat64) - expected.to(torch::kFloat64))
+               .abs()
+               .max()
+               .item<double>() /
+           scale;
+  };
+  double reference_err = 0;
+  {
+    dit::kernels::ScopedBackend ref("reference");
+    reference_err = err(model->forward(xd, td, yd));
+  }
+  dit::kernels::ScopedBackend cuda("cuda");
+  const double forward_err = err(model->forward(xd, td, yd));
+  dit::DiTInference inference(model);
+  const double inference_err = err(inference.forward(xd, td, yd));
+  for (double e : {forward_err, inference_err}) {
+    EXPECT_LT(e, 5e-2);
+    EXPECT_LT(e, 2 * reference_err + 1e-2);
+  }
+  RecordProperty("reference_bf16_err", std::to_string(reference_err));
+  RecordProperty("cuda_forward_err", std::to_string(forward_err));
+  RecordProperty("cuda_inference_err", std::to_string(inference_err));
+#endif
 }
 
 }  // namespace
