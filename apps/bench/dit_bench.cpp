@@ -44,6 +44,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -266,7 +267,11 @@ struct ForwardOptions {
   std::string python = "/usr/bin/python3";
   std::string json_out;
   uint64_t seed = 0;
-  double parity_tol = 1e-4;
+  std::optional<double> parity_tol;  // default: 1e-4 in f32, 5e-2 in bf16 / fp16
+  std::string device = "cpu";        // cpu | cuda: both sides run there
+  std::string dtype = "f32";         // f32 | bf16 | fp16 (16-bit: --device cuda)
+  bool cuda_graph = false;           // also time the engine's forward replayed as a CUDA graph
+  bool compile = false;              // also time torch.compile on the PyTorch side
   bool keep_temp = false;
   std::string kernels = "auto";  // kernel backend of the engine (kernels::ScopedBackend)
   bool inference = false;        // time DiTInference (reused buffers) instead of DiT::forward
@@ -319,6 +324,28 @@ void run_forward(const ForwardOptions& o) {
   if (o.protocol.min_iters < 1) throw Error("--min-iters must be >= 1");
   if (!o.no_pytorch && !fs::exists(o.pytorch_script))
     throw Error(fmt::format("PyTorch script {} not found (set --pytorch-script)", o.pytorch_script));
+  const bool on_gpu = o.device == "cuda";
+  if (o.device != "cpu" && !on_gpu)
+    throw Error(fmt::format("--device must be cpu or cuda, got '{}'", o.device));
+  const std::map<std::string, torch::ScalarType> dtypes = {
+      {"f32", torch::kFloat32}, {"bf16", torch::kBFloat16}, {"fp16", torch::kFloat16}};
+  if (!dtypes.count(o.dtype))
+    throw Error(fmt::format("--dtype must be f32, bf16 or fp16, got '{}'", o.dtype));
+  const torch::ScalarType dtype = dtypes.at(o.dtype);
+  if (!on_gpu && dtype != torch::kFloat32)
+    throw Error("--dtype bf16 / fp16 needs --device cuda (the CPU's bf16 linears: --compare-paths)");
+  if (on_gpu && !torch::cuda::is_available())
+    throw Error(fmt::format("--device cuda: libtorch {} sees no GPU (a CPU-only torch, or no "
+                            "device visible)",
+                            libtorch_version()));
+  if (o.cuda_graph && !(on_gpu && CudaGraphForward::supported()))
+    throw Error("--cuda-graph needs --device cuda and a build against a CUDA torch");
+  if (on_gpu && o.compare_paths) throw Error("--compare-paths compares the CPU paths");
+  const double parity_tol = o.parity_tol.value_or(dtype == torch::kFloat32 ? 1e-4 : 5e-2);
+  const torch::Device device = on_gpu ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  auto sync = [on_gpu] {
+    if (on_gpu) torch::cuda::synchronize();
+  };
 
   // Model: a preset with random weights, or a file.
   DiT model{nullptr};
@@ -345,14 +372,29 @@ void run_forward(const ForwardOptions& o) {
   int64_t params = 0;
   for (const auto& p : model->parameters()) params += p.numel();
 
+  // The PyTorch side reads the float32 weights; written before the model moves.
+  std::optional<TempDir> tmp;
+  std::string weights_path;
+  if (!o.no_pytorch) {
+    tmp.emplace("dit-bench");
+    if (o.keep_temp) tmp->keep();
+    weights_path = tmp->path() + "/weights.safetensors";
+    save_dit(weights_path, model, torch::kFloat32, {{"format", "dit-bench weights"}});
+  }
+  if (on_gpu) model->to(device, dtype);
+
   const int threads = set_threads(o.threads);
   const Machine mach = machine();
   kernels::ScopedBackend kernel_choice(o.kernels);
   const std::string attention_backend = kernels::attention_backend(
-      torch::zeros({1, cfg.num_heads, cfg.num_patches(), cfg.head_dim()}));
+      torch::zeros({1, cfg.num_heads, cfg.num_patches(), cfg.head_dim()},
+                   torch::TensorOptions(device).dtype(dtype)));
 
-  std::vector<BatchInputs> inputs;
+  std::vector<BatchInputs> inputs;  // float32 on the CPU (saved for the PyTorch side)
   for (auto b : o.batches) inputs.push_back(make_inputs(cfg, b, o.seed));
+  std::vector<BatchInputs> engine_inputs;  // the same on the engine's device, x in its dtype
+  for (const auto& in : inputs)
+    engine_inputs.push_back({in.x.to(device, dtype), in.t.to(device), in.y.to(device)});
   const size_t parity_i = static_cast<size_t>(
       std::min_element(o.batches.begin(), o.batches.end()) - o.batches.begin());
   const int64_t parity_batch = o.batches[parity_i];
@@ -367,7 +409,7 @@ void run_forward(const ForwardOptions& o) {
                "timings will be noisy and threads that wait on each other can stall (try fewer "
                "--threads)\n",
                load_before, mach.cores);
-  fmt::print("dtype:     f32, inference mode, eval\n");
+  fmt::print("dtype:     {}, device {}, inference mode, eval\n", o.dtype, o.device);
   fmt::print("model:     {}, {:.2f} M parameters\n", model_desc, params / 1e6);
   fmt::print("engine:    dit-engine on libtorch {}, attention backend '{}', {}\n",
              libtorch_version(), attention_backend,
@@ -376,8 +418,9 @@ void run_forward(const ForwardOptions& o) {
   std::fflush(stdout);
 
   // Engine: one output kept for the parity check, then the timings.
-  std::vector<Timing> engine;
+  std::vector<Timing> engine, graph;
   torch::Tensor engine_out;
+  std::optional<double> graph_diff;  // max |graph replay - engine| over the batch sizes
   {
     torch::NoGradGuard no_grad;
     c10::InferenceMode inference;
@@ -385,13 +428,35 @@ void run_forward(const ForwardOptions& o) {
     auto run = [&](const BatchInputs& in) {
       return o.inference ? inference_path.forward(in.x, in.t, in.y) : model->forward(in.x, in.t, in.y);
     };
-    const auto& pin = inputs[parity_i];
-    engine_out = run(pin).clone();
+    const auto& pin = engine_inputs[parity_i];
+    engine_out = run(pin).to(torch::kCPU, torch::kFloat32).clone();
     for (size_t i = 0; i < o.batches.size(); ++i) {
-      const auto& in = inputs[i];
-      engine.push_back(time_runs([&] { (void)run(in); }, o.protocol));
+      const auto& in = engine_inputs[i];
+      engine.push_back(time_runs(
+          [&] {
+            (void)run(in);
+            sync();
+          },
+          o.protocol));
       fmt::print(stderr, "engine batch {}: {} iters, median {:.2f} ms\n", o.batches[i],
                  engine.back().samples_ms.size(), engine.back().median_ms);
+      if (o.cuda_graph) {
+        CudaGraphForward replay(inference_path, in.x, in.t, in.y);
+        const double diff = (replay.forward(in.x, in.t, in.y) - run(in))
+                                .abs()
+                                .max()
+                                .to(torch::kCPU, torch::kFloat64)
+                                .item<double>();
+        graph_diff = std::max(graph_diff.value_or(0.0), diff);
+        graph.push_back(time_runs(
+            [&] {
+              (void)replay.forward(in.x, in.t, in.y);
+              sync();
+            },
+            o.protocol));
+        fmt::print(stderr, "engine graph batch {}: {} iters, median {:.2f} ms\n", o.batches[i],
+                   graph.back().samples_ms.size(), graph.back().median_ms);
+      }
     }
     if (o.compare_paths) {
       // The engine's own paths against each other, in interleaved rounds.
@@ -426,15 +491,10 @@ void run_forward(const ForwardOptions& o) {
     }
   }
 
-  // PyTorch eager on the same weights and inputs.
+  // PyTorch on the same weights and inputs.
   json py;
-  std::optional<TempDir> tmp;
   if (!o.no_pytorch) {
-    tmp.emplace("dit-bench");
-    if (o.keep_temp) tmp->keep();
-    const std::string weights_path = tmp->path() + "/weights.safetensors";
     const std::string inputs_path = tmp->path() + "/inputs.safetensors";
-    save_dit(weights_path, model, torch::kFloat32, {{"format", "dit-bench weights"}});
     TensorMap in_map;
     for (size_t i = 0; i < o.batches.size(); ++i) {
       const auto b = std::to_string(o.batches[i]);
@@ -456,7 +516,10 @@ void run_forward(const ForwardOptions& o) {
                                      "--warmup", std::to_string(o.protocol.warmup),
                                      "--iters", std::to_string(o.protocol.iters),
                                      "--min-time", fmt::format("{}", o.protocol.min_time),
-                                     "--min-iters", std::to_string(o.protocol.min_iters)};
+                                     "--min-iters", std::to_string(o.protocol.min_iters),
+                                     "--device", o.device,
+                                     "--dtype", o.dtype};
+    if (o.compile) argv.push_back("--compile");
     std::string out = run_capture(argv);
     try {
       py = json::parse(out);
@@ -464,7 +527,8 @@ void run_forward(const ForwardOptions& o) {
       throw Error(fmt::format("{}: output is not JSON ({}): {:.200}", o.pytorch_script, e.what(), out));
     }
     if (!py.contains("results") || py["results"].size() != o.batches.size() ||
-        !py.contains("parity"))
+        !py.contains("parity") ||
+        (o.compile && (!py.contains("compiled") || py["compiled"].size() != o.batches.size())))
       throw Error(fmt::format("{}: unexpected output: {:.200}", o.pytorch_script, out));
     if (py["threads"].get<int>() != threads)
       throw Error(fmt::format("pytorch ran with {} threads, engine with {}",
@@ -474,8 +538,16 @@ void run_forward(const ForwardOptions& o) {
 
   // Report.
   if (!py.is_null())
-    fmt::print("pytorch:   torch {} (python {}, {}), eager, reference DiT module structure\n",
-               py["torch_version"].get<std::string>(), py["python"].get<std::string>(), o.python);
+    fmt::print("pytorch:   torch {} (python {}, {}) on {}, attention {}, reference DiT module "
+               "structure; eager{}\n",
+               py["torch_version"].get<std::string>(), py["python"].get<std::string>(), o.python,
+               py.value("device_name", std::string("cpu")),
+               py.value("attention", std::string("explicit softmax")),
+               o.compile ? " and torch.compile (default mode)" : "");
+  if (graph_diff)
+    fmt::print("graph:     engine forward replayed as one CUDA graph (CudaGraphForward); max "
+               "|graph - engine| = {:.3g}\n",
+               *graph_diff);
   std::optional<double> parity_diff;
   if (!py.is_null()) {
     const auto& par = py["parity"];
@@ -485,34 +557,59 @@ void run_forward(const ForwardOptions& o) {
                parity_batch, *parity_diff, par["mean_abs_diff"].get<double>(),
                par["max_abs_output"].get<double>(), par["rms_output"].get<double>());
   }
-  fmt::print("\n{:>6}  {:>10}  {:>12}  {:>11}  {:>13}  {:>6}\n", "batch", "engine ms",
-             "engine img/s", "pytorch ms", "pytorch img/s", "ratio");
+  // Columns: engine, [graph], pytorch eager, [compiled], then the ratios of the engine's best
+  // path (graph when timed) against each PyTorch side.
+  const bool have_py = !py.is_null();
+  std::string head = fmt::format("\n{:>6}  {:>10}  {:>12}", "batch", "engine ms", "engine img/s");
+  if (o.cuda_graph) head += fmt::format("  {:>9}", "graph ms");
+  if (have_py) head += fmt::format("  {:>11}  {:>13}", "pytorch ms", "pytorch img/s");
+  if (have_py && o.compile) head += fmt::format("  {:>11}", "compiled ms");
+  if (have_py) head += fmt::format("  {:>6}", "ratio");
+  if (have_py && o.compile) head += fmt::format("  {:>11}", "vs compiled");
+  fmt::print("{}\n", head);
   json rows = json::array();
   for (size_t i = 0; i < o.batches.size(); ++i) {
     const int64_t b = o.batches[i];
     const Timing& e = engine[i];
+    const double best_ms = o.cuda_graph ? std::min(e.median_ms, graph[i].median_ms) : e.median_ms;
     json row = {{"batch", b}, {"engine", timing_json(e, b)}};
-    std::string py_ms = "-", py_ips = "-", ratio = "-";
-    if (!py.is_null()) {
+    std::string line = fmt::format("{:>6}  {:>10}  {:>12.1f}", b, ms_cell(e.median_ms),
+                                   b * 1e3 / e.median_ms);
+    if (o.cuda_graph) {
+      row["graph"] = timing_json(graph[i], b);
+      line += fmt::format("  {:>9}", ms_cell(graph[i].median_ms));
+    }
+    if (have_py) {
       const auto& r = py["results"][i];
       if (r["batch"].get<int64_t>() != b)
         throw Error(fmt::format("pytorch results out of order: batch {} vs {}",
                                 r["batch"].get<int64_t>(), b));
       const double pms = r["median_ms"].get<double>();
-      py_ms = ms_cell(pms);
-      py_ips = fmt::format("{:.1f}", b * 1e3 / pms);
-      ratio = fmt::format("{:.2f}", pms / e.median_ms);  // engine speed / pytorch speed
       row["pytorch"] = r;
-      row["ratio"] = pms / e.median_ms;
+      row["ratio"] = pms / best_ms;  // engine speed / pytorch speed
+      line += fmt::format("  {:>11}  {:>13.1f}", ms_cell(pms), b * 1e3 / pms);
+      std::string vs_compiled;
+      if (o.compile) {
+        const auto& c = py["compiled"][i];
+        const double cms = c["median_ms"].get<double>();
+        row["compiled"] = c;
+        row["ratio_compiled"] = cms / best_ms;
+        line += fmt::format("  {:>11}", ms_cell(cms));
+        vs_compiled = fmt::format("  {:>11.2f}", cms / best_ms);
+      }
+      line += fmt::format("  {:>6.2f}", pms / best_ms) + vs_compiled;
     }
-    fmt::print("{:>6}  {:>10}  {:>12.1f}  {:>11}  {:>13}  {:>6}\n", b, ms_cell(e.median_ms),
-               b * 1e3 / e.median_ms, py_ms, py_ips, ratio);
+    fmt::print("{}\n", line);
     rows.push_back(row);
   }
-  fmt::print("ratio = engine img/s / pytorch img/s (> 1: engine faster); medians\n");
+  if (have_py)
+    fmt::print("ratio = engine img/s / pytorch eager img/s{} (> 1: engine faster; the engine's "
+               "{}); medians\n",
+               o.compile ? ", vs compiled = the same against torch.compile" : "",
+               o.cuda_graph ? "faster of forward and graph replay" : "forward");
 
   const bool parity_ok =
-      !parity_diff || *parity_diff <= o.parity_tol * std::max(1.0, py["parity"]["max_abs_output"].get<double>());
+      !parity_diff || *parity_diff <= parity_tol * std::max(1.0, py["parity"]["max_abs_output"].get<double>());
 
   if (!o.json_out.empty()) {
     json doc = {
@@ -522,7 +619,8 @@ void run_forward(const ForwardOptions& o) {
          {{"cpu", mach.cpu}, {"cores", mach.cores}, {"load_average_start", load_before},
           {"load_average_end", load_average()}}},
         {"threads", threads},
-        {"dtype", "f32"},
+        {"dtype", o.dtype},
+        {"device", o.device},
         {"model", model_desc},
         {"config", cfg.to_metadata()},
         {"parameters", params},
@@ -542,7 +640,7 @@ void run_forward(const ForwardOptions& o) {
       doc["pytorch"] = {{"torch", py["torch_version"]}, {"python", py["python"]},
                         {"executable", o.python}, {"script", o.pytorch_script}};
       doc["parity"] = py["parity"];
-      doc["parity"]["tolerance"] = o.parity_tol;
+      doc["parity"]["tolerance"] = parity_tol;
       doc["parity"]["ok"] = parity_ok;
     }
     write_file_atomic(o.json_out, doc.dump(2) + "\n");
@@ -551,13 +649,14 @@ void run_forward(const ForwardOptions& o) {
   if (!parity_ok)
     throw Error(fmt::format("parity check failed: max |engine - pytorch| = {:.3g} exceeds {:.3g} "
                             "(scaled by max |y|): the two sides do not compute the same function",
-                            *parity_diff, o.parity_tol));
+                            *parity_diff, parity_tol));
 }
 
 void add_forward(CLI::App& app) {
   auto o = std::make_shared<ForwardOptions>();
   auto* cmd = app.add_subcommand(
-      "forward", "DiT forward pass: engine vs PyTorch eager on the same weights and inputs");
+      "forward", "DiT forward pass: engine vs PyTorch (eager; --compile: also torch.compile) on "
+                 "the same weights and inputs, on the CPU or a GPU (--device cuda)");
   cmd->add_option("--config", o->config, "DiT preset (S/2, B/4, XL/2, ..., tiny, fmnist)")
       ->capture_default_str();
   cmd->add_option("--batch", o->batches, "Batch sizes, comma separated")
@@ -585,8 +684,16 @@ void add_forward(CLI::App& app) {
   cmd->add_option("--python", o->python, "Python interpreter with torch")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed of the random weights and inputs")->capture_default_str();
   cmd->add_option("--parity-tol", o->parity_tol,
-                  "Max |engine - pytorch| allowed (times max(1, max |output|))")
+                  "Max |engine - pytorch| allowed (times max(1, max |output|); default 1e-4 in "
+                  "f32, 5e-2 in bf16 / fp16)");
+  cmd->add_option("--device", o->device, "cpu or cuda (both sides run there)")
       ->capture_default_str();
+  cmd->add_option("--dtype", o->dtype, "f32, or bf16 / fp16 with --device cuda (weights and "
+                                       "activations, both sides)")
+      ->capture_default_str();
+  cmd->add_flag("--cuda-graph", o->cuda_graph,
+                "Also time the engine's forward replayed as one CUDA graph (CudaGraphForward)");
+  cmd->add_flag("--compile", o->compile, "Also time torch.compile(model) on the PyTorch side");
   cmd->add_option("--json", o->json_out, "Write the results as JSON");
   cmd->add_flag("--keep-temp", o->keep_temp, "Keep the temporary weights and inputs");
   cmd->add_flag("--compare-paths", o->compare_paths,
@@ -595,7 +702,8 @@ void add_forward(CLI::App& app) {
   cmd->add_flag("--inference", o->inference,
                 "Time the engine's inference path (DiTInference: buffers reused across calls)");
   cmd->add_option("--kernels", o->kernels,
-                  "Engine kernel backend: auto, reference, cpu, cpu:avx512, cpu:avx2, cpu:scalar")
+                  "Engine kernel backend: auto, reference, cpu, cpu:avx512, cpu:avx2, cpu:scalar, "
+                  "cuda")
       ->capture_default_str();
   cmd->callback([o] { run_forward(*o); });
 }

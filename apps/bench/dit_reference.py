@@ -44,6 +44,10 @@ class PatchEmbed(nn.Module):  # timm.layers.PatchEmbed with flatten=True, norm=I
 
 
 class Attention(nn.Module):  # timm Attention(dim, num_heads, qkv_bias=True), no qk norm, drop 0
+    # timm's fused_attn: F.scaled_dot_product_attention (torch >= 2.0) instead of the explicit
+    # softmax(q k^T) v; the GPU baseline switches it on (pytorch_forward.py --device cuda).
+    fused = False
+
     def __init__(self, dim, num_heads):
         super().__init__()
         self.num_heads = num_heads
@@ -56,9 +60,13 @@ class Attention(nn.Module):  # timm Attention(dim, num_heads, qkv_bias=True), no
         B, N, C = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # [B, H, N, Dh]
-        attn = (q @ k.transpose(-2, -1)) * self.scale
-        attn = attn.softmax(dim=-1)
-        x = (attn @ v).transpose(1, 2).reshape(B, N, C)
+        if self.fused:
+            x = nn.functional.scaled_dot_product_attention(q, k, v)
+        else:
+            attn = (q @ k.transpose(-2, -1)) * self.scale
+            attn = attn.softmax(dim=-1)
+            x = attn @ v
+        x = x.transpose(1, 2).reshape(B, N, C)
         return self.proj(x)
 
 
@@ -96,7 +104,8 @@ class TimestepEmbedder(nn.Module):
         return embedding
 
     def forward(self, t):
-        return self.mlp(self.timestep_embedding(t, self.frequency_embedding_size))
+        t_freq = self.timestep_embedding(t, self.frequency_embedding_size)  # float32
+        return self.mlp(t_freq.to(self.mlp[0].weight.dtype))
 
 
 class LabelEmbedder(nn.Module):

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch-eager baseline for `dit-bench forward`.
+"""PyTorch baseline for `dit-bench forward`: eager, and torch.compile with --compile.
 
 The reference DiT (Peebles & Xie 2023, facebookresearch/DiT models.py, module structure and
 checkpoint key names; dit_reference.py next to this file, shared with
@@ -12,6 +12,12 @@ Usage (dit-bench runs this itself; standalone use works too):
                      [--warmup 2] [--iters N | --min-time 2.0] [--min-iters 3]
                      [--inputs inputs.safetensors]   # x.B, t.B, y.B per batch + engine_out
                      [--parity-batch B]              # compare against engine_out of that batch
+                     [--device cpu|cuda] [--dtype f32|bf16|fp16] [--compile]
+
+On a GPU (--device cuda) attention is F.scaled_dot_product_attention (timm's fused_attn, so
+torch picks its flash / cuDNN / memory-efficient kernels), every timed call ends with
+torch.cuda.synchronize(), and --compile also times torch.compile(model) (default mode; the
+compile happens in the warm-up calls and its time is reported).
 
 Needs only torch and numpy: the safetensors file is parsed by dit_reference.read_safetensors
 (8-byte little-endian header length, JSON header, raw little-endian data).
@@ -23,9 +29,12 @@ import sys
 import time
 
 import torch
+import torch.nn.functional as F
 
 # From this script's own directory (sys.path[0] when run as a script).
-from dit_reference import DiT, read_safetensors
+from dit_reference import Attention, DiT, read_safetensors
+
+DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def build_model(weights, metadata, source):
@@ -53,9 +62,12 @@ def build_model(weights, metadata, source):
 
 def time_runs(fn, warmup, iters, min_time, min_iters):
     """Same protocol as dit-bench: `warmup` untimed calls, then `iters` timed calls, or (iters 0)
-    timed calls until their total reaches min_time seconds and at least min_iters were made."""
+    timed calls until their total reaches min_time seconds and at least min_iters were made.
+    Returns the timed samples and the seconds the warm-up took."""
+    start = time.perf_counter()
     for _ in range(warmup):
         fn()
+    warmup_s = time.perf_counter() - start
     samples = []
     total = 0.0
     while True:
@@ -69,7 +81,7 @@ def time_runs(fn, warmup, iters, min_time, min_iters):
                 break
         elif total >= min_time and len(samples) >= min_iters:
             break
-    return samples
+    return samples, warmup_s
 
 
 def summarize(samples, batch):
@@ -105,41 +117,60 @@ def main():
     ap.add_argument("--inputs", help="safetensors with x.B, t.B, y.B (and engine_out)")
     ap.add_argument("--parity-batch", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0, help="inputs when --inputs is absent")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--dtype", choices=sorted(DTYPES), default="f32")
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile(model)")
     args = ap.parse_args()
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: torch sees no GPU")
+    if args.compile and not hasattr(torch, "compile"):
+        raise RuntimeError(f"--compile: torch {torch.__version__} has no torch.compile")
+    device, dtype = torch.device(args.device), DTYPES[args.dtype]
     batches = parse_batches(args.batch)
     weights, metadata = read_safetensors(args.weights)
     model, cfg = build_model(weights, metadata, args.weights)
+    model = model.to(device, dtype)
+    Attention.fused = args.device == "cuda" and hasattr(F, "scaled_dot_product_attention")
     inputs = read_safetensors(args.inputs)[0] if args.inputs else {}
+    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
 
     def batch_inputs(b):
         if inputs:
             try:
-                return inputs[f"x.{b}"], inputs[f"t.{b}"], inputs[f"y.{b}"]
+                x, t, y = inputs[f"x.{b}"], inputs[f"t.{b}"], inputs[f"y.{b}"]
             except KeyError as e:
                 raise ValueError(f"{args.inputs}: tensor {e} is missing") from None
-        g = torch.Generator().manual_seed(args.seed + b)
-        size, ch = cfg["input_size"], cfg["in_channels"]
-        x = torch.randn(b, ch, size, size, generator=g)
-        t = torch.rand(b, generator=g) * 1000
-        y = torch.randint(0, max(cfg["num_classes"], 1), (b,), generator=g)
-        return x, t, y
+        else:
+            g = torch.Generator().manual_seed(args.seed + b)
+            size, ch = cfg["input_size"], cfg["in_channels"]
+            x = torch.randn(b, ch, size, size, generator=g)
+            t = torch.rand(b, generator=g) * 1000
+            y = torch.randint(0, max(cfg["num_classes"], 1), (b,), generator=g)
+        return x.to(device, dtype), t.to(device), y.to(device)
 
     result = {
         "torch_version": torch.__version__,
         "python": sys.version.split()[0],
         "threads": torch.get_num_threads(),
+        "device": args.device,
+        "device_name": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+        "dtype": args.dtype,
+        "attention": "F.scaled_dot_product_attention" if Attention.fused else "explicit softmax",
         "config": cfg,
         "results": [],
     }
+    compiled = torch.compile(model) if args.compile else None
+    if compiled is not None:
+        result["compiled"] = []
     with torch.inference_mode():
         if args.parity_batch > 0:
             if "engine_out" not in inputs:
                 raise ValueError("--parity-batch needs --inputs with an engine_out tensor")
             ref = inputs["engine_out"].to(torch.float32)
-            out = model(*batch_inputs(args.parity_batch))
+            out = model(*batch_inputs(args.parity_batch)).to("cpu", torch.float32)
             if out.shape != ref.shape:
                 raise ValueError(f"parity: pytorch output {list(out.shape)} vs engine "
                                  f"{list(ref.shape)}")
@@ -153,12 +184,21 @@ def main():
             }
         for b in batches:
             x, t, y = batch_inputs(b)
-            samples = time_runs(lambda: model(x, t, y), args.warmup, args.iters, args.min_time,
-                                args.min_iters)
-            r = {"batch": b, **summarize(samples, b)}
-            print(f"pytorch batch {b}: {r['iters']} iters, median {r['median_ms']:.2f} ms",
-                  file=sys.stderr, flush=True)
-            result["results"].append(r)
+            for name, fn in [("results", model), ("compiled", compiled)]:
+                if fn is None:
+                    continue
+
+                def call():
+                    fn(x, t, y)
+                    sync()
+
+                samples, warmup_s = time_runs(call, max(args.warmup, 1 if fn is compiled else 0),
+                                              args.iters, args.min_time, args.min_iters)
+                r = {"batch": b, **summarize(samples, b), "warmup_s": warmup_s}
+                print(f"pytorch {'compiled' if fn is compiled else 'eager'} batch {b}: "
+                      f"{r['iters']} iters, median {r['median_ms']:.2f} ms "
+                      f"(warm-up {warmup_s:.1f} s)", file=sys.stderr, flush=True)
+                result[name].append(r)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

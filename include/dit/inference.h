@@ -45,4 +45,28 @@ class DiTInference {
   std::shared_ptr<Workspace> ws_;
 };
 
+// One DiTInference::forward captured as a CUDA graph and replayed: at batch 1 a DiT forward is
+// hundreds of small kernel launches, and one graph launch replaces them (a sampler step is then
+// not launch-bound). Shapes, dtypes and the device are fixed at capture: forward() takes inputs
+// shaped as the constructor's, copies them into the graph's own input tensors, replays, and
+// returns the graph's output tensor, which the next call overwrites (clone it to keep it).
+// Needs a build against a CUDA torch (the "cuda" kernel backend) and inputs on a GPU; otherwise
+// the constructor throws dit::Error saying which. Capture runs the forward a few times first,
+// so kernel autotuning and workspace allocation happen outside the graph.
+class CudaGraphForward {
+ public:
+  CudaGraphForward(DiTInference& inference, const torch::Tensor& x, const torch::Tensor& t,
+                   const torch::Tensor& y);
+  ~CudaGraphForward();
+  CudaGraphForward(const CudaGraphForward&) = delete;
+  CudaGraphForward& operator=(const CudaGraphForward&) = delete;
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y);
+  // Whether this build can capture CUDA graphs (it was built against a CUDA torch).
+  static bool supported();
+
+ private:
+  struct Graph;
+  std::unique_ptr<Graph> graph_;
+};
+
 }  // namespace dit

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -199,6 +200,44 @@ TEST(ModelParity, CudaBF16MatchesFloat32Forward) {
   RecordProperty("cuda_forward_err", std::to_string(forward_err));
   RecordProperty("cuda_inference_err", std::to_string(inference_err));
 #endif
+}
+
+// CudaGraphForward: a CPU-only build says so; on a GPU the replayed graph gives the inference
+// path's output (the same kernels on the same inputs: equal up to 1e-6 of max |out|) for new
+// inputs copied into it, and refuses inputs of another shape.
+TEST(CudaGraph, ReplayMatchesInferenceForward) {
+  auto cfg = dit::DiTConfig::preset("fmnist");
+  dit::DiT model(cfg);
+  model->eval();
+  randomize(*model, 15);
+  if (!dit::CudaGraphForward::supported() || !torch::cuda::is_available()) {
+    dit::DiTInference cpu_inference(model);
+    auto x = torch::randn({1, cfg.in_channels, cfg.input_size, cfg.input_size});
+    EXPECT_THROW(dit::CudaGraphForward(cpu_inference, x, torch::zeros({1}), torch::zeros({1}, torch::kLong)),
+                 dit::Error);
+    GTEST_SKIP() << "no CUDA graphs here (CPU-only torch or no GPU)";
+  }
+  model->to(torch::kCUDA, torch::kBFloat16);
+  dit::DiTInference inference(model);
+  const auto on = torch::TensorOptions(torch::kCUDA);
+  auto make = [&](int64_t seed) {
+    torch::manual_seed(seed);
+    return std::array<torch::Tensor, 3>{
+        torch::randn({2, cfg.in_channels, cfg.input_size, cfg.input_size}).to(on.dtype(torch::kBFloat16)),
+        (torch::rand({2}) * 1000).to(on), torch::randint(cfg.num_classes, {2}, torch::kLong).to(on)};
+  };
+  auto first = make(16);
+  dit::CudaGraphForward graph(inference, first[0], first[1], first[2]);
+  c10::InferenceMode inference_mode;
+  for (int64_t seed : {17, 18}) {
+    auto in = make(seed);
+    auto expected = inference.forward(in[0], in[1], in[2]);
+    auto out = graph.forward(in[0], in[1], in[2]);
+    EXPECT_LE((out - expected).abs().max().item<double>(),
+              1e-6 * std::max(1.0, expected.abs().max().item<double>()));
+  }
+  auto wrong = torch::randn({3, cfg.in_channels, cfg.input_size, cfg.input_size}).to(on.dtype(torch::kBFloat16));
+  EXPECT_THROW(graph.forward(wrong, first[1], first[2]), dit::Error);
 }
 
 }  // namespace

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The engine on a GPU, from the repository root of the device machine:
+#   bash scripts/device/engine.sh     (device tool: timeout_s 590, carry ["third_party/debian"])
+# Where scripts/device/check.sh builds the raw kernels alone, this builds libdit itself against
+# the machine's CUDA PyTorch (DESIGN.md "Two torch worlds": header-only packages and libpng from
+# third_party/debian, made here by scripts/vendor-deps.sh; no HDF5, docking or batch jobs there),
+# so the "cuda" kernel backend (kernels/cuda/torch_bridge.cpp) is in, and runs in order of
+# importance (the kernel benchmarks last: check.sh runs them too), each with its own time limit:
+#   test_kernels                         the shared test bodies on every backend, cuda included
+#                                        (bf16 and fp16 against float64), whole-model bf16 parity
+#   forward (dit-bench, DiT-XL/2, bf16)  engine (forward and CUDA-graph replay) vs PyTorch eager
+#                                        and torch.compile, batch 1, 64, 256
+#   kernel_bench (dit-cuda-selftest)     our attention kernels: TFLOP/s per configuration
+#   sdpa (bench_sdpa.py)                 PyTorch SDPA (flash, cuDNN) at the same shapes
+# Logs in $LOG/<step>.log, one line per step in summary.txt (see collect below).
+# Arguments name the steps to run after the build (default: all four, in that order), e.g. a
+# second call on a still-warm machine: `bash scripts/device/engine.sh forward` (the build is
+# then a no-op: build-gpu is kept between calls).
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+# The device tool brings back at most 8 files from $OUT: every log goes to $LOG, and on exit
+# $OUT gets summary.txt, the JSON results and logs.tar.gz (all of $LOG).
+OUT=${OUT:-out/device}
+LOG=${LOG:-out/device-logs}
+mkdir -p "$OUT" "$LOG"
+summary="$LOG/summary.txt"
+: >"$summary"
+status=0
+collect() {
+  cp "$summary" "$LOG"/*.json "$OUT"/ 2>/dev/null
+  tar -czf "$OUT/logs.tar.gz" -C "$LOG" .
+}
+trap collect EXIT
+
+# step NAME LIMIT_S COMMAND...
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local start=$SECONDS
+  echo "== $name: $*" | tee -a "$summary"
+  timeout "$limit" "$@" 2>&1 | tee "$LOG/$name.log"
+  local rc=${PIPESTATUS[0]}
+  echo "== $name: exit $rc after $((SECONDS - start)) s" | tee -a "$summary"
+  return "$rc"
+}
+
+export PATH="$PATH:/usr/local/cuda/bin"
+python=$(command -v python3)
+torch_prefix=$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)') || exit 1
+torch_version=$("$python" -c 'import torch; print(torch.__version__)')
+# ATen wants C++20 from torch 2.12 on.
+cxx_std=$("$python" -c 'import torch; v = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2]); print(20 if v >= (2, 12) else 17)')
+{
+  nvidia-smi
+  nvcc --version
+  cmake --version | head -1
+  echo "torch $torch_version at $torch_prefix; C++$cxx_std"
+} >"$LOG/environment.txt" 2>&1
+[ -d third_party/debian ] ||
+  echo "== warning: third_party/debian is missing (run scripts/vendor-deps.sh here and carry it)" |
+  tee -a "$summary"
+
+arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '. ')
+case "$arch" in
+  90) arch=90a ;;
+  "") arch="80;90a" ;;
+esac
+
+step configure 120 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  "-DCMAKE_PREFIX_PATH=$torch_prefix" "-DCMAKE_CUDA_ARCHITECTURES=$arch" \
+  "-DCMAKE_CXX_STANDARD=$cxx_std" -DDIT_WITH_HDF5=OFF -DDIT_WITH_DOCKING=OFF || exit 1
+grep -q '"cuda" kernel backend' "$LOG/configure.log" ||
+  echo "== warning: configure did not report the cuda kernel backend" | tee -a "$summary"
+step build 300 cmake --build build-gpu -j "$(nproc)" \
+  --target dit dit-bench test_kernels dit-cuda-selftest || exit 1
+
+run_step() {
+  case $1 in
+    test_kernels)
+      step test_kernels 180 build-gpu/tests/test_kernels \
+        --gtest_output="json:$LOG/test_kernels.json" ;;
+    kernel_bench)
+      step kernel_bench 90 build-gpu/kernels/cuda/dit-cuda-selftest bench --json "$LOG/bench.json" ;;
+    sdpa)
+      step sdpa 120 "$python" scripts/device/bench_sdpa.py ;;
+    forward)
+      step forward 300 build-gpu/dit-bench forward --config XL/2 --device cuda --dtype bf16 \
+        --batch 1,64,256 --kernels auto --inference --cuda-graph --compile --python "$python" \
+        --warmup 3 --min-time 1 --json "$LOG/forward_xl2.json" ;;
+    *)
+      echo "== unknown step '$1' (test_kernels, kernel_bench, sdpa, forward)" | tee -a "$summary"
+      return 2 ;;
+  esac
+}
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(test_kernels forward kernel_bench sdpa)
+for s in "${steps[@]}"; do
+  run_step "$s" || status=1
+done
+echo "== overall: $([ "$status" -eq 0 ] && echo PASS || echo FAIL)" | tee -a "$summary"
+exit "$status"
