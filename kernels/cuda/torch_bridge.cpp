@@ -115,7 +115,8 @@ int attention_config(const AttentionCudaParams& p, int device, cudaStream_t stre
       if (name.get<std::string>() == attention_cuda_config_name(p.head_dim, c)) return c;
     return -1;
   };
-  if (auto hit = autotune::lookup(key)) {
+  const auto hit = autotune::lookup(key);
+  if (hit) {
     const int c = index_of(*hit);
     if (c >= 0 && !attention_cuda_unsupported(p, c)) return c;
   }
@@ -138,8 +139,9 @@ int attention_config(const AttentionCudaParams& p, int device, cudaStream_t stre
   size_t best = 0;
   for (size_t i = 1; i < ms.size(); ++i)
     if (ms[i] < ms[best]) best = i;
+  // First answer written wins (as for the CPU tiles), unless the cached one was unusable.
   const int in_force = index_of(autotune::remember(
-      key, attention_cuda_config_name(p.head_dim, configs[best]), /*overwrite=*/true));
+      key, attention_cuda_config_name(p.head_dim, configs[best]), /*overwrite=*/hit.has_value()));
   return in_force >= 0 && !attention_cuda_unsupported(p, in_force) ? in_force : configs[best];
 }
 
