@@ -14,45 +14,14 @@
 # Exit 0 when every step passed.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
-# The device tool brings back at most 8 files from $OUT: every log goes to $LOG, and on exit
-# $OUT gets summary.txt, the JSON results and logs.tar.gz (all of $LOG).
-OUT=${OUT:-out/device}
-LOG=${LOG:-out/device-logs}
-mkdir -p "$OUT" "$LOG"
-summary="$LOG/summary.txt"
-: >"$summary"
-status=0
-collect() {
-  cp "$summary" "$LOG"/*.json "$OUT"/ 2>/dev/null
-  tar -czf "$OUT/logs.tar.gz" -C "$LOG" .
-}
-trap collect EXIT
-
-# step NAME LIMIT_S COMMAND...
-step() {
-  local name=$1 limit=$2
-  shift 2
-  local start=$SECONDS
-  echo "== $name: $*" | tee -a "$summary"
-  timeout "$limit" "$@" 2>&1 | tee "$LOG/$name.log"
-  local rc=${PIPESTATUS[0]}
-  echo "== $name: exit $rc after $((SECONDS - start)) s" | tee -a "$summary"
-  return "$rc"
-}
-
-export PATH="$PATH:/usr/local/cuda/bin"
+source scripts/device/common.sh
 {
   nvidia-smi
   nvcc --version
   cmake --version | head -1
 } >"$LOG/environment.txt" 2>&1
 
-# sm_90 (H100/H200) builds as 90a like the top-level default; anything else as reported.
-arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '. ')
-case "$arch" in
-  90) arch=90a ;;
-  "") arch="80;90a" ;;
-esac
+arch=$(gpu_arch)
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 

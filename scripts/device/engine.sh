@@ -18,33 +18,7 @@
 # then a no-op: build-gpu is kept between calls).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
-# The device tool brings back at most 8 files from $OUT: every log goes to $LOG, and on exit
-# $OUT gets summary.txt, the JSON results and logs.tar.gz (all of $LOG).
-OUT=${OUT:-out/device}
-LOG=${LOG:-out/device-logs}
-mkdir -p "$OUT" "$LOG"
-summary="$LOG/summary.txt"
-: >"$summary"
-status=0
-collect() {
-  cp "$summary" "$LOG"/*.json "$OUT"/ 2>/dev/null
-  tar -czf "$OUT/logs.tar.gz" -C "$LOG" .
-}
-trap collect EXIT
-
-# step NAME LIMIT_S COMMAND...
-step() {
-  local name=$1 limit=$2
-  shift 2
-  local start=$SECONDS
-  echo "== $name: $*" | tee -a "$summary"
-  timeout "$limit" "$@" 2>&1 | tee "$LOG/$name.log"
-  local rc=${PIPESTATUS[0]}
-  echo "== $name: exit $rc after $((SECONDS - start)) s" | tee -a "$summary"
-  return "$rc"
-}
-
-export PATH="$PATH:/usr/local/cuda/bin"
+source scripts/device/common.sh
 python=$(command -v python3)
 torch_prefix=$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)') || exit 1
 torch_version=$("$python" -c 'import torch; print(torch.__version__)')
@@ -60,11 +34,7 @@ cxx_std=$("$python" -c 'import torch; v = tuple(int(p) for p in torch.__version_
   echo "== warning: third_party/debian is missing (run scripts/vendor-deps.sh here and carry it)" |
   tee -a "$summary"
 
-arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '. ')
-case "$arch" in
-  90) arch=90a ;;
-  "") arch="80;90a" ;;
-esac
+arch=$(gpu_arch)
 
 step configure 120 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
   "-DCMAKE_PREFIX_PATH=$torch_prefix" "-DCMAKE_CUDA_ARCHITECTURES=$arch" \
