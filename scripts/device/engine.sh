@@ -8,12 +8,13 @@
 # importance (the kernel benchmarks last: check.sh runs them too), each with its own time limit:
 #   test_kernels                         the shared test bodies on every backend, cuda included
 #                                        (bf16 and fp16 against float64), whole-model bf16 parity
-#   forward (dit-bench, DiT-XL/2, bf16)  engine (forward and CUDA-graph replay) vs PyTorch eager
-#                                        and torch.compile, batch 1, 64, 256
+#   forward (dit-bench, DiT-XL/2, bf16)  engine (forward and CUDA-graph replay) vs PyTorch eager,
+#                                        batch 1, 64, 256
+#   compiled                             the same with torch.compile too (compiles per batch)
 #   kernel_bench (dit-cuda-selftest)     our attention kernels: TFLOP/s per configuration
 #   sdpa (bench_sdpa.py)                 PyTorch SDPA (flash, cuDNN) at the same shapes
 # Logs in $LOG/<step>.log, one line per step in summary.txt (see collect below).
-# Arguments name the steps to run after the build (default: all four, in that order), e.g. a
+# Arguments name the steps to run after the build (default: all, in that order), e.g. a
 # second call on a still-warm machine: `bash scripts/device/engine.sh forward` (the build is
 # then a no-op: build-gpu is kept between calls).
 set -uo pipefail
@@ -54,16 +55,21 @@ run_step() {
     sdpa)
       step sdpa 120 "$python" scripts/device/bench_sdpa.py ;;
     forward)
-      step forward 300 build-gpu/dit-bench forward --config XL/2 --device cuda --dtype bf16 \
-        --batch 1,64,256 --kernels auto --inference --cuda-graph --compile --python "$python" \
+      step forward 240 build-gpu/dit-bench forward --config XL/2 --device cuda --dtype bf16 \
+        --batch 1,64,256 --inference --cuda-graph --python "$python" \
         --warmup 3 --min-time 1 --json "$LOG/forward_xl2.json" ;;
+    compiled)  # torch.compile compiles once per batch size: the target's batch 64 first
+      step compiled 300 build-gpu/dit-bench forward --config XL/2 --device cuda --dtype bf16 \
+        --batch 64,1,256 --inference --cuda-graph --compile --python "$python" \
+        --warmup 3 --min-time 1 --json "$LOG/forward_xl2_compiled.json" ;;
     *)
-      echo "== unknown step '$1' (test_kernels, kernel_bench, sdpa, forward)" | tee -a "$summary"
+      echo "== unknown step '$1' (test_kernels, forward, compiled, kernel_bench, sdpa)" |
+        tee -a "$summary"
       return 2 ;;
   esac
 }
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(test_kernels forward kernel_bench sdpa)
+[ ${#steps[@]} -gt 0 ] || steps=(test_kernels forward compiled kernel_bench sdpa)
 for s in "${steps[@]}"; do
   run_step "$s" || status=1
 done
