@@ -7,6 +7,8 @@
 #
 #   sudo bash scripts/check-portable-build.sh [BUILD_DIR]     (default: build-portable)
 #   DIT_PORTABLE_CONFIGURE_ONLY=1 ...                         masks, probes and configure only
+#   DIT_PORTABLE_KEEP_BUILD=1 ...                             reuse BUILD_DIR (incremental rebuild;
+#                                                             default: a fresh one)
 #   DIT_PORTABLE_JOBS=N ...                                   cmake --build -jN (default 1)
 #   DIT_PORTABLE_CMAKE_ARGS="-DDIT_PCH=ON" ...                more configure arguments
 #   DIT_PORTABLE_TARGETS="dit test_kernels" ...               what to build (default: the core:
@@ -168,7 +170,8 @@ log "probes passed: no hidden header or library is reachable; torch/torch.h is"
 # Their torch/include/fmt (fmt 11/12) is on every command line before anything else. Debian's
 # torch has none, so a wrapper of its TorchConfig.cmake puts a folder first in
 # TORCH_INCLUDE_DIRS whose fmt headers are an #error: a file that reads torch's fmt fails.
-sim=$work/torch-wheel-sim
+if [ "${DIT_PORTABLE_KEEP_BUILD:-}" != 1 ]; then rm -rf -- "$build"; fi
+sim=${DIT_PORTABLE_TORCH_SIM:-$build/torch-wheel-sim}   # a fixed path: a kept build stays valid
 mkdir -p "$sim/cmake" "$sim/include/fmt"
 for h in format.h core.h base.h ranges.h ostream.h std.h; do
   echo '#error "fmt from torch/include (as in a PyTorch wheel): find_package(fmt)'"'"'s must come first"' \
@@ -181,7 +184,6 @@ EOF_TORCH
 
 # ---- configure, build, test --------------------------------------------------------------
 export PATH=$PATH:/usr/local/cuda/bin   # the CUDA section must configure as on the GPU machine
-rm -rf -- "$build"
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 # shellcheck disable=SC2086  # DIT_PORTABLE_CMAKE_ARGS: extra arguments, split on spaces
