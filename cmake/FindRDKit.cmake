@@ -15,6 +15,8 @@ foreach(c IN LISTS _rdkit_components)
   endif()
 endforeach()
 find_package(Boost QUIET)  # RDKit's headers include Boost
+# One string: a ';' list here would be split into unknown keywords of the call below.
+list(JOIN _rdkit_missing " " _rdkit_missing)
 include(FindPackageHandleStandardArgs)
 find_package_handle_standard_args(RDKit REQUIRED_VARS RDKit_INCLUDE_DIR RDKit_LIBRARIES Boost_FOUND
   REASON_FAILURE_MESSAGE "missing: ${_rdkit_missing} (install librdkit-dev libboost-dev)")
