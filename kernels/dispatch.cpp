@@ -3,6 +3,7 @@
 #include <dit/error.h>
 #include <dit/kernels.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 
 #include <algorithm>
 #include <cstdlib>

@@ -30,6 +30,7 @@
 #include <dit/runtime.h>
 #include <dit/safetensors.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
 #include <torch/torch.h>

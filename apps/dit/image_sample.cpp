@@ -4,6 +4,7 @@
 #include <dit/image.h>
 #include <dit/sampler.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 
 #include <filesystem>
 #include <sstream>

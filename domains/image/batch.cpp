@@ -7,6 +7,7 @@
 #include <dit/image.h>
 #include <dit/jobs.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 
 namespace dit {
 namespace {

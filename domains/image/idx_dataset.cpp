@@ -4,6 +4,7 @@
 #include <dit/image.h>
 #include <dit/runtime.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 #include <zlib.h>
 
 #include <algorithm>

@@ -3,6 +3,7 @@
 #include <dit/h5md.h>
 #include <dit/runtime.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 #include <hdf5.h>
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -22,6 +22,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 #include <nlohmann/json.hpp>
 
 // safetensors data is little-endian; we hand the bytes to torch as they are.

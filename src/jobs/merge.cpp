@@ -2,6 +2,7 @@
 #include <dit/error.h>
 #include <dit/jobs.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 #include <unistd.h>
 
 #include <algorithm>

@@ -4,6 +4,7 @@
 #include <dit/error.h>
 #include <dit/inference.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 
 #ifdef DIT_HAVE_CUDA_BACKEND
 #include <ATen/cuda/CUDAGraph.h>

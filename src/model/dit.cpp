@@ -4,6 +4,7 @@
 #include <dit/kernels.h>
 #include <dit/model.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 
 #include <cmath>
 
