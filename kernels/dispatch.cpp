@@ -134,9 +134,6 @@ std::string choose(std::initializer_list<const torch::Tensor*> ts, const char* o
   return "cpu:" + (s.isa.empty() ? cpu::best_isa() : s.isa);
 }
 
-// The device backend `chosen` names, or nullptr for "reference" / "cpu:<isa>".
-const DeviceBackend* as_device(const std::string& chosen) { return find_device_backend(chosen); }
-
 // Whether the selection in force names a backend explicitly (then its refusals are errors).
 bool selected_by_name(const DeviceBackend& b) { return current().kind == b.name; }
 
@@ -177,7 +174,7 @@ ScopedBackend::~ScopedBackend() { t_scoped = previous_; }
 
 std::string attention_backend(const torch::Tensor& q) {
   const std::string b = choose({&q}, "attention");
-  const DeviceBackend* d = as_device(b);
+  const DeviceBackend* d = find_device_backend(b);
   return d && d->attention_unsupported(q, q, q) && !selected_by_name(*d) ? "reference" : b;
 }
 
@@ -185,20 +182,20 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
                         const AttentionOptions& opts) {
   check_attention_shapes(q, k, v, opts);
   const std::string b = choose({&q, &k, &v}, "attention");
-  if (const DeviceBackend* d = as_device(b)) {
+  if (const DeviceBackend* d = find_device_backend(b)) {
     const char* why = d->attention_unsupported(q, k, v);
     if (!why) return d->attention(q, k, v, opts);
     if (selected_by_name(*d)) throw refused(*d, "attention", why);
-    return reference::attention(q, k, v, opts);
+  } else if (b != "reference") {
+    return cpu::attention(q, k, v, opts, b.substr(4));
   }
-  if (b == "reference") return reference::attention(q, k, v, opts);
-  return cpu::attention(q, k, v, opts, b.substr(4));
+  return reference::attention(q, k, v, opts);
 }
 
 torch::Tensor adaln_layernorm(const torch::Tensor& x, const torch::Tensor& shift,
                               const torch::Tensor& scale) {
   const std::string b = choose({&x, &shift, &scale}, "adaln_layernorm");
-  if (as_device(b)) {
+  if (find_device_backend(b)) {
     auto out = torch::empty_like(x, at::MemoryFormat::Contiguous);
     adaln_layernorm_out(out, x, shift, scale);
     return out;
@@ -210,8 +207,8 @@ torch::Tensor adaln_layernorm(const torch::Tensor& x, const torch::Tensor& shift
 torch::Tensor gate_residual(const torch::Tensor& x, const torch::Tensor& gate,
                             const torch::Tensor& y) {
   const std::string b = choose({&x, &gate, &y}, "gate_residual");
-  if (as_device(b)) {
-    auto out = x.contiguous().clone();
+  if (find_device_backend(b)) {
+    auto out = x.clone(at::MemoryFormat::Contiguous);
     gate_residual_(out, gate, y);
     return out;
   }
@@ -222,32 +219,28 @@ torch::Tensor gate_residual(const torch::Tensor& x, const torch::Tensor& gate,
 void adaln_layernorm_out(const torch::Tensor& out, const torch::Tensor& x,
                          const torch::Tensor& shift, const torch::Tensor& scale) {
   const std::string b = choose({&out, &x, &shift, &scale}, "adaln_layernorm_out");
-  if (const DeviceBackend* d = as_device(b)) {
+  if (const DeviceBackend* d = find_device_backend(b)) {
     if (d->adaln_layernorm_out(out, x, shift, scale)) return;
     if (selected_by_name(*d))
       throw refused(*d, "adaln_layernorm_out", "needs contiguous x and out of one dtype (fp32, "
                     "bf16 or fp16) and unit-stride shift and scale rows");
-    out.copy_(reference::adaln_layernorm(x, shift, scale));
-  } else if (b == "reference") {
-    out.copy_(reference::adaln_layernorm(x, shift, scale));
-  } else {
-    cpu::adaln_layernorm_out(out, x, shift, scale);
+  } else if (b != "reference") {
+    return cpu::adaln_layernorm_out(out, x, shift, scale);
   }
+  out.copy_(reference::adaln_layernorm(x, shift, scale));
 }
 
 void gate_residual_(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& y) {
   const std::string b = choose({&x, &gate, &y}, "gate_residual_");
-  if (const DeviceBackend* d = as_device(b)) {
+  if (const DeviceBackend* d = find_device_backend(b)) {
     if (d->gate_residual_(x, gate, y)) return;
     if (selected_by_name(*d))
       throw refused(*d, "gate_residual_", "needs contiguous x and y of one dtype (fp32, bf16 or "
                     "fp16) and unit-stride gate rows");
-    x.add_(gate.unsqueeze(1) * y);
-  } else if (b == "reference") {
-    x.add_(gate.unsqueeze(1) * y);
-  } else {
-    cpu::gate_residual_(x, gate, y);
+  } else if (b != "reference") {
+    return cpu::gate_residual_(x, gate, y);
   }
+  x.add_(gate.unsqueeze(1) * y);
 }
 
 }  // namespace dit::kernels
