@@ -31,6 +31,10 @@ void add_dock_train(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--checkpoint-every", opts->checkpoint_every, "Steps between checkpoints")->capture_default_str();
   cmd->add_option("--seed", opts->seed, "Random seed")->capture_default_str();
+  cmd->add_option("--objective", opts->objective,
+                  "Training objective of the shared trainer: flow-matching, or shortcut (a "
+                  "few-step network, sampled with --sampler flowmap)")
+      ->capture_default_str();
   cmd->add_option("-t,--threads", *threads, "CPU threads (0: all)")->capture_default_str();
   cmd->final_callback([opts, threads] {
     set_threads(*threads);

@@ -10,88 +10,83 @@
 
 namespace dit::docking {
 
-Metadata DockingModelConfig::to_metadata() const {
-  return {{"dock.hidden", std::to_string(hidden)}, {"dock.depth", std::to_string(depth)},
-          {"dock.heads", std::to_string(heads)},
+namespace {
+TokenDiTConfig token_config(int64_t hidden, int64_t depth, int64_t heads) {
+  TokenDiTConfig c;
+  c.state_dim = 3;
+  c.token_features = kLigandFeatures;
+  c.context_features = kPocketFeatures + 3;
+  c.hidden_size = hidden, c.depth = depth, c.num_heads = heads;
+  return c;
+}
+
+int64_t size_entry(const Metadata& m, const std::string& key, const std::string& source) {
+  auto it = m.find(key);
+  if (it == m.end())
+    throw Error(fmt::format("{}: not a docking model (metadata '{}' missing)", source, key));
+  try {
+    const int64_t v = std::stoll(it->second);
+    if (v < 1 || v > 65536) throw std::out_of_range(key);
+    return v;
+  } catch (const std::exception&) {
+    throw Error(fmt::format("{}: metadata '{}' = '{}' is not a valid size", source, key, it->second));
+  }
+}
+}  // namespace
+
+Metadata docking_metadata(int64_t max_pocket_atoms) {
+  return {{"dit.domain", "docking"},
           {"dock.max_pocket_atoms", std::to_string(max_pocket_atoms)},
           {"dock.coord_scale", fmt::format("{}", kCoordScale)}};
 }
 
-DockingModelConfig DockingModelConfig::from_metadata(const Metadata& m, const std::string& source) {
-  auto get = [&](const std::string& key) -> int64_t {
-    auto it = m.find(key);
-    if (it == m.end())
-      throw Error(fmt::format("{}: not a docking model (metadata '{}' missing)", source, key));
-    try {
-      const int64_t v = std::stoll(it->second);
-      if (v < 1 || v > 65536) throw std::out_of_range(key);
-      return v;
-    } catch (const std::exception&) {
-      throw Error(fmt::format("{}: metadata '{}' = '{}' is not a valid size", source, key, it->second));
-    }
-  };
-  DockingModelConfig c;
-  c.hidden = get("dock.hidden");
-  c.depth = get("dock.depth");
-  c.heads = get("dock.heads");
-  c.max_pocket_atoms = get("dock.max_pocket_atoms");
-  if (c.hidden % c.heads != 0)
-    throw Error(fmt::format("{}: dock.hidden {} is not a multiple of dock.heads {}", source, c.hidden, c.heads));
-  return c;
+DockingModel make_docking_model(int64_t hidden, int64_t depth, int64_t heads, int64_t max_pocket_atoms,
+                                bool step_conditioning) {
+  if (hidden % heads != 0)
+    throw Error(fmt::format("docking model: hidden {} is not a multiple of heads {}", hidden, heads));
+  if (max_pocket_atoms < 1) throw Error("docking model: max_pocket_atoms must be >= 1");
+  auto config = token_config(hidden, depth, heads);
+  config.step_conditioning = step_conditioning;
+  return {TokenDiT(config), max_pocket_atoms};
 }
 
-DockingDiTImpl::DockingDiTImpl(const DockingModelConfig& c) : config(c) {
-  namespace nn = torch::nn;
-  ligand_embedder = register_module("ligand_embedder", nn::Linear(kLigandFeatures + 3, c.hidden));
-  pocket_embedder = register_module("pocket_embedder", nn::Linear(kPocketFeatures + 3, c.hidden));
-  t_embedder = register_module("t_embedder", TimestepEmbedder(c.hidden));
-  blocks = register_module("blocks", nn::ModuleList());
-  for (int64_t i = 0; i < c.depth; ++i) blocks->push_back(DiTBlock(c.hidden, c.heads, 4 * c.hidden));
-  final_layer = register_module("final_layer", FinalLayer(c.hidden, 3));
-  // The DiT's initialisation: xavier linears, adaLN-Zero blocks, zero output.
-  torch::NoGradGuard no_grad;
-  for (auto& m : modules(false))
-    if (auto* lin = m->as<nn::LinearImpl>()) {
-      nn::init::xavier_uniform_(lin->weight);
-      nn::init::zeros_(lin->bias);
-    }
-  for (int i : {0, 2}) nn::init::normal_(t_embedder->mlp[i]->as<nn::LinearImpl>()->weight, 0.0, 0.02);
-  auto zero = [](nn::LinearImpl* l) {
-    nn::init::zeros_(l->weight);
-    nn::init::zeros_(l->bias);
-  };
-  for (auto& b : *blocks) zero(b->as<DiTBlockImpl>()->adaLN_modulation[1]->as<nn::LinearImpl>());
-  zero(final_layer->adaLN_modulation[1]->as<nn::LinearImpl>());
-  zero(final_layer->linear.get());
-}
-
-torch::Tensor DockingDiTImpl::forward(const torch::Tensor& x, const torch::Tensor& ligand,
-                                      const torch::Tensor& ligand_mask, const torch::Tensor& pocket,
-                                      const torch::Tensor& pocket_mask, const torch::Tensor& t) {
-  const int64_t L = x.size(1);
-  auto lig = ligand_embedder->forward(torch::cat({ligand, x}, -1));  // [B, L, D]
-  auto poc = pocket_embedder->forward(pocket);                         // [B, P, D]
-  auto tokens = torch::cat({lig, poc}, 1);                             // [B, L+P, D]
-  auto mask = torch::cat({ligand_mask, pocket_mask}, 1).to(torch::kBool);  // [B, L+P]
-  auto c = t_embedder->forward(t * kTimestepScale);                     // [B, D]
-  for (auto& block : *blocks) tokens = block->as<DiTBlockImpl>()->forward(tokens, c, mask);
-  auto out = final_layer->forward(tokens.narrow(1, 0, L), c);           // [B, L, 3]
-  return out * ligand_mask.unsqueeze(-1).to(out.dtype());
-}
-
-void save_docking_model(const std::string& path, DockingDiT& model, Metadata extra) {
-  auto meta = model->config.to_metadata();
-  meta["dit.kind"] = "docking";
+void save_docking_model(const std::string& path, const DockingModel& model, Metadata extra) {
+  auto meta = docking_metadata(model.max_pocket_atoms);
   for (auto& [k, v] : extra) meta[k] = v;
-  save_safetensors(path, state_dict(*model), meta);
+  save_flow_net(path, *model.net, meta);
 }
 
-DockingDiT load_docking_model(const std::string& path) {
-  Metadata meta;
-  auto tensors = load_safetensors(path, &meta);
-  DockingDiT model(DockingModelConfig::from_metadata(meta, path));
-  load_state_dict(*model, tensors, path);
-  model->eval();
+DockingModel load_docking_model(const std::string& path) {
+  SafeTensorsFile file(path);
+  const auto meta = file.metadata();
+  DockingModel model;
+  model.max_pocket_atoms = size_entry(meta, "dock.max_pocket_atoms", path);
+  auto kind = meta.find("dit.kind");
+  if (kind != meta.end() && kind->second == "docking") {
+    // The first release's files: same network, its embedders under the docking names.
+    const int64_t hidden = size_entry(meta, "dock.hidden", path), heads = size_entry(meta, "dock.heads", path);
+    if (hidden % heads != 0)
+      throw Error(fmt::format("{}: dock.hidden {} is not a multiple of dock.heads {}", path, hidden, heads));
+    model.net = TokenDiT(token_config(hidden, size_entry(meta, "dock.depth", path), heads));
+    TensorMap weights;
+    for (const auto& name : file.names()) {
+      std::string key = name;
+      for (auto [from, to] : {std::pair<std::string, std::string>{"ligand_embedder.", "x_embedder."},
+                              {"pocket_embedder.", "context_embedder."}})
+        if (key.rfind(from, 0) == 0) key = to + key.substr(from.size());
+      weights[key] = file.view(name);
+    }
+    load_state_dict(*model.net, weights, path);
+  } else {
+    auto net = std::dynamic_pointer_cast<TokenDiTImpl>(load_flow_net(path));
+    const auto expected = token_config(1, 1, 1);
+    if (!net || net->config().state_dim != 3 || net->config().token_features != expected.token_features ||
+        net->config().context_features != expected.context_features)
+      throw Error(fmt::format("{}: not a docking model (expected a token DiT with {} ligand and {} "
+                              "pocket features)", path, expected.token_features, expected.context_features));
+    model.net = TokenDiT(net);
+  }
+  model.net->eval();
   return model;
 }
 

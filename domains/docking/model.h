@@ -1,10 +1,9 @@
 #pragma once
-// Internal to libdit_docking: the docking DiT. Ligand heavy atoms are tokens carrying their
-// noisy coordinates; pocket heavy atoms are context tokens; both go through the same adaLN-Zero
-// DiT blocks as images (dit/model.h), conditioned on the flow time t; the final layer reads the
-// ligand tokens out as velocities. Coordinates are relative to the box center in units of
-// kCoordScale angstrom. Module names: ligand_embedder, pocket_embedder, t_embedder,
-// blocks.{i}.*, final_layer.* (the DiT's block and final-layer names).
+// Internal to libdit_docking: the docking network is the core's TokenDiT (dit/model.h), the
+// one block stack of every domain. Ligand heavy atoms are its tokens (features + noisy
+// coordinates), pocket heavy atoms its context tokens; the flow time t drives adaLN-Zero; the
+// final layer reads the ligand tokens out as velocities. Coordinates are relative to the box
+// center in units of kCoordScale angstrom.
 #include <dit/model.h>
 
 #include "domains/docking/pose.h"
@@ -18,30 +17,21 @@ constexpr int64_t kXsTypes = static_cast<int64_t>(XsType::Count);
 constexpr int64_t kLigandFeatures = kXsTypes + 5;
 constexpr int64_t kPocketFeatures = kXsTypes + 1;
 
-struct DockingModelConfig {
-  int64_t hidden = 192, depth = 6, heads = 6;
+// The token layout of docking models, and the domain's own setting.
+struct DockingModel {
+  TokenDiT net{nullptr};
   int64_t max_pocket_atoms = 256;  // the nearest pocket heavy atoms to the box center
-  Metadata to_metadata() const;
-  static DockingModelConfig from_metadata(const Metadata& m, const std::string& source);
 };
 
-struct DockingDiTImpl : torch::nn::Module {
-  explicit DockingDiTImpl(const DockingModelConfig& config);
-  // x: [B, L, 3] noisy ligand coordinates, ligand: [B, L, kLigandFeatures], ligand_mask [B, L],
-  // pocket: [B, P, kPocketFeatures + 3], pocket_mask [B, P], t [B] in [0, 1] -> v [B, L, 3].
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& ligand,
-                        const torch::Tensor& ligand_mask, const torch::Tensor& pocket,
-                        const torch::Tensor& pocket_mask, const torch::Tensor& t);
-  DockingModelConfig config;
-  torch::nn::Linear ligand_embedder{nullptr}, pocket_embedder{nullptr};
-  TimestepEmbedder t_embedder{nullptr};
-  torch::nn::ModuleList blocks{nullptr};
-  FinalLayer final_layer{nullptr};
-};
-TORCH_MODULE(DockingDiT);
-
-void save_docking_model(const std::string& path, DockingDiT& model, Metadata extra = {});
-DockingDiT load_docking_model(const std::string& path);
+// A new docking network of the given width (the token layout is fixed by the features above).
+DockingModel make_docking_model(int64_t hidden, int64_t depth, int64_t heads, int64_t max_pocket_atoms,
+                                bool step_conditioning = false);
+// Model files: the TokenDiT metadata plus dock.max_pocket_atoms and dock.coord_scale. Files of
+// the first docking release (dit.kind = "docking": ligand_embedder / pocket_embedder) load too.
+void save_docking_model(const std::string& path, const DockingModel& model, Metadata extra = {});
+DockingModel load_docking_model(const std::string& path);
+// The domain's metadata (written into model files and training checkpoints).
+Metadata docking_metadata(int64_t max_pocket_atoms);
 
 // Token features. Ligand: [L, kLigandFeatures] for the heavy atoms of `topology` (in its heavy
 // order). Pocket: [P, kPocketFeatures + 3] (coordinates scaled), at most `max_atoms`, nearest to

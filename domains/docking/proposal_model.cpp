@@ -1,9 +1,11 @@
-// Starting poses from the docking DiT: flow-matching samples of the ligand's heavy-atom
-// coordinates in the pocket, guided by the score's gradient, projected onto the ligand's own
-// geometry (see proposal_model.h).
+// Starting poses from the docking network: samples of the ligand's heavy-atom coordinates in
+// the pocket drawn through the one sampling path (dit::sample_flow: the sampler registry), with
+// the score's gradient as the domain's guidance hook, projected onto the ligand's own geometry
+// (see proposal_model.h).
 #include "domains/docking/proposal_model.h"
 
 #include <dit/error.h>
+#include <dit/flow.h>
 #include <dit/runtime.h>
 #include <dit/sampler.h>
 #include <fmt/format.h>
@@ -19,9 +21,9 @@ namespace dit::docking {
 namespace {
 
 // Models are read once per process (a screening run docks thousands of ligands with one).
-DockingDiT cached_model(const std::string& path) {
+DockingModel cached_model(const std::string& path) {
   static std::mutex mutex;
-  static std::map<std::string, DockingDiT> models;
+  static std::map<std::string, DockingModel> models;
   std::lock_guard<std::mutex> lock(mutex);
   auto it = models.find(path);
   if (it == models.end()) it = models.emplace(path, load_docking_model(path)).first;
@@ -102,40 +104,49 @@ std::vector<Pose> model_starts(const LigandTopology& topology, const RDKit::ROMo
   auto model = cached_model(settings.model_path);
   const int64_t L = static_cast<int64_t>(topology.heavy.size());
   const int64_t B = count;
-  auto lig = ligand_features(ligand, topology).unsqueeze(0).expand({B, L, kLigandFeatures});
-  auto poc = pocket_tokens(pocket, box, model->config.max_pocket_atoms);
-  const int64_t P = poc.size(0);
-  auto pocket_batch = poc.unsqueeze(0).expand({B, P, poc.size(1)});
-  auto lig_mask = torch::ones({B, L});
-  auto poc_mask = torch::ones({B, P});
+  FlowInputs inputs;
+  inputs.features = ligand_features(ligand, topology).unsqueeze(0).expand({B, L, kLigandFeatures});
+  auto poc = pocket_tokens(pocket, box, model.max_pocket_atoms);  // [P, kPocketFeatures + 3]
+  inputs.context = poc.unsqueeze(0).expand({B, poc.size(0), poc.size(1)});
+  inputs.mask = torch::ones({B, L}, torch::kBool);
+  inputs.context_mask = torch::ones({B, poc.size(0)}, torch::kBool);
 
-  const VelocityFn velocity = [&](const torch::Tensor& x, const torch::Tensor& t) {
-    auto v = model->forward(x, lig, lig_mask, pocket_batch, poc_mask, t);  // [B, L, 3]
-    if (settings.guidance <= 0) return v;
-    // Score guidance on the predicted clean pose x0 = x - t v: push it down the gradient of the
-    // intermolecular score (kcal/mol per scaled unit), each atom's push clipped to norm 1.
-    auto x0 = (x - t.view({-1, 1, 1}) * v).contiguous();
-    auto push = torch::zeros_like(v);
-    auto xa = x0.accessor<float, 3>();
-    auto pa = push.accessor<float, 3>();
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t i = 0; i < L; ++i) {
-        Vec3 p, g{0, 0, 0};
-        for (int k = 0; k < 3; ++k) p[k] = box.center[k] + kCoordScale * xa[b][i][k];
-        grid.energy(topology.heavy_type[i], p, &g);
-        double norm = 0;
-        for (int k = 0; k < 3; ++k) norm += g[k] * g[k] * kCoordScale * kCoordScale;
-        const double clip = norm > 1 ? 1 / std::sqrt(norm) : 1.0;
-        for (int k = 0; k < 3; ++k) pa[b][i][k] = static_cast<float>(settings.guidance * clip * g[k] * kCoordScale);
-      }
-    return v + push;
-  };
-  auto x1 = sample_noise(settings.seed, 0, B, {L, 3});
-  SampleOptions options;
-  options.steps = settings.steps;
+  SampleHooks hooks;
+  if (settings.guidance > 0)
+    hooks.guide = [&](VelocityFn velocity, const FlowInputs&) -> VelocityFn {
+      return [&, velocity](const torch::Tensor& x, const torch::Tensor& t) {
+        auto v = velocity(x, t);  // [B, L, 3]
+        // Score guidance on the predicted clean pose x0 = x - t v: push it down the gradient
+        // of the intermolecular score (kcal/mol per scaled unit), each atom's push clipped to
+        // norm 1.
+        auto x0 = (x - t.view({-1, 1, 1}) * v).contiguous();
+        auto push = torch::zeros_like(v);
+        auto xa = x0.accessor<float, 3>();
+        auto pa = push.accessor<float, 3>();
+        for (int64_t b = 0; b < x0.size(0); ++b)
+          for (int64_t i = 0; i < L; ++i) {
+            Vec3 p, g{0, 0, 0};
+            for (int k = 0; k < 3; ++k) p[k] = box.center[k] + kCoordScale * xa[b][i][k];
+            grid.energy(topology.heavy_type[i], p, &g);
+            double norm = 0;
+            for (int k = 0; k < 3; ++k) norm += g[k] * g[k] * kCoordScale * kCoordScale;
+            const double clip = norm > 1 ? 1 / std::sqrt(norm) : 1.0;
+            for (int k = 0; k < 3; ++k)
+              pa[b][i][k] = static_cast<float>(settings.guidance * clip * g[k] * kCoordScale);
+          }
+        return v + push;
+      };
+    };
+  FlowSampling sampling;
+  sampling.sampler = settings.sampler;
+  sampling.options.steps = settings.steps;
+  sampling.seed = settings.seed;
+  sampling.chunk = B;
+  auto x1 = token_noise(settings.seed, 0, inputs.mask, 3);
   Progress silent;
-  auto x0 = make_sampler(settings.sampler)->sample(velocity, x1, options, silent).contiguous();
-  if (!torch::isfinite(x0).all().item<bool>())
+  torch::Tensor finite;
+  auto x0 = sample_flow(*model.net, inputs, x1, sampling, silent, hooks, nullptr, 0, &finite).contiguous();
+  if (!finite.all().item<bool>())
     throw Error(fmt::format("{}: the docking model produced non-finite coordinates", settings.model_path));
   std::vector<Pose> starts;
   auto xa = x0.accessor<float, 3>();

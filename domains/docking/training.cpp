@@ -1,13 +1,14 @@
-// Flow-matching training of the docking DiT (see training.h): rectified flow on ligand
-// heavy-atom coordinates given the pocket (x_t = (1 - t) x0 + t eps, target eps - x0), random
-// rotations of the whole complex and jitter of the box center as augmentation, AdamW with
-// warmup, gradient clipping, an EMA of the weights, and resumable checkpoints.
+// Training data of the docking network (see training.h) and `dit dock-train`: ligand poses in
+// their pockets as token sets for the one trainer (dit/train.h: objectives, AdamW, EMA,
+// bit-identical resume), with random rotations of the whole complex and jitter of the box
+// center as augmentation.
 #include "domains/docking/training.h"
 
 #include <GraphMol/FileParsers/MolSupplier.h>
 #include <dit/error.h>
 #include <dit/runtime.h>
 #include <dit/safetensors.h>
+#include <dit/train.h>
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -84,111 +85,75 @@ std::vector<DockExample> load_dock_examples(const std::vector<std::string>& dirs
   return out;
 }
 
+DockingData::DockingData(std::vector<DockExample> examples, double center_jitter)
+    : examples_(std::move(examples)), center_jitter_(center_jitter) {}
+
+TrainBatch DockingData::get(const torch::Tensor& index, at::Generator& gen) const {
+  const int64_t B = index.size(0);
+  int64_t L = 0, P = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& ex = examples_.at(index[b].item<int64_t>());
+    L = std::max(L, ex.x0.size(0));
+    P = std::max(P, ex.pocket.size(0));
+  }
+  TrainBatch batch;
+  batch.x0 = torch::zeros({B, L, 3});
+  auto& in = batch.inputs;
+  in.features = torch::zeros({B, L, kLigandFeatures});
+  in.mask = torch::zeros({B, L}, torch::kBool);
+  in.context = torch::zeros({B, P, kPocketFeatures + 3});
+  in.context_mask = torch::zeros({B, P}, torch::kBool);
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& ex = examples_[index[b].item<int64_t>()];
+    const int64_t l = ex.x0.size(0), p = ex.pocket.size(0);
+    // Augmentation: rotate the complex about the box center, move the center.
+    auto rot = random_rotation(gen);
+    auto shift = at::randn({1, 3}, gen, torch::TensorOptions().dtype(torch::kFloat32)) *
+                 static_cast<float>(center_jitter_ / kCoordScale);
+    in.features[b].narrow(0, 0, l).copy_(ex.ligand);
+    batch.x0[b].narrow(0, 0, l).copy_(torch::matmul(ex.x0, rot.t()) + shift);
+    in.mask[b].narrow(0, 0, l).fill_(true);
+    auto pk = ex.pocket.clone();
+    pk.narrow(1, kPocketFeatures, 3).copy_(torch::matmul(ex.pocket.narrow(1, kPocketFeatures, 3), rot.t()) + shift);
+    in.context[b].narrow(0, 0, p).copy_(pk);
+    in.context_mask[b].narrow(0, 0, p).fill_(true);
+  }
+  return batch;
+}
+
 void train_docking_model(const DockTrainOptions& o) {
   if (o.steps < 1 || o.batch < 1) throw Error("dock-train: --steps and --batch must be positive");
-  DockingModelConfig config;
-  config.hidden = o.hidden, config.depth = o.depth, config.heads = o.heads;
-  config.max_pocket_atoms = o.max_pocket_atoms;
-  if (config.hidden % config.heads != 0)
-    throw Error(fmt::format("dock-train: --hidden {} is not a multiple of --heads {}", config.hidden, config.heads));
-  const auto examples = load_dock_examples(o.data_dirs, config.max_pocket_atoms);
+  TrainOptions opts;
+  opts.steps = o.steps, opts.batch_size = o.batch, opts.lr = o.lr, opts.lr_schedule = "constant";
+  opts.warmup_steps = o.warmup, opts.grad_clip = o.grad_clip, opts.ema_decay = o.ema_decay;
+  opts.seed = o.seed, opts.label_dropout = 0, opts.objective = o.objective;
+  const bool few_step = make_objective(opts)->needs_step_conditioning();
+  auto model = make_docking_model(o.hidden, o.depth, o.heads, o.max_pocket_atoms, few_step);
+  auto examples = load_dock_examples(o.data_dirs, model.max_pocket_atoms);
   if (examples.empty()) throw Error("dock-train: no training poses found under --data");
-  fmt::print(stderr, "dock-train: {} poses\n", examples.size());
+  const auto poses = examples.size();
+  fmt::print(stderr, "dock-train: {} poses\n", poses);
 
-  DockingDiT model(config);
-  DockingDiT ema(config);
-  {
-    torch::NoGradGuard no_grad;
-    auto src = ema->named_parameters();
-    for (auto& p : model->named_parameters()) src[p.key()].copy_(p.value());
-  }
-  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(0.0));
-  int64_t start = 0;
-  const std::string optimizer_path = o.checkpoint + ".optimizer.pt";
+  FlowMatchingTrainer trainer(model.net.ptr(),
+                              std::make_shared<DockingData>(std::move(examples), o.center_jitter), opts);
   if (o.resume) {
-    Metadata meta;
-    auto tensors = load_safetensors(o.checkpoint, &meta);
-    TensorMap m, e;
-    for (auto& [k, v] : tensors) {
-      if (k.rfind("model.", 0) == 0) m[k.substr(6)] = v;
-      else if (k.rfind("ema.", 0) == 0) e[k.substr(4)] = v;
-    }
-    load_state_dict(*model, m, o.checkpoint);
-    load_state_dict(*ema, e, o.checkpoint);
-    torch::load(optimizer, optimizer_path);
-    start = std::stoll(meta.at("train.step"));
-    fmt::print(stderr, "dock-train: resumed at step {}\n", start);
+    trainer.load_checkpoint(o.checkpoint);
+    fmt::print(stderr, "dock-train: resumed at step {}\n", trainer.current_step());
   }
-  auto save_checkpoint = [&](int64_t step) {
-    TensorMap all;
-    for (auto& [k, v] : state_dict(*model)) all["model." + k] = v;
-    for (auto& [k, v] : state_dict(*ema)) all["ema." + k] = v;
-    auto meta = config.to_metadata();
-    meta["train.step"] = std::to_string(step);
-    torch::save(optimizer, optimizer_path + ".tmp");
-    fs::rename(optimizer_path + ".tmp", optimizer_path);
-    save_safetensors(o.checkpoint, all, meta);
-  };
-
   Progress progress("dock-train", o.steps);
   double running = 0;
-  for (int64_t step = start; step < o.steps; ++step) {
-    auto gen = sample_generator(o.seed, static_cast<uint64_t>(step));
-    auto pick = torch::randint(static_cast<int64_t>(examples.size()), {o.batch}, gen, torch::kInt64);
-    int64_t L = 0, P = 0;
-    for (int64_t b = 0; b < o.batch; ++b) {
-      const auto& ex = examples[pick[b].item<int64_t>()];
-      L = std::max(L, ex.x0.size(0));
-      P = std::max(P, ex.pocket.size(0));
-    }
-    auto lig = torch::zeros({o.batch, L, kLigandFeatures});
-    auto x0 = torch::zeros({o.batch, L, 3});
-    auto lig_mask = torch::zeros({o.batch, L});
-    auto poc = torch::zeros({o.batch, P, kPocketFeatures + 3});
-    auto poc_mask = torch::zeros({o.batch, P});
-    for (int64_t b = 0; b < o.batch; ++b) {
-      const auto& ex = examples[pick[b].item<int64_t>()];
-      const int64_t l = ex.x0.size(0), p = ex.pocket.size(0);
-      // Augmentation: rotate the complex about the box center, move the center.
-      auto rot = random_rotation(gen);
-      auto shift = torch::randn({1, 3}, gen) * static_cast<float>(o.center_jitter / kCoordScale);
-      lig[b].narrow(0, 0, l).copy_(ex.ligand);
-      x0[b].narrow(0, 0, l).copy_(torch::matmul(ex.x0, rot.t()) + shift);
-      lig_mask[b].narrow(0, 0, l).fill_(1);
-      auto pk = ex.pocket.clone();
-      pk.narrow(1, kPocketFeatures, 3).copy_(torch::matmul(ex.pocket.narrow(1, kPocketFeatures, 3), rot.t()) + shift);
-      poc[b].narrow(0, 0, p).copy_(pk);
-      poc_mask[b].narrow(0, 0, p).fill_(1);
-    }
-    // Logit-normal times (Esser et al. 2024), noise, the straight path and its velocity.
-    auto t = torch::sigmoid(torch::randn({o.batch}, gen));
-    auto eps = torch::randn({o.batch, L, 3}, gen);
-    auto tb = t.view({-1, 1, 1});
-    auto xt = (1 - tb) * x0 + tb * eps;
-    auto target = (eps - x0) * lig_mask.unsqueeze(-1);
-    auto v = model->forward(xt, lig, lig_mask, poc, poc_mask, t);
-    auto loss = (v - target).pow(2).sum() / (3 * lig_mask.sum());
-    if (!std::isfinite(loss.item<double>()))
-      throw Error(fmt::format("dock-train: the loss is not finite at step {} (lower --lr)", step));
-    const double lr = o.lr * std::min(1.0, (step + 1.0) / o.warmup);
-    for (auto& group : optimizer.param_groups())
-      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    optimizer.zero_grad();
-    loss.backward();
-    torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
-    optimizer.step();
-    {
-      torch::NoGradGuard no_grad;
-      const double decay = std::min(o.ema_decay, (1.0 + step) / (10.0 + step));
-      auto e = ema->named_parameters();
-      for (auto& p : model->named_parameters()) e[p.key()].mul_(decay).add_(p.value(), 1 - decay);
-    }
-    running = step == start ? loss.item<double>() : 0.98 * running + 0.02 * loss.item<double>();
-    progress.update(step + 1, fmt::format("loss {:.4f}", running));
-    if ((step + 1) % o.checkpoint_every == 0 || step + 1 == o.steps) {
-      save_checkpoint(step + 1);
-      save_docking_model(o.output, ema, {{"train.step", std::to_string(step + 1)},
-                                         {"train.poses", std::to_string(examples.size())}});
+  const int64_t start = trainer.current_step();
+  while (trainer.current_step() < o.steps) {
+    const double loss = trainer.step();
+    const int64_t step = trainer.current_step();
+    running = step == start + 1 ? loss : 0.98 * running + 0.02 * loss;
+    progress.update(step, fmt::format("loss {:.4f}", running));
+    if (step % o.checkpoint_every == 0 || step == o.steps) {
+      trainer.save_checkpoint(o.checkpoint);
+      DockingModel ema{TokenDiT(std::static_pointer_cast<TokenDiTImpl>(trainer.ema_net())),
+                       model.max_pocket_atoms};
+      save_docking_model(o.output, ema, {{"train.step", std::to_string(step)},
+                                         {"train.poses", std::to_string(poses)}});
     }
   }
   progress.finish(fmt::format("loss {:.4f}", running));

@@ -263,6 +263,9 @@ struct DockTrainOptions {
   double center_jitter = 1.0;  // A: the box center moves by N(0, this) per example
   uint64_t seed = 0;
   int64_t hidden = 192, depth = 6, heads = 6, max_pocket_atoms = 256;
+  // The trainer's objective (dit/train.h, list_objectives()): "flow-matching", or a few-step
+  // one ("shortcut") on a step-conditioned network.
+  std::string objective = "flow-matching";
 };
 void train_docking_model(const DockTrainOptions& options);
 

@@ -23,6 +23,45 @@ using ConditionalFlowMapFn =
                                 const torch::Tensor& d, const torch::Tensor& y)>;
 ConditionalFlowMapFn dit_flow_map(DiT model);
 
+// ---- the one sampling path (images and every structure domain) --------------------------------
+
+// How samples are drawn: the sampler by name, its options, guidance and seed.
+struct FlowSampling {
+  std::string sampler = "euler";
+  SampleOptions options;      // generators are filled per sample by sample_flow
+  GuidanceOptions guidance;   // scale 1: no CFG (CFG needs labels and a class-conditional net)
+  uint64_t seed = 42;
+  int64_t chunk = 64;         // samples per model batch
+};
+
+// What a domain adds to the sampling path, without the samplers knowing what a domain is.
+struct SampleHooks {
+  // A constraint applied after every sampler step to the chunk's x (centring, periodic wrap,
+  // zeroed padding); `inputs` are the chunk's rows.
+  std::function<void(torch::Tensor& x, double t, const FlowInputs& inputs)> project;
+  // A wrapper around the (CFG-guided) velocity of a chunk: physics guidance, e.g. docking's
+  // score gradient on the predicted clean sample x0 = x - t v.
+  std::function<VelocityFn(VelocityFn velocity, const FlowInputs& inputs)> guide;
+};
+
+// Integrates one sample per row of `inputs` from the noise x1 [B, ...] (t = 1) to t = 0 with
+// the sampler `sampling.sampler` (flow-map samplers for step-conditioned nets), classifier-free
+// guidance over inputs.labels, and the domain's hooks, `sampling.chunk` rows per model batch.
+// SDE noise of row i comes from a generator seeded by (seed, first_index + i), so a sample does
+// not depend on the batch or chunk it is in. `progress` counts velocity evaluations; `stats`
+// describe one trajectory (the largest over the chunks). A non-finite sample is a dit::Error
+// naming its index and seed, unless `finite` is given: then it receives a bool [B] mask.
+torch::Tensor sample_flow(FlowNetImpl& net, const FlowInputs& inputs, const torch::Tensor& x1,
+                          const FlowSampling& sampling, Progress& progress,
+                          const SampleHooks& hooks = {}, SampleStats* stats = nullptr,
+                          int64_t first_index = 0, torch::Tensor* finite = nullptr);
+
+// Initial noise of token sets: x1 [B, N, state_dim] where row i holds N(0, I) draws of the
+// generator (seed, first_index + i) over its own real tokens (mask [B, N], true = real) and
+// zeros at padding, so a sample's noise does not depend on the padding of its batch.
+torch::Tensor token_noise(uint64_t seed, int64_t first_index, const torch::Tensor& mask,
+                          int64_t state_dim);
+
 // The velocity of a flow map: u(x, t, d = 0, y) (dit_velocity is this of dit_flow_map; callers
 // that need both share one inference path this way).
 ConditionalVelocityFn velocity_of(ConditionalFlowMapFn flow_map);

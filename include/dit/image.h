@@ -1,6 +1,7 @@
 #pragma once
 // The image domain: IDX datasets (MNIST, Fashion-MNIST), conversion to and from model space,
 // PNG grids with the generation parameters in a text chunk.
+#include <dit/flow.h>
 #include <dit/guidance.h>
 #include <dit/h5md.h>
 #include <dit/model.h>
@@ -43,14 +44,9 @@ void write_png_grid(const std::string& path, const torch::Tensor& images, int64_
                     const std::vector<std::pair<std::string, std::string>>& text = {},
                     int64_t padding = 2);
 
-// How images are generated: sampler by name, its options, guidance and seed.
-struct ImageSampling {
-  std::string sampler = "euler";
-  SampleOptions options;      // generators are filled per sample by generate_images
-  GuidanceOptions guidance;   // scale 1: no CFG
-  uint64_t seed = 42;
-  int64_t chunk = 64;         // images per model batch
-};
+// How images are generated: sampler by name, its options, guidance and seed (the one sampling
+// path's settings, dit/flow.h).
+using ImageSampling = FlowSampling;
 
 // Generates one image per label (labels [B]) in model space [B, C, H, W]. Image i starts from
 // noise seeded by (seed, first_index + i) (or from init_noise [B, C, H, W] when defined), and

@@ -73,6 +73,49 @@ DiTConfig infer_config(const ShapeLookup& shape_of, const Metadata& metadata,
                        const std::string& source, const std::string& prefix = "");
 DiTConfig infer_config(const SafeTensorsFile& file, const std::string& prefix = "");
 
+// ---- what every network is to the trainer and the sampling path ------------------------------
+
+// The conditions of a batch besides the generated state x and the time: any may be undefined.
+// Images use `labels` only; token sets (docking, proteins, crystals) add per-token features, a
+// padding mask and optional context tokens (docs/architecture.md, "Token sets").
+struct FlowInputs {
+  torch::Tensor labels;        // [B] int64 class ids (the net's null class: unconditional)
+  torch::Tensor features;      // [B, N, F] fixed per-token features
+  torch::Tensor mask;          // [B, N] bool, true = real token (undefined: all real)
+  torch::Tensor context;       // [B, M, Fc] context tokens (conditioning, not generated)
+  torch::Tensor context_mask;  // [B, M] bool
+  torch::Tensor cond;          // [B, K] continuous conditioning vector (length, composition...)
+
+  // Rows [first, first + n), rows `index` [B'], the batch repeated `times` (CFG's 2B batch),
+  // and the row-wise concatenation of two inputs with the same fields.
+  FlowInputs narrow(int64_t first, int64_t n) const;
+  FlowInputs index_select(const torch::Tensor& index) const;
+  FlowInputs repeat(int64_t times) const;
+  static FlowInputs cat(const FlowInputs& a, const FlowInputs& b);
+  // The batch size (0 when every field is undefined).
+  int64_t batch_size() const;
+};
+
+// A flow network: u(x, t, d | inputs), t and d in [0, 1] ([B] each). d undefined gives the
+// velocity v(x, t) (DESIGN.md time convention: t = 0 data, v = eps - x0). The output has x's
+// shape; padded tokens (mask false) get zero. DiT (images) and TokenDiT (token sets) are the two
+// front-ends of the one block stack; FlowMatchingTrainer and sample_flow see only this.
+struct FlowNetImpl : torch::nn::Module {
+  virtual torch::Tensor flow(const torch::Tensor& x, const torch::Tensor& t,
+                             const FlowInputs& inputs, const torch::Tensor& d = {}) = 0;
+  // The inference path for sampling (grad mode off; may reuse buffers): the same function.
+  virtual std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&,
+                                      const FlowInputs&, const torch::Tensor&)>
+  inference();
+  virtual int64_t num_classes() const = 0;  // 0: no labels; the null class is num_classes()
+  virtual bool step_conditioned() const = 0;
+  virtual std::string describe() const = 0;  // one line: the architecture
+  virtual Metadata metadata() const = 0;     // the architecture, for the file's header
+  // A new network of the same architecture (initialised weights): EMA copies, snapshots.
+  virtual std::shared_ptr<FlowNetImpl> fresh() const = 0;
+};
+using FlowNet = std::shared_ptr<FlowNetImpl>;
+
 // ---- modules ----------------------------------------------------------------------------------
 
 struct TimestepEmbedderImpl : torch::nn::Module {
@@ -140,8 +183,21 @@ struct FinalLayerImpl : torch::nn::Module {
 };
 TORCH_MODULE(FinalLayer);
 
-struct DiTImpl : torch::nn::Module {
+struct DiTImpl : FlowNetImpl {
   explicit DiTImpl(const DiTConfig& config);
+
+  // FlowNetImpl: x [B, C, H, W], inputs.labels [B] (required when num_classes > 0); returns the
+  // first in_channels output channels (the variance channels of learn_sigma models dropped).
+  torch::Tensor flow(const torch::Tensor& x, const torch::Tensor& t, const FlowInputs& inputs,
+                     const torch::Tensor& d = {}) override;
+  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const FlowInputs&,
+                              const torch::Tensor&)>
+  inference() override;  // DiTInference (dit/inference.h), bf16 linears per DIT_LINEAR_PRECISION
+  int64_t num_classes() const override { return config_.num_classes; }
+  bool step_conditioned() const override { return config_.step_conditioning; }
+  std::string describe() const override { return config_.describe(); }
+  Metadata metadata() const override { return config_.to_metadata(); }
+  std::shared_ptr<FlowNetImpl> fresh() const override;
 
   // Image path. x: [B, C, H, W], t: [B] (timestep units, see kTimestepScale), y: [B] class ids
   // (null_class() for unconditional; ignored when num_classes == 0) -> [B, out_channels, H, W].
@@ -180,6 +236,66 @@ struct DiTImpl : torch::nn::Module {
 };
 TORCH_MODULE(DiT);
 
+// ---- token sets ------------------------------------------------------------------------------
+
+// The DiT over a token set (atoms, residues): per-token features and the generated state enter
+// one linear embedder (`x_embedder`, input [features, state]); context tokens (pocket atoms...)
+// their own (`context_embedder`) and join the sequence (joint attention, as SD3's MM-DiT), with
+// a key-padding mask over both; labels (`y_embedder`) and a continuous condition vector
+// (`cond_embedder`) add to the time embedding that drives adaLN-Zero; the same DiTBlock and
+// FinalLayer as images read the generated tokens out. No position embedding: a token set has no
+// order beyond what its features say (proteins put the residue index there).
+struct TokenDiTConfig {
+  int64_t state_dim = 3;         // Cx: generated numbers per token (xyz coordinates: 3)
+  int64_t token_features = 0;    // F
+  int64_t context_features = 0;  // Fc (0: no context tokens)
+  int64_t cond_features = 0;     // K (0: no condition vector)
+  int64_t num_classes = 0;       // 0: no labels
+  int64_t hidden_size = 192, depth = 6, num_heads = 6;
+  double mlp_ratio = 4.0;
+  bool step_conditioning = false;
+
+  void validate() const;  // throws dit::Error naming the field
+  std::string describe() const;
+  Metadata to_metadata() const;  // "token.<field>", and dit.kind = "token"
+  // From a file's metadata; `source` names the file in errors.
+  static TokenDiTConfig from_metadata(const Metadata& metadata, const std::string& source);
+};
+
+struct TokenDiTImpl : FlowNetImpl {
+  explicit TokenDiTImpl(const TokenDiTConfig& config);
+  // x [B, N, state_dim], t and d [B] in [0, 1]; inputs.features [B, N, F] (F > 0), mask [B, N]
+  // (optional), context [B, M, Fc] and context_mask (when Fc > 0), labels, cond [B, K].
+  // Returns [B, N, state_dim], zero at padded tokens.
+  torch::Tensor flow(const torch::Tensor& x, const torch::Tensor& t, const FlowInputs& inputs,
+                     const torch::Tensor& d = {}) override;
+  int64_t num_classes() const override { return config_.num_classes; }
+  bool step_conditioned() const override { return config_.step_conditioning; }
+  std::string describe() const override { return config_.describe(); }
+  Metadata metadata() const override { return config_.to_metadata(); }
+  std::shared_ptr<FlowNetImpl> fresh() const override;
+  const TokenDiTConfig& config() const { return config_; }
+
+  torch::nn::Linear x_embedder{nullptr}, context_embedder{nullptr}, cond_embedder{nullptr};
+  TimestepEmbedder t_embedder{nullptr}, dt_embedder{nullptr};
+  LabelEmbedder y_embedder{nullptr};
+  torch::nn::ModuleList blocks{nullptr};
+  FinalLayer final_layer{nullptr};
+
+ private:
+  TokenDiTConfig config_;
+};
+TORCH_MODULE(TokenDiT);
+
+// The DiT initialisation shared by every front-end (one model setup): xavier-uniform linears
+// with zero bias, normal(0.02) label table and timestep MLP, the step embedder's output layer
+// zero, and adaLN-Zero (every block's modulation and the final layer zero). `front_end` runs
+// after the linears, for embedders that are not linear layers (the DiT's patch convolution).
+void initialize_dit_weights(torch::nn::Module& net, TimestepEmbedder& t_embedder,
+                            TimestepEmbedder& dt_embedder, LabelEmbedder& y_embedder,
+                            torch::nn::ModuleList& blocks, FinalLayer& final_layer,
+                            const std::function<void()>& front_end = {});
+
 // Tensors of a module keyed by their reference names (parameters and buffers).
 TensorMap state_dict(const torch::nn::Module& module);
 // Copies `weights` into the module (converting dtype). Every parameter and buffer must be
@@ -195,6 +311,12 @@ DiT load_dit(const std::string& path, torch::Dtype dtype = torch::kFloat32);
 // A step-conditioned copy of a flow model (same weights, a fresh dt_embedder whose output is
 // zero): the starting point of few-step training. `model` must not be step-conditioned.
 DiT with_step_conditioning(DiT& model);
+
+// Any network file: a TokenDiT when its metadata says dit.kind = "token", else a DiT (config
+// from shapes, as load_dit). Training checkpoints give their EMA weights.
+FlowNet load_flow_net(const std::string& path);
+// Writes a network's weights (float32) with its metadata() and `extra`, atomically.
+void save_flow_net(const std::string& path, const FlowNetImpl& net, Metadata extra = {});
 
 // Writes the weights (cast to `dtype`) with the config in the metadata.
 void save_dit(const std::string& path, DiT& model, torch::Dtype dtype = torch::kFloat32,

@@ -41,6 +41,26 @@ struct TrainOptions {
   void validate() const;         // throws dit::Error naming the field
 };
 
+// One training batch: the clean data x0 [B, ...] and its conditions (labels, and for token sets
+// features, the padding mask that also masks the loss, context tokens).
+struct TrainBatch {
+  torch::Tensor x0;
+  FlowInputs inputs;
+};
+
+// What the trainer reads: any domain's examples. Each domain brings one (images: TrainingSet;
+// docking: ligand poses in pockets; the toy point clouds of the tests).
+class TrainingData {
+ public:
+  virtual ~TrainingData() = default;
+  virtual int64_t size() const = 0;
+  // Examples `index` [B] (int64) as one batch, padded to its longest example. Augmentation
+  // (random rotations, ...) draws from `gen` only: a pure function of (seed, step).
+  virtual TrainBatch get(const torch::Tensor& index, at::Generator& gen) const = 0;
+  // Throws dit::Error naming what does not fit when the data cannot train `net`.
+  virtual void check(const FlowNetImpl& net) const {}
+};
+
 // A labelled training set in model space: images [N, C, H, W] float, labels [N] int64.
 struct TrainingSet {
   torch::Tensor images, labels;
@@ -54,10 +74,10 @@ class FlowMatchingTrainer;
 class TrainingObjective {
  public:
   virtual ~TrainingObjective() = default;
-  // x0 [B, C, H, W] model-space data, y [B] labels; `gen` is the step's noise generator (a pure
-  // function of (seed, step)). Returns a scalar loss differentiable in trainer.model().
-  virtual torch::Tensor loss(FlowMatchingTrainer& trainer, const torch::Tensor& x0,
-                             torch::Tensor y, at::Generator& gen) = 0;
+  // batch.x0 [B, ...] model-space data with its inputs; `gen` is the step's noise generator (a
+  // pure function of (seed, step)). Returns a scalar loss differentiable in trainer.net().
+  virtual torch::Tensor loss(FlowMatchingTrainer& trainer, const TrainBatch& batch,
+                             at::Generator& gen) = 0;
   // Frozen tensors to resume from (e.g. a teacher snapshot), saved in checkpoints under
   // "objective.": none by default.
   virtual TensorMap state() const { return {}; }
@@ -75,11 +95,18 @@ std::vector<std::pair<std::string, std::string>> list_objectives();          // 
 // The flow-matching pieces every objective shares: t ~ the configured distribution [B], and
 // labels with class dropout applied (null class with probability label_dropout).
 torch::Tensor sample_times(const TrainOptions& opts, int64_t batch, at::Generator& gen);
-torch::Tensor drop_labels(const DiTConfig& config, const TrainOptions& opts, torch::Tensor y,
+torch::Tensor drop_labels(int64_t num_classes, const TrainOptions& opts, torch::Tensor y,
                           at::Generator& gen);
+// Mean squared error over real tokens: mask [B, N] (undefined: plain mean over everything) masks
+// out [B, N, ...] and target.
+torch::Tensor masked_mse(const torch::Tensor& out, const torch::Tensor& target,
+                         const torch::Tensor& mask);
 
 class FlowMatchingTrainer {
  public:
+  // Any network on any domain's data (the one trainer of every domain).
+  FlowMatchingTrainer(FlowNet model, std::shared_ptr<const TrainingData> data, TrainOptions opts);
+  // Images: a DiT on labelled images [N, C, H, W] (checked against its config).
   FlowMatchingTrainer(DiT model, TrainingSet data, TrainOptions opts);
 
   // One optimisation step on the next batch; returns the loss. Throws dit::Error (and leaves
@@ -89,7 +116,7 @@ class FlowMatchingTrainer {
   double learning_rate(int64_t step) const;
 
   // The batch of step `s`: a pure function of (seed, s), so resumed runs see the same data.
-  std::pair<torch::Tensor, torch::Tensor> batch(int64_t s) const;
+  TrainBatch batch(int64_t s) const;
 
   // Checkpoint = model.*, ema.*, adamw.m.*, adamw.v.* tensors plus step, seed and options in
   // the metadata. All other randomness is derived from (seed, step), so this is the whole RNG
@@ -97,15 +124,19 @@ class FlowMatchingTrainer {
   void save_checkpoint(const std::string& path) const;
   void load_checkpoint(const std::string& path);
 
-  DiT& model() { return model_; }
-  DiT& ema() { return ema_; }
+  FlowNet& net() { return model_; }
+  FlowNet& ema_net() { return ema_; }
+  // The DiT views of net() and ema() (image trainers); throw dit::Error for other networks.
+  DiT& model();
+  DiT& ema();
   const TrainOptions& options() const { return opts_; }
 
  private:
   void update_ema();
-  DiT model_, ema_;
+  FlowNet model_, ema_;
+  DiT dit_model_{nullptr}, dit_ema_{nullptr};
   std::unique_ptr<TrainingObjective> objective_;
-  TrainingSet data_;
+  std::shared_ptr<const TrainingData> data_;
   TrainOptions opts_;
   std::vector<std::pair<std::string, torch::Tensor>> params_;  // trainable, by name
   std::vector<torch::Tensor> m_, v_;                           // AdamW moments

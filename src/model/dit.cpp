@@ -158,18 +158,18 @@ DiTImpl::DiTImpl(const DiTConfig& config) : config_(config) {
   initialize_weights();
 }
 
-void DiTImpl::initialize_weights() {
+void initialize_dit_weights(nn::Module& net, TimestepEmbedder& t_embedder,
+                            TimestepEmbedder& dt_embedder, LabelEmbedder& y_embedder,
+                            nn::ModuleList& blocks, FinalLayer& final_layer,
+                            const std::function<void()>& front_end) {
   torch::NoGradGuard no_grad;
-  for (auto& module : modules(/*include_self=*/false)) {
+  for (auto& module : net.modules(/*include_self=*/false)) {
     if (auto* lin = module->as<nn::LinearImpl>()) {
       nn::init::xavier_uniform_(lin->weight);
       nn::init::zeros_(lin->bias);
     }
   }
-  // Patch embedding initialised like a linear layer on the flattened kernel.
-  auto& w = x_embedder->proj->weight;
-  nn::init::xavier_uniform_(w.view({w.size(0), -1}));
-  nn::init::zeros_(x_embedder->proj->bias);
+  if (front_end) front_end();
   if (y_embedder) nn::init::normal_(y_embedder->embedding_table->weight, 0.0, 0.02);
   for (int i : {0, 2})
     nn::init::normal_(t_embedder->mlp[i]->as<nn::LinearImpl>()->weight, 0.0, 0.02);
@@ -186,6 +186,25 @@ void DiTImpl::initialize_weights() {
     zero_linear(block->as<DiTBlockImpl>()->adaLN_modulation[1]->as<nn::LinearImpl>());
   zero_linear(final_layer->adaLN_modulation[1]->as<nn::LinearImpl>());
   zero_linear(final_layer->linear.get());
+}
+
+void DiTImpl::initialize_weights() {
+  initialize_dit_weights(*this, t_embedder, dt_embedder, y_embedder, blocks, final_layer, [&] {
+    // Patch embedding initialised like a linear layer on the flattened kernel.
+    auto& w = x_embedder->proj->weight;
+    nn::init::xavier_uniform_(w.view({w.size(0), -1}));
+    nn::init::zeros_(x_embedder->proj->bias);
+  });
+}
+
+std::shared_ptr<FlowNetImpl> DiTImpl::fresh() const { return std::make_shared<DiTImpl>(config_); }
+
+torch::Tensor DiTImpl::flow(const torch::Tensor& x, const torch::Tensor& t,
+                            const FlowInputs& inputs, const torch::Tensor& d) {
+  if (config_.num_classes > 0 && !inputs.labels.defined())
+    throw Error("DiT: a class-conditional model needs labels (the null class for none)");
+  auto ds = d.defined() ? d * kTimestepScale : d;
+  return forward(x, t * kTimestepScale, inputs.labels, ds).narrow(1, 0, config_.in_channels);
 }
 
 torch::Tensor DiTImpl::condition(const torch::Tensor& t, const torch::Tensor& y,

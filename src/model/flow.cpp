@@ -1,5 +1,7 @@
+#include <dit/error.h>
 #include <dit/flow.h>
 #include <dit/inference.h>
+#include <fmt/format.h>
 
 #include <cstdlib>
 #include <memory>
@@ -14,19 +16,31 @@ torch::Tensor flow_interpolate(const torch::Tensor& x0, const torch::Tensor& eps
   return (1 - tb) * x0 + tb * eps;
 }
 
-ConditionalFlowMapFn dit_flow_map(DiT model) {
+std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const FlowInputs&,
+                            const torch::Tensor&)>
+DiTImpl::inference() {
   // With grad mode off (sampling), the inference path: buffers reused across sampler steps.
   // DIT_LINEAR_PRECISION=bf16 selects bfloat16 linear layers there (see dit/inference.h).
+  DiT model(std::static_pointer_cast<DiTImpl>(shared_from_this()));
   const char* env = std::getenv("DIT_LINEAR_PRECISION");
   auto inference = std::make_shared<DiTInference>(
       model, parse_linear_precision(env ? env : "", "DIT_LINEAR_PRECISION"));
   return [model, inference](const torch::Tensor& x, const torch::Tensor& t,
-                            const torch::Tensor& d, const torch::Tensor& y) mutable {
+                            const FlowInputs& in, const torch::Tensor& d) mutable {
+    if (torch::GradMode::is_enabled()) return model->flow(x, t, in, d);
     auto ds = d.defined() ? d * kTimestepScale : d;
-    auto out = torch::GradMode::is_enabled()
-                   ? model->forward(x, t * kTimestepScale, y, ds)       // [B, out, H, W]
-                   : inference->forward(x, t * kTimestepScale, y, ds);  // same, no autograd
-    return out.narrow(1, 0, model->config().in_channels);
+    return inference->forward(x, t * kTimestepScale, in.labels, ds)  // [B, out, H, W]
+        .narrow(1, 0, model->config().in_channels);
+  };
+}
+
+ConditionalFlowMapFn dit_flow_map(DiT model) {
+  auto flow = model->inference();
+  return [flow](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& d,
+                const torch::Tensor& y) {
+    FlowInputs in;
+    in.labels = y;
+    return flow(x, t, in, d);
   };
 }
 
@@ -38,5 +52,104 @@ ConditionalVelocityFn velocity_of(ConditionalFlowMapFn flow_map) {
 }
 
 ConditionalVelocityFn dit_velocity(DiT model) { return velocity_of(dit_flow_map(std::move(model))); }
+
+namespace {
+// Stream id so SDE noise never reuses the initial-noise generator of the same sample.
+constexpr uint64_t kSdeStream = 0x5344455ULL;
+}  // namespace
+
+torch::Tensor token_noise(uint64_t seed, int64_t first_index, const torch::Tensor& mask,
+                          int64_t state_dim) {
+  const int64_t B = mask.size(0), N = mask.size(1);
+  auto x1 = torch::zeros({B, N, state_dim});
+  auto lengths = mask.to(torch::kBool).sum(1);
+  for (int64_t i = 0; i < B; ++i) {
+    const int64_t n = lengths[i].item<int64_t>();
+    auto rows = mask[i].to(torch::kBool).nonzero().squeeze(1);  // the real tokens, in order
+    x1[i].index_copy_(0, rows, sample_noise(seed, first_index + i, 1, {n, state_dim})[0]);
+  }
+  return x1;
+}
+
+torch::Tensor sample_flow(FlowNetImpl& net, const FlowInputs& inputs, const torch::Tensor& x1,
+                          const FlowSampling& sampling, Progress& progress,
+                          const SampleHooks& hooks, SampleStats* stats, int64_t first_index,
+                          torch::Tensor* finite_out) {
+  torch::NoGradGuard no_grad;
+  const int64_t count = x1.size(0);
+  if (inputs.batch_size() != 0 && inputs.batch_size() != count)
+    throw Error(fmt::format("sampling: {} inputs for {} noise samples", inputs.batch_size(), count));
+  if (sampling.chunk < 1) throw Error(fmt::format("sampling: chunk must be >= 1, got {}", sampling.chunk));
+  auto sampler = make_sampler(sampling.sampler);
+  if (sampler->uses_flow_map() && !net.step_conditioned())
+    throw Error(fmt::format("sampler \"{}\" needs a step-conditioned (few-step) model; this one "
+                            "is a plain flow model: use euler, heun, dopri5, ...",
+                            sampling.sampler));
+  const bool cfg = net.num_classes() > 0;
+  if (cfg && !inputs.labels.defined())
+    throw Error("sampling: this model is class-conditional: give labels (the null class for none)");
+  auto flow = net.inference();  // one inference path (and workspace) for velocity and flow map
+  SampleStats total;
+  std::vector<torch::Tensor> outputs, finites;
+  for (int64_t first = 0; first < count; first += sampling.chunk) {
+    const int64_t n = std::min(sampling.chunk, count - first);
+    const FlowInputs in = inputs.narrow(first, n);
+    // The chunk's model at step size d: CFG calls it with the labels of a B or 2B batch (the
+    // conditional and the null labels); every other input follows the batch.
+    auto conditional = [&](const torch::Tensor& d) {
+      return ConditionalFlowMapFn([&, in, d](const torch::Tensor& x, const torch::Tensor& t,
+                                          const torch::Tensor& dd, const torch::Tensor& y) {
+        FlowInputs rows = x.size(0) == n ? in : in.repeat(x.size(0) / n);
+        rows.labels = y;
+        const auto& step = dd.defined() ? dd : d;
+        return flow(x, t, rows,
+                    step.defined() && step.size(0) != x.size(0) ? step.repeat({x.size(0) / step.size(0)}) : step);
+      });
+    };
+    auto guided = [&](const torch::Tensor& d) -> VelocityFn {
+      auto model = velocity_of(conditional(d));
+      if (cfg) return classifier_free_guidance(model, in.labels, net.num_classes(), sampling.guidance);
+      return [model](const torch::Tensor& x, const torch::Tensor& t) { return model(x, t, {}); };
+    };
+    auto domain = [&](VelocityFn v) { return hooks.guide ? hooks.guide(std::move(v), in) : v; };
+    SampleOptions opts = sampling.options;
+    if (sampler->uses_flow_map())  // guidance applies to the flow map at each step size
+      opts.flow_map = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& d) {
+        auto out = domain(guided(d))(x, t);
+        progress.advance();
+        return out;
+      };
+    if (hooks.project) opts.project = [&](torch::Tensor& x, double t) { hooks.project(x, t, in); };
+    opts.generators.clear();
+    for (int64_t i = 0; i < n; ++i)
+      opts.generators.push_back(sample_generator(
+          sampling.seed ^ kSdeStream, static_cast<uint64_t>(first_index + first + i)));
+    const VelocityFn v = domain(guided({}));
+    auto counted = [&](const torch::Tensor& x, const torch::Tensor& t) {
+      auto out = v(x, t);
+      progress.advance();
+      return out;
+    };
+    SampleStats chunk_stats;
+    Progress inner;  // silent: `progress` counts evaluations across chunks
+    auto x0 = sampler->sample(counted, x1.narrow(0, first, n), opts, inner, &chunk_stats);
+    // Stats describe one trajectory: the most expensive chunk (chunks differ for dopri5).
+    total.nfe = std::max(total.nfe, chunk_stats.nfe);
+    total.steps = std::max(total.steps, chunk_stats.steps);
+    total.rejected = std::max(total.rejected, chunk_stats.rejected);
+    auto finite = torch::isfinite(x0).flatten(1).all(1);
+    if (finite_out) {
+      finites.push_back(finite);
+    } else if (!finite.all().item<bool>()) {
+      int64_t bad = finite.logical_not().nonzero()[0][0].item<int64_t>();
+      throw Error(fmt::format("sample {} (seed {}) became non-finite during sampling",
+                              first_index + first + bad, sampling.seed));
+    }
+    outputs.push_back(x0);
+  }
+  if (stats) *stats = total;
+  if (finite_out) *finite_out = torch::cat(finites);
+  return torch::cat(outputs);  // [count, ...]
+}
 
 }  // namespace dit

@@ -9,16 +9,19 @@ namespace {
 
 class FlowMatchingObjective final : public TrainingObjective {
  public:
-  torch::Tensor loss(FlowMatchingTrainer& trainer, const torch::Tensor& x0, torch::Tensor y,
+  torch::Tensor loss(FlowMatchingTrainer& trainer, const TrainBatch& batch,
                      at::Generator& gen) override {
-    auto& model = trainer.model();
+    auto& net = *trainer.net();
     const auto& opts = trainer.options();
-    auto eps = at::randn(x0.sizes(), gen, x0.options());  // [B, C, H, W]
+    const auto& x0 = batch.x0;                             // [B, ...]
+    auto eps = at::randn(x0.sizes(), gen, x0.options());   // [B, ...]
     auto t = sample_times(opts, x0.size(0), gen);          // [B]
-    y = drop_labels(model->config(), opts, std::move(y), gen);
+    auto inputs = batch.inputs;
+    inputs.labels = drop_labels(net.num_classes(), opts, inputs.labels, gen);
     auto xt = flow_interpolate(x0, eps, t);
-    auto out = model->forward(xt, t * kTimestepScale, y).narrow(1, 0, x0.size(1));
-    return torch::mse_loss(out, eps - x0);
+    if (inputs.mask.defined()) eps = eps * inputs.mask.unsqueeze(-1).to(eps.dtype());
+    auto out = net.flow(xt, t, inputs);
+    return masked_mse(out, eps - x0, inputs.mask);
   }
 };
 

@@ -30,13 +30,14 @@ class ProgressiveObjective final : public TrainingObjective {
   explicit ProgressiveObjective(const TrainOptions& opts) {
     if (opts.teacher.empty())
       throw Error("training objective 'progressive' needs a teacher model (--teacher MODEL)");
-    base_ = load_dit(opts.teacher);
+    base_ = load_flow_net(opts.teacher);
     for (auto& p : base_->parameters()) p.set_requires_grad(false);
   }
 
-  torch::Tensor loss(FlowMatchingTrainer& trainer, const torch::Tensor& x0, torch::Tensor y,
+  torch::Tensor loss(FlowMatchingTrainer& trainer, const TrainBatch& batch,
                      at::Generator& gen) override {
-    auto& model = trainer.model();
+    auto& net = *trainer.net();
+    const auto& x0 = batch.x0;
     const auto& opts = trainer.options();
     const auto& rounds = opts.distill_rounds;
     const int64_t r = std::min<int64_t>(trainer.current_step() / opts.round_steps,
@@ -51,7 +52,7 @@ class ProgressiveObjective final : public TrainingObjective {
     // Distillation part: student steps of 2h = 1 / K on the grid t = j / K.
     const double K = static_cast<double>(rounds[r]), h = 0.5 / K;
     auto t_d = (at::randint(1, rounds[r] + 1, {Bd}, gen, torch::kLong).to(torch::kFloat32) / K);
-    auto y_d = y.narrow(0, 0, Bd);
+    auto y_d = batch.inputs.narrow(0, Bd);
     auto x_t = flow_interpolate(x0.narrow(0, 0, Bd), eps.narrow(0, 0, Bd), t_d);
     auto h_t = torch::full({Bd}, h, f32);
     torch::Tensor target_d;
@@ -61,7 +62,8 @@ class ProgressiveObjective final : public TrainingObjective {
       auto x2 = x1 - h * teacher(r, x1, t_d - h, h_t, y_d, opts.distill_guidance);
       target_d = (x_t - x2) / (2 * h);
     }
-    std::vector<torch::Tensor> xs{x_t}, ts{t_d}, ys{y_d}, ds{torch::full({Bd}, 2 * h, f32)},
+    FlowInputs inputs = y_d;
+    std::vector<torch::Tensor> xs{x_t}, ts{t_d}, ds{torch::full({Bd}, 2 * h, f32)},
         targets{target_d};
 
     // Replay part: an earlier round's step size 1 / K', target from the frozen teacher, which
@@ -72,22 +74,23 @@ class ProgressiveObjective final : public TrainingObjective {
                         .index_select(0, q).to(torch::kFloat32);  // K' [Br]
       auto t_r = ((at::rand({Br}, gen, f32) * k_prev).floor() + 1) / k_prev;
       auto d_r = 1.0 / k_prev;
-      auto y_r = y.narrow(0, Bd, Br);
+      auto y_r = batch.inputs.narrow(Bd, Br);
       auto x_r = flow_interpolate(x0.narrow(0, Bd, Br), eps.narrow(0, Bd, Br), t_r);
-      xs.push_back(x_r), ts.push_back(t_r), ys.push_back(y_r), ds.push_back(d_r);
+      xs.push_back(x_r), ts.push_back(t_r), ds.push_back(d_r);
+      inputs = FlowInputs::cat(inputs, y_r);
       targets.push_back(few_step::guided_flow_map(*snapshot_, x_r, t_r, d_r, y_r,
                                                   torch::ones({Br}, f32)));
     }
-    auto out = model->forward(torch::cat(xs), torch::cat(ts) * kTimestepScale, torch::cat(ys),
-                              torch::cat(ds) * kTimestepScale)
-                   .narrow(1, 0, x0.size(1));
-    return torch::mse_loss(out, torch::cat(targets));
+    auto out = net.flow(torch::cat(xs), torch::cat(ts), inputs, torch::cat(ds));
+    auto target = torch::cat(targets);
+    if (inputs.mask.defined()) target = target * inputs.mask.unsqueeze(-1).to(target.dtype());
+    return masked_mse(out, target, inputs.mask);
   }
 
   TensorMap state() const override {
     if (!snapshot_) return {};
     TensorMap out;
-    for (auto& [name, t] : state_dict(**snapshot_)) out["teacher." + name] = t;
+    for (auto& [name, t] : state_dict(*snapshot_)) out["teacher." + name] = t;
     out["round"] = torch::tensor({snapshot_round_});
     return out;
   }
@@ -101,9 +104,9 @@ class ProgressiveObjective final : public TrainingObjective {
  private:
   // Round 0: the base model's guided velocity; later rounds: the frozen student at step h.
   torch::Tensor teacher(int64_t r, const torch::Tensor& x, const torch::Tensor& t,
-                        const torch::Tensor& h, const torch::Tensor& y, double guidance) {
+                        const torch::Tensor& h, const FlowInputs& y, double guidance) {
     if (r == 0)
-      return few_step::guided_flow_map(base_, x, t, torch::Tensor(), y,
+      return few_step::guided_flow_map(*base_, x, t, torch::Tensor(), y,
                                        torch::full({x.size(0)}, guidance, x.options()));
     return few_step::guided_flow_map(*snapshot_, x, t, h, y, torch::ones({x.size(0)}, x.options()));
   }
@@ -119,21 +122,21 @@ class ProgressiveObjective final : public TrainingObjective {
       TensorMap weights;
       for (auto& [name, t] : pending_)
         if (name.rfind("teacher.", 0) == 0) weights[name.substr(8)] = t;
-      snapshot_.emplace(trainer.model()->config());
-      load_state_dict(**snapshot_, weights, pending_source_ + " (objective.teacher)");
+      snapshot_ = trainer.net()->fresh();
+      load_state_dict(*snapshot_, weights, pending_source_ + " (objective.teacher)");
       snapshot_round_ = it->second.item<int64_t>();
       pending_.clear();
     }
     if (r == 0 || snapshot_round_ == r) return;
-    snapshot_.emplace(trainer.model()->config());
-    load_state_dict(**snapshot_, state_dict(*trainer.ema()), "EMA snapshot");
-    for (auto& p : (*snapshot_)->parameters()) p.set_requires_grad(false);
-    (*snapshot_)->eval();
+    snapshot_ = trainer.net()->fresh();
+    load_state_dict(*snapshot_, state_dict(*trainer.ema_net()), "EMA snapshot");
+    for (auto& p : snapshot_->parameters()) p.set_requires_grad(false);
+    snapshot_->eval();
     snapshot_round_ = r;
   }
 
-  DiT base_{nullptr};
-  std::optional<DiT> snapshot_;
+  FlowNet base_;
+  FlowNet snapshot_;
   int64_t snapshot_round_ = 0;
   TensorMap pending_;
   std::string pending_source_;

@@ -24,9 +24,10 @@ namespace {
 
 class ShortcutObjective final : public TrainingObjective {
  public:
-  torch::Tensor loss(FlowMatchingTrainer& trainer, const torch::Tensor& x0, torch::Tensor y,
+  torch::Tensor loss(FlowMatchingTrainer& trainer, const TrainBatch& batch,
                      at::Generator& gen) override {
-    auto& model = trainer.model();
+    auto& net = *trainer.net();
+    const auto& x0 = batch.x0;
     const auto& opts = trainer.options();
     const int64_t B = x0.size(0);
     const int64_t Bb = std::clamp<int64_t>(std::llround(B * opts.bootstrap_fraction), 1, B - 1);
@@ -46,29 +47,31 @@ class ShortcutObjective final : public TrainingObjective {
     auto at_base = half <= finest * (1 + 1e-6);  // half step at the finest level: query d = 0
     auto d_query = torch::where(at_base, torch::zeros_like(half), half);
     auto w = torch::where(at_base, torch::full_like(half, opts.distill_guidance), torch::ones_like(half));
-    auto y_b = y.narrow(0, 0, Bb);
+    auto in_b = batch.inputs.narrow(0, Bb);
     auto x_t = flow_interpolate(x0.narrow(0, 0, Bb), eps.narrow(0, 0, Bb), t_b);
     torch::Tensor target_b;
     {
       torch::NoGradGuard no_grad;
-      auto u1 = few_step::guided_flow_map(model, x_t, t_b, d_query, y_b, w);
+      auto u1 = few_step::guided_flow_map(net, x_t, t_b, d_query, in_b, w);
       auto x_mid = x_t - few_step::per_sample(half, x_t) * u1;
-      auto u2 = few_step::guided_flow_map(model, x_mid, t_b - half, d_query, y_b, w);
+      auto u2 = few_step::guided_flow_map(net, x_mid, t_b - half, d_query, in_b, w);
       target_b = (u1 + u2) / 2;
     }
 
     // Flow-matching part: the other B - Bb samples, with class dropout for CFG.
     const int64_t Bf = B - Bb;
     auto t_f = sample_times(opts, Bf, gen);
-    auto y_f = drop_labels(model->config(), opts, y.narrow(0, Bb, Bf), gen);
+    auto in_f = batch.inputs.narrow(Bb, Bf);
+    in_f.labels = drop_labels(net.num_classes(), opts, in_f.labels, gen);
     auto x0_f = x0.narrow(0, Bb, Bf), eps_f = eps.narrow(0, Bb, Bf);
     auto xt_f = flow_interpolate(x0_f, eps_f, t_f);
 
-    auto out = model->forward(torch::cat({x_t, xt_f}), torch::cat({t_b, t_f}) * kTimestepScale,
-                              torch::cat({y_b, y_f}),
-                              torch::cat({step2, torch::zeros_like(t_f)}) * kTimestepScale)
-                   .narrow(1, 0, x0.size(1));
-    return torch::mse_loss(out, torch::cat({target_b, eps_f - x0_f}));
+    auto inputs = FlowInputs::cat(in_b, in_f);
+    auto out = net.flow(torch::cat({x_t, xt_f}), torch::cat({t_b, t_f}), inputs,
+                        torch::cat({step2, torch::zeros_like(t_f)}));
+    auto target = torch::cat({target_b, eps_f - x0_f});
+    if (inputs.mask.defined()) target = target * inputs.mask.unsqueeze(-1).to(target.dtype());
+    return masked_mse(out, target, inputs.mask);
   }
   bool needs_step_conditioning() const override { return true; }
 };

@@ -13,6 +13,34 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 // Stream ids mixed into the seed so data order and noise never share a generator.
 constexpr uint64_t kDataStream = 0x64617461ULL, kNoiseStream = 0x6e6f6973ULL;
+// Augmentation (random rotations of token sets) has a stream of its own too.
+constexpr uint64_t kAugmentStream = 0x61756736ULL;
+
+// Labelled images [N, C, H, W] (TrainingSet) as training data for a DiT.
+class ImageTrainingData final : public TrainingData {
+ public:
+  ImageTrainingData(TrainingSet set, const DiTConfig& c) : set_(std::move(set)) {
+    if (set_.images.dim() != 4 || set_.images.size(1) != c.in_channels ||
+        set_.images.size(2) != c.input_size || set_.images.size(3) != c.input_size)
+      throw Error(fmt::format("training data: images must be [N, {}, {}, {}] for this model",
+                              c.in_channels, c.input_size, c.input_size));
+    if (set_.labels.dim() != 1 || set_.labels.size(0) != set_.images.size(0))
+      throw Error("training data: labels must be [N] matching the images");
+    if (c.num_classes > 0 && (set_.labels.min().item<int64_t>() < 0 ||
+                              set_.labels.max().item<int64_t>() >= c.num_classes))
+      throw Error(fmt::format("training data: labels must be in [0, {})", c.num_classes));
+  }
+  int64_t size() const override { return set_.images.size(0); }
+  TrainBatch get(const torch::Tensor& index, at::Generator&) const override {
+    TrainBatch b;
+    b.x0 = set_.images.index_select(0, index);
+    b.inputs.labels = set_.labels.index_select(0, index);
+    return b;
+  }
+
+ private:
+  TrainingSet set_;
+};
 
 nlohmann::json options_json(const TrainOptions& o) {
   return {{"steps", o.steps},           {"batch_size", o.batch_size},
@@ -81,30 +109,44 @@ torch::Tensor sample_times(const TrainOptions& opts, int64_t batch, at::Generato
              : torch::sigmoid(opts.logit_mean + opts.logit_std * at::randn({batch}, gen, f32));
 }
 
-torch::Tensor drop_labels(const DiTConfig& config, const TrainOptions& opts, torch::Tensor y,
+torch::Tensor drop_labels(int64_t num_classes, const TrainOptions& opts, torch::Tensor y,
                           at::Generator& gen) {
   // Class dropout: the null class trains the unconditional model used by CFG.
-  if (config.num_classes == 0) return y;
+  if (num_classes == 0 || !y.defined()) return y;
   auto drop = at::rand({y.size(0)}, gen, torch::TensorOptions().dtype(torch::kFloat32)) <
               opts.label_dropout;
-  return torch::where(drop, torch::full_like(y, config.null_class()), y);
+  return torch::where(drop, torch::full_like(y, num_classes), y);
+}
+
+torch::Tensor masked_mse(const torch::Tensor& out, const torch::Tensor& target,
+                         const torch::Tensor& mask) {
+  if (!mask.defined()) return torch::mse_loss(out, target);
+  std::vector<int64_t> shape(out.dim(), 1);
+  shape[0] = mask.size(0), shape[1] = mask.size(1);
+  auto m = mask.to(out.dtype()).view(shape);  // [B, N, 1, ...]
+  const double per_token = static_cast<double>(out[0][0].numel());
+  return ((out - target).pow(2) * m).sum() / (m.sum().clamp_min(1) * per_token);
 }
 
 FlowMatchingTrainer::FlowMatchingTrainer(DiT model, TrainingSet data, TrainOptions opts)
-    : model_(std::move(model)), ema_(model_->config()), data_(std::move(data)), opts_(std::move(opts)) {
+    : FlowMatchingTrainer(model.ptr(),
+                          std::make_shared<ImageTrainingData>(std::move(data), model->config()),
+                          std::move(opts)) {}
+
+FlowMatchingTrainer::FlowMatchingTrainer(FlowNet model, std::shared_ptr<const TrainingData> data,
+                                         TrainOptions opts)
+    : model_(std::move(model)), data_(std::move(data)), opts_(std::move(opts)) {
   opts_.validate();
-  const auto& c = model_->config();
-  if (data_.images.dim() != 4 || data_.images.size(1) != c.in_channels ||
-      data_.images.size(2) != c.input_size || data_.images.size(3) != c.input_size)
-    throw Error(fmt::format("training data: images must be [N, {}, {}, {}] for this model",
-                            c.in_channels, c.input_size, c.input_size));
-  if (data_.labels.dim() != 1 || data_.labels.size(0) != data_.images.size(0))
-    throw Error("training data: labels must be [N] matching the images");
-  if (c.num_classes > 0 && (data_.labels.min().item<int64_t>() < 0 ||
-                            data_.labels.max().item<int64_t>() >= c.num_classes))
-    throw Error(fmt::format("training data: labels must be in [0, {})", c.num_classes));
+  if (!model_ || !data_) throw Error("training: no model or no data");
+  if (data_->size() < 1) throw Error("training data: no examples");
+  data_->check(*model_);
+  ema_ = model_->fresh();
+  if (auto dit = std::dynamic_pointer_cast<DiTImpl>(model_)) {
+    dit_model_ = DiT(dit);
+    dit_ema_ = DiT(std::static_pointer_cast<DiTImpl>(ema_));
+  }
   objective_ = make_objective(opts_);
-  if (objective_->needs_step_conditioning() && !c.step_conditioning)
+  if (objective_->needs_step_conditioning() && !model_->step_conditioned())
     throw Error(fmt::format("training objective '{}' needs a step-conditioned model (start from "
                             "a trained model with --init: the step embedder is added)",
                             opts_.objective));
@@ -119,6 +161,16 @@ FlowMatchingTrainer::FlowMatchingTrainer(DiT model, TrainingSet data, TrainOptio
   }
 }
 
+DiT& FlowMatchingTrainer::model() {
+  if (!dit_model_) throw Error("training: the network is not an image DiT (use net())");
+  return dit_model_;
+}
+
+DiT& FlowMatchingTrainer::ema() {
+  if (!dit_ema_) throw Error("training: the network is not an image DiT (use ema_net())");
+  return dit_ema_;
+}
+
 double FlowMatchingTrainer::learning_rate(int64_t s) const {
   if (s < opts_.warmup_steps) return opts_.lr * static_cast<double>(s + 1) / opts_.warmup_steps;
   if (opts_.lr_schedule == "constant") return opts_.lr;
@@ -128,9 +180,9 @@ double FlowMatchingTrainer::learning_rate(int64_t s) const {
   return opts_.lr * (0.1 + 0.9 * 0.5 * (1 + std::cos(kPi * progress)));
 }
 
-std::pair<torch::Tensor, torch::Tensor> FlowMatchingTrainer::batch(int64_t s) const {
+TrainBatch FlowMatchingTrainer::batch(int64_t s) const {
   // Samples are read epoch by epoch, each epoch a permutation seeded by (seed, epoch).
-  const int64_t n = data_.images.size(0), b = opts_.batch_size;
+  const int64_t n = data_->size(), b = opts_.batch_size;
   std::vector<torch::Tensor> idx;
   int64_t pos = s * b, remaining = b;
   while (remaining > 0) {
@@ -140,14 +192,14 @@ std::pair<torch::Tensor, torch::Tensor> FlowMatchingTrainer::batch(int64_t s) co
     idx.push_back(perm.narrow(0, offset, take));
     pos += take, remaining -= take;
   }
-  auto index = torch::cat(idx);
-  return {data_.images.index_select(0, index), data_.labels.index_select(0, index)};
+  auto augment = sample_generator(opts_.seed ^ kAugmentStream, static_cast<uint64_t>(s));
+  return data_->get(torch::cat(idx), augment);
 }
 
 double FlowMatchingTrainer::step() {
-  auto [x0, y] = batch(step_);  // x0: [B, C, H, W], y: [B]
+  auto batch = this->batch(step_);  // x0: [B, ...], inputs
   auto gen = sample_generator(opts_.seed ^ kNoiseStream, static_cast<uint64_t>(step_));
-  auto loss = objective_->loss(*this, x0, y, gen);
+  auto loss = objective_->loss(*this, batch, gen);
   for (auto& [name, p] : params_) p.mutable_grad() = torch::Tensor();
   loss.backward();
 
@@ -200,8 +252,9 @@ void FlowMatchingTrainer::save_checkpoint(const std::string& path) const {
     tensors["adamw.v." + params_[i].first] = v_[i];
   }
   for (auto& [name, t] : objective_->state()) tensors["objective." + name] = t.detach();
-  Metadata meta = model_->config().to_metadata();
+  Metadata meta = model_->metadata();
   meta["format"] = "dit-engine training checkpoint";
+  meta["train.model"] = model_->describe();
   meta["train.step"] = std::to_string(step_);
   meta["train.options"] = options_json(opts_).dump();
   save_safetensors(path, tensors, meta);
@@ -220,10 +273,14 @@ void FlowMatchingTrainer::load_checkpoint(const std::string& path) {
   }
   if (step < 0)
     throw Error(fmt::format("{}: metadata train.step='{}' is not a step count", path, it->second));
-  auto saved = infer_config(file, "model.");
-  if (saved.describe() != model_->config().describe())
+  // The architecture: as recorded (train.model), or for older image checkpoints from shapes.
+  auto recorded = meta.find("train.model");
+  const std::string saved = recorded != meta.end() ? recorded->second
+                            : dit_model_           ? infer_config(file, "model.").describe()
+                                                   : std::string("(not recorded)");
+  if (saved != model_->describe())
     throw Error(fmt::format("{}: checkpoint model ({}) differs from the configured model ({})",
-                            path, saved.describe(), model_->config().describe()));
+                            path, saved, model_->describe()));
   auto saved_opts = nlohmann::json::parse(meta["train.options"], nullptr, false);
   if (saved_opts.is_object() && saved_opts.contains("seed") &&
       !(saved_opts["seed"].is_number_unsigned() && saved_opts["seed"].get<uint64_t>() == opts_.seed))

@@ -66,11 +66,11 @@ TEST(Trainer, BatchesArePureFunctionsOfSeedAndStep) {
   dit::FlowMatchingTrainer a(fresh_model(), data, small_options(10));
   dit::FlowMatchingTrainer b(fresh_model(), data, small_options(10));
   for (int64_t s : {0, 3, 7}) {  // 32 per batch over 100 images: step 3 wraps an epoch
-    EXPECT_TRUE(torch::equal(a.batch(s).first, b.batch(s).first));
-    EXPECT_TRUE(torch::equal(a.batch(s).second, b.batch(s).second));
+    EXPECT_TRUE(torch::equal(a.batch(s).x0, b.batch(s).x0));
+    EXPECT_TRUE(torch::equal(a.batch(s).inputs.labels, b.batch(s).inputs.labels));
   }
   // Every image appears exactly once per epoch (first three batches = 96 distinct images).
-  auto labels = torch::cat({a.batch(0).first, a.batch(1).first, a.batch(2).first});
+  auto labels = torch::cat({a.batch(0).x0, a.batch(1).x0, a.batch(2).x0});
   EXPECT_EQ(std::get<0>(torch::_unique(labels.flatten(1).sum(1))).numel(), 96);
 }
 

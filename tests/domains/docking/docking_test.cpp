@@ -10,6 +10,8 @@
 #include <dit/error.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iostream>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -194,6 +196,44 @@ TEST(DockingModel, BundledModelStartsTheSearchAndImageModelsAreRefused) {
   } catch (const dit::Error& e) {
     EXPECT_NE(std::string(e.what()).find("not a docking model"), std::string::npos) << e.what();
   }
+}
+
+// The learned proposals are worth their cost: drawn through the shared sampling path without
+// score guidance (the network alone), the bundled model's 16 starting poses for acetazolamide
+// in carbonic anhydrase II lie much closer to the crystal pose than 16 uniformly random starts
+// in the same box (heavy-atom RMSD of the fitted poses, no search). hCA II is a development
+// complex of the bundled model, so this shows that the model and the sampling path work, not
+// that it generalises (docs/docking.md has the reserved-set table). Measured: model median
+// about 2 A, best below 1.5 A; random median about 5 A.
+TEST(DockingModel, LearnedProposalsBeatRandomStarts) {
+  auto reference = crystal();
+  const auto box = box_around(*reference, 4.0);
+  const auto topo = build_topology(*reference);
+  const Receptor near = pocket_atoms(pocket(), box, 8.0);
+  const ReceptorGrid grid(near, box, topo.heavy_type);
+  ProposalSettings settings;
+  settings.model_path = std::string(DIT_SOURCE_DIR) + "/data/models/dock-dit.safetensors";
+  settings.guidance = 0;
+  settings.steps = 20;
+  settings.seed = 5;
+  const auto learned = model_starts(topo, *reference, near, grid, box, 16, settings);
+  std::mt19937_64 rng(5);
+  std::vector<double> model_rmsd, random_rmsd;
+  for (const auto& pose : learned) model_rmsd.push_back(heavy_rmsd(topo, topo.coordinates(pose), topo.reference));
+  for (int i = 0; i < 16; ++i)
+    random_rmsd.push_back(heavy_rmsd(topo, topo.coordinates(random_pose(topo, box, rng)), topo.reference));
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  };
+  const double model_median = median(model_rmsd), random_median = median(random_rmsd);
+  const double model_best = *std::min_element(model_rmsd.begin(), model_rmsd.end());
+  const double random_best = *std::min_element(random_rmsd.begin(), random_rmsd.end());
+  std::cout << "proposals: model median " << model_median << " A, best " << model_best
+            << " A; random median " << random_median << " A, best " << random_best << " A\n";
+  EXPECT_LT(model_median, 0.6 * random_median);
+  EXPECT_LT(model_best, 2.0);
+  EXPECT_LT(model_best, random_best);
 }
 
 TEST(DockingInput, BadInputsNameTheInput) {
