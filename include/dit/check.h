@@ -37,9 +37,10 @@ struct CheckReport {
   }
 };
 
-// The checks of one structure type S, in registration order (names unique; the first
-// registration of a name wins and a second returns false: registrations run during static
-// initialisation, where an exception would end the program).
+// The checks of one structure type S, kept in name order so that a report's columns do not
+// depend on static-initialisation order (names unique; the first registration of a name wins
+// and a second returns false: registrations run during static initialisation, where an
+// exception would end the program).
 template <class S>
 class CheckRegistry {
  public:
@@ -56,7 +57,9 @@ class CheckRegistry {
     if (name.empty() || !fn) return false;
     for (const auto& e : entries_)
       if (e.name == name) return false;
-    entries_.push_back({name, description, std::move(fn), std::move(applies)});
+    auto at = entries_.begin();
+    while (at != entries_.end() && at->name < name) ++at;
+    entries_.insert(at, Entry{name, description, std::move(fn), std::move(applies)});
     return true;
   }
 
@@ -66,12 +69,19 @@ class CheckRegistry {
     return out;
   }
 
-  // Runs every check that applies, in registration order.
-  CheckReport run(const S& structure) const {
-    CheckReport report;
+  // Runs every check that applies, in name order; a check that throws is a dit::Error naming it.
+  template <class Report = CheckReport>
+  Report run(const S& structure) const {
+    Report report;
     for (const auto& e : entries_) {
       if (e.applies && !e.applies(structure)) continue;
-      for (auto& v : e.fn(structure)) report.values.push_back(std::move(v));
+      std::vector<CheckValue> values;
+      try {
+        values = e.fn(structure);
+      } catch (const std::exception& ex) {
+        throw Error("check '" + e.name + "': " + ex.what());
+      }
+      for (auto& v : values) report.values.push_back(std::move(v));
     }
     return report;
   }

@@ -10,6 +10,7 @@
 //
 // Units: angstrom, kcal/mol. Every error is a dit::Error naming the input and the field.
 #include <GraphMol/RWMol.h>
+#include <dit/check.h>
 
 #include <array>
 #include <functional>
@@ -151,17 +152,10 @@ std::unique_ptr<RDKit::RWMol> read_ligand(const std::string& path, uint64_t seed
 //   (A, <= 5), volume_overlap_protein (<= 0.075), and for HETATM cofactors
 //   min_distance_to_cofactors_ratio, volume_overlap_{organic,inorganic}_cofactors.
 // NaN: not measurable (fails), except a flatness value with no such group in the pose (passes).
-struct CheckValue {
-  std::string name;     // e.g. "bond_lengths", "min_distance_to_protein_ratio"
-  double value = 0;     // the measured number (NaN when it cannot be computed)
-  double threshold = 0; // the documented bound it is compared with
-  bool pass = false;
-};
+using dit::CheckValue;  // dit/check.h
 
-struct PoseCheckReport {
-  std::vector<CheckValue> values;
-  bool pb_valid() const;  // every value passes
-  const CheckValue* find(const std::string& name) const;
+struct PoseCheckReport : CheckReport {
+  bool pb_valid() const { return valid(); }  // every value passes
 };
 
 struct PoseCheckInput {
@@ -172,6 +166,7 @@ struct PoseCheckInput {
 
 // One check registers itself in its own file (domains/docking/checks/NAME.cpp):
 //   static const bool registered = dit::docking::register_pose_check("name", "what", fn);
+// into dit::CheckRegistry<PoseCheckInput> (dit/check.h), the docking domain's check registry.
 using PoseCheckFn = std::function<std::vector<CheckValue>(const PoseCheckInput&)>;
 bool register_pose_check(const std::string& name, const std::string& description, PoseCheckFn fn,
                          bool needs_receptor = false);
