@@ -2,6 +2,7 @@
 #include "kernels/autotune.h"
 
 #include <dit/error.h>
+#include <dit/files.h>
 #include <dit/kernels.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -108,21 +109,7 @@ nlohmann::json merge_into_file(const std::string& path, const std::string& key,
     entries = read_entries(path);
     if (overwrite || !entries.contains(key)) entries[key] = value;
     const nlohmann::json doc = {{"format", kFormat}, {"entries", entries}};
-    const std::string tmp = fmt::format("{}.{}.tmp", path, ::getpid());
-    {
-      std::ofstream out(tmp, std::ios::trunc);
-      out << doc.dump(1) << "\n";
-      out.flush();
-      if (!out) {
-        ::unlink(tmp.c_str());
-        throw Error(fmt::format("{}: cannot write", tmp));
-      }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-      const int err = errno;
-      ::unlink(tmp.c_str());
-      throw Error(fmt::format("{}: cannot rename into place: {}", path, std::strerror(err)));
-    }
+    write_file_atomic(path, doc.dump(1) + "\n");  // dit/files.h
   } catch (...) {
     ::flock(lock, LOCK_UN);
     ::close(lock);

@@ -315,7 +315,23 @@ BatchInputs make_inputs(const DiTConfig& c, int64_t batch, uint64_t seed) {
 
 std::string ms_cell(double v) { return v >= 100 ? fmt::format("{:.1f}", v) : fmt::format("{:.2f}", v); }
 
-void run_forward(const ForwardOptions& o) {
+// The steps of `dit-bench forward`, in the order run_forward calls them: validate the options,
+// build the model, write the PyTorch side's weights, make the inputs, print the header, time
+// the engine (and, with --compare-paths, its paths against each other), run the PyTorch
+// baseline process, then print the report (parity, table) and write the JSON.
+
+// What the options decide beyond themselves (validated).
+struct ForwardSetup {
+  bool on_gpu = false;
+  torch::ScalarType dtype = torch::kFloat32;
+  torch::Device device{torch::kCPU};
+  double parity_tol = 1e-4;
+  void sync() const {
+    if (on_gpu) torch::cuda::synchronize();
+  }
+};
+
+ForwardSetup validate_forward(const ForwardOptions& o) {
   if (o.batches.empty()) throw Error("--batch: give at least one batch size");
   for (auto b : o.batches)
     if (b <= 0) throw Error(fmt::format("--batch: sizes must be positive, got {}", b));
@@ -325,84 +341,83 @@ void run_forward(const ForwardOptions& o) {
   if (o.protocol.min_iters < 1) throw Error("--min-iters must be >= 1");
   if (!o.no_pytorch && !fs::exists(o.pytorch_script))
     throw Error(fmt::format("PyTorch script {} not found (set --pytorch-script)", o.pytorch_script));
-  const bool on_gpu = o.device == "cuda";
-  if (o.device != "cpu" && !on_gpu)
+  ForwardSetup s;
+  s.on_gpu = o.device == "cuda";
+  if (o.device != "cpu" && !s.on_gpu)
     throw Error(fmt::format("--device must be cpu or cuda, got '{}'", o.device));
   const std::map<std::string, torch::ScalarType> dtypes = {
       {"f32", torch::kFloat32}, {"bf16", torch::kBFloat16}, {"fp16", torch::kFloat16}};
   if (!dtypes.count(o.dtype))
     throw Error(fmt::format("--dtype must be f32, bf16 or fp16, got '{}'", o.dtype));
-  const torch::ScalarType dtype = dtypes.at(o.dtype);
-  if (!on_gpu && dtype != torch::kFloat32)
+  s.dtype = dtypes.at(o.dtype);
+  if (!s.on_gpu && s.dtype != torch::kFloat32)
     throw Error("--dtype bf16 / fp16 needs --device cuda (the CPU's bf16 linears: --compare-paths)");
-  if (on_gpu && !torch::cuda::is_available())
+  if (s.on_gpu && !torch::cuda::is_available())
     throw Error(fmt::format("--device cuda: libtorch {} sees no GPU (a CPU-only torch, or no "
                             "device visible)",
                             libtorch_version()));
-  if (o.cuda_graph && !(on_gpu && CudaGraphForward::supported()))
+  if (o.cuda_graph && !(s.on_gpu && CudaGraphForward::supported()))
     throw Error("--cuda-graph needs --device cuda and a build against a CUDA torch");
-  if (on_gpu && o.compare_paths) throw Error("--compare-paths compares the CPU paths");
-  const double parity_tol = o.parity_tol.value_or(dtype == torch::kFloat32 ? 1e-4 : 5e-2);
-  const torch::Device device = on_gpu ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  auto sync = [on_gpu] {
-    if (on_gpu) torch::cuda::synchronize();
-  };
+  if (s.on_gpu && o.compare_paths) throw Error("--compare-paths compares the CPU paths");
+  s.parity_tol = o.parity_tol.value_or(s.dtype == torch::kFloat32 ? 1e-4 : 5e-2);
+  s.device = s.on_gpu ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  return s;
+}
 
-  // Model: a preset with random weights, or a file.
+struct BenchModel {
   DiT model{nullptr};
-  std::string model_desc;
+  std::string description;  // for the header and the JSON
+  int64_t parameters = 0;
+};
+
+// A preset with random weights, or a file; float32 on the CPU, in eval mode.
+BenchModel build_model(const ForwardOptions& o) {
+  BenchModel m;
   if (!o.model.empty()) {
     if (o.input_size || o.channels)
       throw Error("--input-size and --channels apply to --config presets, not to --model");
-    model = load_dit(o.model, torch::kFloat32);
-    model_desc = fmt::format("{} (weights from {})", model->config().describe(), o.model);
+    m.model = load_dit(o.model, torch::kFloat32);
+    m.description = fmt::format("{} (weights from {})", m.model->config().describe(), o.model);
   } else {
     DiTConfig config = DiTConfig::preset(o.config);
     if (o.input_size) config.input_size = *o.input_size;
     if (o.channels) config.in_channels = *o.channels;
     config.validate();
-    model = DiT(config);
-    randomize_parameters(*model, o.seed);
+    m.model = DiT(config);
+    randomize_parameters(*m.model, o.seed);
     std::string name = o.config.rfind("DiT-", 0) == 0 || o.config == "tiny" || o.config == "fmnist"
                            ? o.config
                            : "DiT-" + o.config;
-    model_desc = fmt::format("{}: {} (random weights, seed {})", name, config.describe(), o.seed);
+    m.description = fmt::format("{}: {} (random weights, seed {})", name, config.describe(), o.seed);
   }
-  model->eval();
-  const DiTConfig& cfg = model->config();
-  int64_t params = 0;
-  for (const auto& p : model->parameters()) params += p.numel();
+  m.model->eval();
+  for (const auto& p : m.model->parameters()) m.parameters += p.numel();
+  return m;
+}
 
-  // The PyTorch side reads the float32 weights; written before the model moves.
-  std::optional<TempDir> tmp;
-  std::string weights_path;
-  if (!o.no_pytorch) {
-    tmp.emplace("dit-bench");
-    if (o.keep_temp) tmp->keep();
-    weights_path = tmp->path() + "/weights.safetensors";
-    save_dit(weights_path, model, torch::kFloat32, {{"format", "dit-bench weights"}});
-  }
-  if (on_gpu) model->to(device, dtype);
+struct ForwardInputs {
+  std::vector<BatchInputs> cpu;     // float32 on the CPU (saved for the PyTorch side)
+  std::vector<BatchInputs> engine;  // the same on the engine's device, x in its dtype
+  size_t parity_i = 0;              // the smallest batch: the one compared with PyTorch
+  int64_t parity_batch = 0;
+};
 
-  const int threads = set_threads(o.threads);
-  const Machine mach = machine();
-  kernels::ScopedBackend kernel_choice(o.kernels);
-  const std::string attention_backend = kernels::attention_backend(
-      torch::zeros({1, cfg.num_heads, cfg.num_patches(), cfg.head_dim()},
-                   torch::TensorOptions(device).dtype(dtype)));
+ForwardInputs make_forward_inputs(const ForwardOptions& o, const ForwardSetup& s, const DiTConfig& cfg) {
+  ForwardInputs in;
+  for (auto b : o.batches) in.cpu.push_back(make_inputs(cfg, b, o.seed));
+  for (const auto& c : in.cpu)
+    in.engine.push_back({c.x.to(s.device, s.dtype), c.t.to(s.device), c.y.to(s.device)});
+  in.parity_i = static_cast<size_t>(std::min_element(o.batches.begin(), o.batches.end()) -
+                                    o.batches.begin());
+  in.parity_batch = o.batches[in.parity_i];
+  return in;
+}
 
-  std::vector<BatchInputs> inputs;  // float32 on the CPU (saved for the PyTorch side)
-  for (auto b : o.batches) inputs.push_back(make_inputs(cfg, b, o.seed));
-  std::vector<BatchInputs> engine_inputs;  // the same on the engine's device, x in its dtype
-  for (const auto& in : inputs)
-    engine_inputs.push_back({in.x.to(device, dtype), in.t.to(device), in.y.to(device)});
-  const size_t parity_i = static_cast<size_t>(
-      std::min_element(o.batches.begin(), o.batches.end()) - o.batches.begin());
-  const int64_t parity_batch = o.batches[parity_i];
-
+void print_forward_header(const ForwardOptions& o, const Machine& mach, int threads,
+                          double load_before, const BenchModel& m,
+                          const std::string& attention_backend) {
   fmt::print("dit-bench forward\n");
   fmt::print("command:   {}\n", g_command_line);
-  const double load_before = load_average();
   fmt::print("machine:   {}; load average {:.2f} at start\n", mach.line(), load_before);
   fmt::print("threads:   {} (engine and pytorch intra-op)\n", threads);
   if (load_before >= 0.5 && load_before + threads > mach.cores + 0.25)
@@ -411,133 +426,149 @@ void run_forward(const ForwardOptions& o) {
                "--threads)\n",
                load_before, mach.cores);
   fmt::print("dtype:     {}, device {}, inference mode, eval\n", o.dtype, o.device);
-  fmt::print("model:     {}, {:.2f} M parameters\n", model_desc, params / 1e6);
+  fmt::print("model:     {}, {:.2f} M parameters\n", m.description, m.parameters / 1e6);
   fmt::print("engine:    dit-engine on libtorch {}, attention backend '{}', {}\n",
              libtorch_version(), attention_backend,
              o.inference ? "DiTInference (reused buffers, in-place residuals)" : "DiT::forward");
   fmt::print("protocol:  {}\n", o.protocol.describe());
   std::fflush(stdout);
+}
 
-  // Engine: one output kept for the parity check, then the timings.
-  std::vector<Timing> engine, graph;
-  torch::Tensor engine_out;
-  std::optional<double> graph_diff;  // max |graph replay - engine| over the batch sizes
-  {
-    torch::NoGradGuard no_grad;
-    c10::InferenceMode inference;
-    DiTInference inference_path(model);
-    auto run = [&](const BatchInputs& in) {
-      return o.inference ? inference_path.forward(in.x, in.t, in.y) : model->forward(in.x, in.t, in.y);
-    };
-    const auto& pin = engine_inputs[parity_i];
-    engine_out = run(pin).to(torch::kCPU, torch::kFloat32).clone();
-    for (size_t i = 0; i < o.batches.size(); ++i) {
-      const auto& in = engine_inputs[i];
-      engine.push_back(time_runs(
+// --compare-paths: the engine's own paths against each other, in interleaved rounds (called
+// under the NoGradGuard / InferenceMode of time_engine).
+void compare_engine_paths(const ForwardOptions& o, DiT& model, DiTInference& inference_path,
+                          const std::vector<BatchInputs>& inputs) {
+  fmt::print("\nengine paths (interleaved rounds; ratio = reference ms / that ms):\n");
+  fmt::print("{:>6}  {:>12}  {:>12}  {:>14}  {:>13}  {:>7}  {:>7}  {:>7}  {:>12}\n", "batch",
+             "reference ms", "cpu fwd ms", "cpu infer ms", "infer bf16 ms", "fwd x",
+             "infer x", "bf16 x", "bf16 rel err");
+  DiTInference bf16_path(model, LinearPrecision::kBF16);
+  for (size_t i = 0; i < o.batches.size(); ++i) {
+    const auto& in = inputs[i];
+    const auto ts = time_interleaved(
+        {[&] {
+           kernels::ScopedBackend ref("reference");
+           (void)model->forward(in.x, in.t, in.y);
+         },
+         [&] { (void)model->forward(in.x, in.t, in.y); },
+         [&] { (void)inference_path.forward(in.x, in.t, in.y); },
+         [&] { (void)bf16_path.forward(in.x, in.t, in.y); }},
+        o.protocol);
+    auto full = model->forward(in.x, in.t, in.y);
+    const double bf16_err = (bf16_path.forward(in.x, in.t, in.y) - full).abs().max().item<double>() /
+                            full.abs().max().item<double>();
+    fmt::print("{:>6}  {:>12}  {:>12}  {:>14}  {:>13}  {:>6.2f}x  {:>6.2f}x  {:>6.2f}x  {:>12.1e}\n",
+               o.batches[i], ms_cell(ts[0].median_ms), ms_cell(ts[1].median_ms),
+               ms_cell(ts[2].median_ms), ms_cell(ts[3].median_ms),
+               ts[0].median_ms / ts[1].median_ms, ts[0].median_ms / ts[2].median_ms,
+               ts[0].median_ms / ts[3].median_ms, bf16_err);
+    std::fflush(stdout);
+  }
+  fmt::print("bf16 rel err = max |bf16 - fp32 output| / max |fp32 output|\n");
+  fmt::print("\n");
+}
+
+struct EngineResults {
+  std::vector<Timing> engine, graph;  // per batch size; graph with --cuda-graph
+  torch::Tensor parity_out;           // the parity batch's output, float32 on the CPU
+  std::optional<double> graph_diff;   // max |graph replay - engine| over the batch sizes
+};
+
+// Engine: one output kept for the parity check, then the timings.
+EngineResults time_engine(const ForwardOptions& o, const ForwardSetup& s, DiT& model,
+                          const ForwardInputs& inputs) {
+  EngineResults r;
+  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;
+  DiTInference inference_path(model);
+  auto run = [&](const BatchInputs& in) {
+    return o.inference ? inference_path.forward(in.x, in.t, in.y) : model->forward(in.x, in.t, in.y);
+  };
+  r.parity_out = run(inputs.engine[inputs.parity_i]).to(torch::kCPU, torch::kFloat32).clone();
+  for (size_t i = 0; i < o.batches.size(); ++i) {
+    const auto& in = inputs.engine[i];
+    r.engine.push_back(time_runs(
+        [&] {
+          (void)run(in);
+          s.sync();
+        },
+        o.protocol));
+    fmt::print(stderr, "engine batch {}: {} iters, median {:.2f} ms\n", o.batches[i],
+               r.engine.back().samples_ms.size(), r.engine.back().median_ms);
+    if (o.cuda_graph) {
+      CudaGraphForward replay(inference_path, in.x, in.t, in.y);
+      const double diff = (replay.forward(in.x, in.t, in.y) - run(in))
+                              .abs()
+                              .max()
+                              .to(torch::kCPU, torch::kFloat64)
+                              .item<double>();
+      r.graph_diff = std::max(r.graph_diff.value_or(0.0), diff);
+      r.graph.push_back(time_runs(
           [&] {
-            (void)run(in);
-            sync();
+            (void)replay.forward(in.x, in.t, in.y);
+            s.sync();
           },
           o.protocol));
-      fmt::print(stderr, "engine batch {}: {} iters, median {:.2f} ms\n", o.batches[i],
-                 engine.back().samples_ms.size(), engine.back().median_ms);
-      if (o.cuda_graph) {
-        CudaGraphForward replay(inference_path, in.x, in.t, in.y);
-        const double diff = (replay.forward(in.x, in.t, in.y) - run(in))
-                                .abs()
-                                .max()
-                                .to(torch::kCPU, torch::kFloat64)
-                                .item<double>();
-        graph_diff = std::max(graph_diff.value_or(0.0), diff);
-        graph.push_back(time_runs(
-            [&] {
-              (void)replay.forward(in.x, in.t, in.y);
-              sync();
-            },
-            o.protocol));
-        fmt::print(stderr, "engine graph batch {}: {} iters, median {:.2f} ms\n", o.batches[i],
-                   graph.back().samples_ms.size(), graph.back().median_ms);
-      }
-    }
-    if (o.compare_paths) {
-      // The engine's own paths against each other, in interleaved rounds.
-      fmt::print("\nengine paths (interleaved rounds; ratio = reference ms / that ms):\n");
-      fmt::print("{:>6}  {:>12}  {:>12}  {:>14}  {:>13}  {:>7}  {:>7}  {:>7}  {:>12}\n", "batch",
-                 "reference ms", "cpu fwd ms", "cpu infer ms", "infer bf16 ms", "fwd x",
-                 "infer x", "bf16 x", "bf16 rel err");
-      DiTInference bf16_path(model, LinearPrecision::kBF16);
-      for (size_t i = 0; i < o.batches.size(); ++i) {
-        const auto& in = inputs[i];
-        const auto ts = time_interleaved(
-            {[&] {
-               kernels::ScopedBackend ref("reference");
-               (void)model->forward(in.x, in.t, in.y);
-             },
-             [&] { (void)model->forward(in.x, in.t, in.y); },
-             [&] { (void)inference_path.forward(in.x, in.t, in.y); },
-             [&] { (void)bf16_path.forward(in.x, in.t, in.y); }},
-            o.protocol);
-        auto full = model->forward(in.x, in.t, in.y);
-        const double bf16_err = (bf16_path.forward(in.x, in.t, in.y) - full).abs().max().item<double>() /
-                                full.abs().max().item<double>();
-        fmt::print("{:>6}  {:>12}  {:>12}  {:>14}  {:>13}  {:>6.2f}x  {:>6.2f}x  {:>6.2f}x  {:>12.1e}\n",
-                   o.batches[i], ms_cell(ts[0].median_ms), ms_cell(ts[1].median_ms),
-                   ms_cell(ts[2].median_ms), ms_cell(ts[3].median_ms),
-                   ts[0].median_ms / ts[1].median_ms, ts[0].median_ms / ts[2].median_ms,
-                   ts[0].median_ms / ts[3].median_ms, bf16_err);
-        std::fflush(stdout);
-      }
-      fmt::print("bf16 rel err = max |bf16 - fp32 output| / max |fp32 output|\n");
-      fmt::print("\n");
+      fmt::print(stderr, "engine graph batch {}: {} iters, median {:.2f} ms\n", o.batches[i],
+                 r.graph.back().samples_ms.size(), r.graph.back().median_ms);
     }
   }
+  if (o.compare_paths) compare_engine_paths(o, model, inference_path, inputs.cpu);
+  return r;
+}
 
-  // PyTorch on the same weights and inputs.
+// PyTorch on the same weights and inputs (apps/bench/pytorch_forward.py in its own process):
+// its JSON output, checked for shape.
+json run_pytorch_baseline(const ForwardOptions& o, const TempDir& tmp, const std::string& weights_path,
+                          const ForwardInputs& inputs, const torch::Tensor& engine_out, int threads) {
+  const std::string inputs_path = tmp.path() + "/inputs.safetensors";
+  TensorMap in_map;
+  for (size_t i = 0; i < o.batches.size(); ++i) {
+    const auto b = std::to_string(o.batches[i]);
+    in_map["x." + b] = inputs.cpu[i].x;
+    in_map["t." + b] = inputs.cpu[i].t;
+    in_map["y." + b] = inputs.cpu[i].y;
+  }
+  in_map["engine_out"] = engine_out;
+  save_safetensors(inputs_path, in_map, {{"parity_batch", std::to_string(inputs.parity_batch)}});
+
+  std::string batch_list;
+  for (auto b : o.batches) batch_list += (batch_list.empty() ? "" : ",") + std::to_string(b);
+  std::vector<std::string> argv = {o.python, o.pytorch_script,
+                                   "--weights", weights_path,
+                                   "--inputs", inputs_path,
+                                   "--parity-batch", std::to_string(inputs.parity_batch),
+                                   "--batch", batch_list,
+                                   "--threads", std::to_string(threads),
+                                   "--warmup", std::to_string(o.protocol.warmup),
+                                   "--iters", std::to_string(o.protocol.iters),
+                                   "--min-time", fmt::format("{}", o.protocol.min_time),
+                                   "--min-iters", std::to_string(o.protocol.min_iters),
+                                   "--device", o.device,
+                                   "--dtype", o.dtype};
+  if (o.compile) argv.push_back("--compile");
+  std::string out = run_capture(argv);
   json py;
-  if (!o.no_pytorch) {
-    const std::string inputs_path = tmp->path() + "/inputs.safetensors";
-    TensorMap in_map;
-    for (size_t i = 0; i < o.batches.size(); ++i) {
-      const auto b = std::to_string(o.batches[i]);
-      in_map["x." + b] = inputs[i].x;
-      in_map["t." + b] = inputs[i].t;
-      in_map["y." + b] = inputs[i].y;
-    }
-    in_map["engine_out"] = engine_out;
-    save_safetensors(inputs_path, in_map, {{"parity_batch", std::to_string(parity_batch)}});
-
-    std::string batch_list;
-    for (auto b : o.batches) batch_list += (batch_list.empty() ? "" : ",") + std::to_string(b);
-    std::vector<std::string> argv = {o.python, o.pytorch_script,
-                                     "--weights", weights_path,
-                                     "--inputs", inputs_path,
-                                     "--parity-batch", std::to_string(parity_batch),
-                                     "--batch", batch_list,
-                                     "--threads", std::to_string(threads),
-                                     "--warmup", std::to_string(o.protocol.warmup),
-                                     "--iters", std::to_string(o.protocol.iters),
-                                     "--min-time", fmt::format("{}", o.protocol.min_time),
-                                     "--min-iters", std::to_string(o.protocol.min_iters),
-                                     "--device", o.device,
-                                     "--dtype", o.dtype};
-    if (o.compile) argv.push_back("--compile");
-    std::string out = run_capture(argv);
-    try {
-      py = json::parse(out);
-    } catch (const json::exception& e) {
-      throw Error(fmt::format("{}: output is not JSON ({}): {:.200}", o.pytorch_script, e.what(), out));
-    }
-    if (!py.contains("results") || py["results"].size() != o.batches.size() ||
-        !py.contains("parity") ||
-        (o.compile && (!py.contains("compiled") || py["compiled"].size() != o.batches.size())))
-      throw Error(fmt::format("{}: unexpected output: {:.200}", o.pytorch_script, out));
-    if (py["threads"].get<int>() != threads)
-      throw Error(fmt::format("pytorch ran with {} threads, engine with {}",
-                              py["threads"].get<int>(), threads));
-    if (o.keep_temp) fmt::print(stderr, "kept {}\n", tmp->path());
+  try {
+    py = json::parse(out);
+  } catch (const json::exception& e) {
+    throw Error(fmt::format("{}: output is not JSON ({}): {:.200}", o.pytorch_script, e.what(), out));
   }
+  if (!py.contains("results") || py["results"].size() != o.batches.size() ||
+      !py.contains("parity") ||
+      (o.compile && (!py.contains("compiled") || py["compiled"].size() != o.batches.size())))
+    throw Error(fmt::format("{}: unexpected output: {:.200}", o.pytorch_script, out));
+  if (py["threads"].get<int>() != threads)
+    throw Error(fmt::format("pytorch ran with {} threads, engine with {}",
+                            py["threads"].get<int>(), threads));
+  if (o.keep_temp) fmt::print(stderr, "kept {}\n", tmp.path());
+  return py;
+}
 
-  // Report.
+// The lines above the table: the PyTorch side, the graph replay, the parity. Returns
+// max |engine - pytorch| when PyTorch ran.
+std::optional<double> print_forward_notes(const ForwardOptions& o, const json& py,
+                                          const EngineResults& r, int64_t parity_batch) {
   if (!py.is_null())
     fmt::print("pytorch:   torch {} (python {}, {}) on {}, attention {}, reference DiT module "
                "structure; eager{}\n",
@@ -545,10 +576,10 @@ void run_forward(const ForwardOptions& o) {
                py.value("device_name", std::string("cpu")),
                py.value("attention", std::string("explicit softmax")),
                o.compile ? " and torch.compile (default mode)" : "");
-  if (graph_diff)
+  if (r.graph_diff)
     fmt::print("graph:     engine forward replayed as one CUDA graph (CudaGraphForward); max "
                "|graph - engine| = {:.3g}\n",
-               *graph_diff);
+               *r.graph_diff);
   std::optional<double> parity_diff;
   if (!py.is_null()) {
     const auto& par = py["parity"];
@@ -558,8 +589,12 @@ void run_forward(const ForwardOptions& o) {
                parity_batch, *parity_diff, par["mean_abs_diff"].get<double>(),
                par["max_abs_output"].get<double>(), par["rms_output"].get<double>());
   }
-  // Columns: engine, [graph], pytorch eager, [compiled], then the ratios of the engine's best
-  // path (graph when timed) against each PyTorch side.
+  return parity_diff;
+}
+
+// The table: engine, [graph], pytorch eager, [compiled], then the ratios of the engine's best
+// path (graph when timed) against each PyTorch side. Returns its rows as JSON.
+json print_forward_table(const ForwardOptions& o, const json& py, const EngineResults& r) {
   const bool have_py = !py.is_null();
   std::string head = fmt::format("\n{:>6}  {:>10}  {:>12}", "batch", "engine ms", "engine img/s");
   if (o.cuda_graph) head += fmt::format("  {:>9}", "graph ms");
@@ -571,22 +606,22 @@ void run_forward(const ForwardOptions& o) {
   json rows = json::array();
   for (size_t i = 0; i < o.batches.size(); ++i) {
     const int64_t b = o.batches[i];
-    const Timing& e = engine[i];
-    const double best_ms = o.cuda_graph ? std::min(e.median_ms, graph[i].median_ms) : e.median_ms;
+    const Timing& e = r.engine[i];
+    const double best_ms = o.cuda_graph ? std::min(e.median_ms, r.graph[i].median_ms) : e.median_ms;
     json row = {{"batch", b}, {"engine", timing_json(e, b)}};
     std::string line = fmt::format("{:>6}  {:>10}  {:>12.1f}", b, ms_cell(e.median_ms),
                                    b * 1e3 / e.median_ms);
     if (o.cuda_graph) {
-      row["graph"] = timing_json(graph[i], b);
-      line += fmt::format("  {:>9}", ms_cell(graph[i].median_ms));
+      row["graph"] = timing_json(r.graph[i], b);
+      line += fmt::format("  {:>9}", ms_cell(r.graph[i].median_ms));
     }
     if (have_py) {
-      const auto& r = py["results"][i];
-      if (r["batch"].get<int64_t>() != b)
+      const auto& pr = py["results"][i];
+      if (pr["batch"].get<int64_t>() != b)
         throw Error(fmt::format("pytorch results out of order: batch {} vs {}",
-                                r["batch"].get<int64_t>(), b));
-      const double pms = r["median_ms"].get<double>();
-      row["pytorch"] = r;
+                                pr["batch"].get<int64_t>(), b));
+      const double pms = pr["median_ms"].get<double>();
+      row["pytorch"] = pr;
       row["ratio"] = pms / best_ms;  // engine speed / pytorch speed
       line += fmt::format("  {:>11}  {:>13.1f}", ms_cell(pms), b * 1e3 / pms);
       std::string vs_compiled;
@@ -608,49 +643,89 @@ void run_forward(const ForwardOptions& o) {
                "{}); medians\n",
                o.compile ? ", vs compiled = the same against torch.compile" : "",
                o.cuda_graph ? "faster of forward and graph replay" : "forward");
+  return rows;
+}
 
-  const bool parity_ok =
-      !parity_diff || *parity_diff <= parity_tol * std::max(1.0, py["parity"]["max_abs_output"].get<double>());
-
-  if (!o.json_out.empty()) {
-    json doc = {
-        {"benchmark", "forward"},
-        {"command", g_command_line},
-        {"machine",
-         {{"cpu", mach.cpu}, {"cores", mach.cores}, {"load_average_start", load_before},
-          {"load_average_end", load_average()}}},
-        {"threads", threads},
-        {"dtype", o.dtype},
-        {"device", o.device},
-        {"model", model_desc},
-        {"config", cfg.to_metadata()},
-        {"parameters", params},
-        {"engine",
-         {{"libtorch", libtorch_version()},
-          {"attention_backend", attention_backend},
-          {"path", o.inference ? "DiTInference" : "DiT::forward"}}},
-        {"protocol",
-         {{"warmup", o.protocol.warmup},
-          {"iters", o.protocol.iters},
-          {"min_time_s", o.protocol.min_time},
-          {"min_iters", o.protocol.min_iters},
-          {"statistic", "median"}}},
-        {"results", rows},
-    };
-    if (!py.is_null()) {
-      doc["pytorch"] = {{"torch", py["torch_version"]}, {"python", py["python"]},
-                        {"executable", o.python}, {"script", o.pytorch_script}};
-      doc["parity"] = py["parity"];
-      doc["parity"]["tolerance"] = parity_tol;
-      doc["parity"]["ok"] = parity_ok;
-    }
-    write_file_atomic(o.json_out, doc.dump(2) + "\n");
-    fmt::print("wrote {}\n", o.json_out);
+void write_forward_json(const ForwardOptions& o, const ForwardSetup& s, const Machine& mach,
+                        double load_before, int threads, const BenchModel& m,
+                        const std::string& attention_backend, const json& rows, const json& py,
+                        bool parity_ok) {
+  json doc = {
+      {"benchmark", "forward"},
+      {"command", g_command_line},
+      {"machine",
+       {{"cpu", mach.cpu}, {"cores", mach.cores}, {"load_average_start", load_before},
+        {"load_average_end", load_average()}}},
+      {"threads", threads},
+      {"dtype", o.dtype},
+      {"device", o.device},
+      {"model", m.description},
+      {"config", m.model->config().to_metadata()},
+      {"parameters", m.parameters},
+      {"engine",
+       {{"libtorch", libtorch_version()},
+        {"attention_backend", attention_backend},
+        {"path", o.inference ? "DiTInference" : "DiT::forward"}}},
+      {"protocol",
+       {{"warmup", o.protocol.warmup},
+        {"iters", o.protocol.iters},
+        {"min_time_s", o.protocol.min_time},
+        {"min_iters", o.protocol.min_iters},
+        {"statistic", "median"}}},
+      {"results", rows},
+  };
+  if (!py.is_null()) {
+    doc["pytorch"] = {{"torch", py["torch_version"]}, {"python", py["python"]},
+                      {"executable", o.python}, {"script", o.pytorch_script}};
+    doc["parity"] = py["parity"];
+    doc["parity"]["tolerance"] = s.parity_tol;
+    doc["parity"]["ok"] = parity_ok;
   }
+  write_file_atomic(o.json_out, doc.dump(2) + "\n");
+  fmt::print("wrote {}\n", o.json_out);
+}
+
+void run_forward(const ForwardOptions& o) {
+  const ForwardSetup setup = validate_forward(o);
+  BenchModel m = build_model(o);
+  const DiTConfig& cfg = m.model->config();
+
+  // The PyTorch side reads the float32 weights; written before the model moves.
+  std::optional<TempDir> tmp;
+  std::string weights_path;
+  if (!o.no_pytorch) {
+    tmp.emplace("dit-bench");
+    if (o.keep_temp) tmp->keep();
+    weights_path = tmp->path() + "/weights.safetensors";
+    save_dit(weights_path, m.model, torch::kFloat32, {{"format", "dit-bench weights"}});
+  }
+  if (setup.on_gpu) m.model->to(setup.device, setup.dtype);
+
+  const int threads = set_threads(o.threads);
+  const Machine mach = machine();
+  kernels::ScopedBackend kernel_choice(o.kernels);
+  const std::string attention_backend = kernels::attention_backend(
+      torch::zeros({1, cfg.num_heads, cfg.num_patches(), cfg.head_dim()},
+                   torch::TensorOptions(setup.device).dtype(setup.dtype)));
+  const ForwardInputs inputs = make_forward_inputs(o, setup, cfg);
+  const double load_before = load_average();
+  print_forward_header(o, mach, threads, load_before, m, attention_backend);
+
+  const EngineResults engine = time_engine(o, setup, m.model, inputs);
+  json py;
+  if (!o.no_pytorch) py = run_pytorch_baseline(o, *tmp, weights_path, inputs, engine.parity_out, threads);
+
+  const std::optional<double> parity_diff = print_forward_notes(o, py, engine, inputs.parity_batch);
+  const json rows = print_forward_table(o, py, engine);
+  const bool parity_ok =
+      !parity_diff ||
+      *parity_diff <= setup.parity_tol * std::max(1.0, py["parity"]["max_abs_output"].get<double>());
+  if (!o.json_out.empty())
+    write_forward_json(o, setup, mach, load_before, threads, m, attention_backend, rows, py, parity_ok);
   if (!parity_ok)
     throw Error(fmt::format("parity check failed: max |engine - pytorch| = {:.3g} exceeds {:.3g} "
                             "(scaled by max |y|): the two sides do not compute the same function",
-                            *parity_diff, parity_tol));
+                            *parity_diff, setup.parity_tol));
 }
 
 void add_forward(CLI::App& app) {

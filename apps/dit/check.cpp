@@ -6,6 +6,7 @@
 #include <RDGeneral/RDLog.h>
 #include <dit/docking.h>
 #include <dit/error.h>
+#include <dit/files.h>
 #include <fmt/format.h>
 
 #include <cmath>
@@ -237,21 +238,10 @@ int run_check(const Args& a) {
                           {"n_pb_valid", n_valid},
                           {"errors", out_errors},
                           {"poses", out_poses}};
-    // Written to a temporary name and renamed: never a half-written report.
-    const std::string tmp = a.json + ".tmp";
-    {
-      std::ofstream out(tmp);
-      out << doc.dump(2) << "\n";
-      if (!out) {
-        fmt::print(stderr, "dit check: error: {}: cannot write the JSON report\n", a.json);
-        std::remove(tmp.c_str());
-        return kExitBadInput;
-      }
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, a.json, ec);
-    if (ec) {
-      fmt::print(stderr, "dit check: error: {}: cannot write the JSON report: {}\n", a.json, ec.message());
+    try {  // written to a temporary name and renamed: never a half-written report
+      write_file_atomic(a.json, doc.dump(2) + "\n");
+    } catch (const Error& e) {
+      fmt::print(stderr, "dit check: error: cannot write the JSON report: {}\n", e.what());
       return kExitBadInput;
     }
   }

@@ -2,14 +2,17 @@
 #include <GraphMol/FileParsers/MolWriters.h>
 #include <dit/docking.h>
 #include <dit/error.h>
+#include <dit/files.h>
 #include <dit/h5md.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 namespace dit::docking {
 
@@ -21,6 +24,8 @@ constexpr int64_t kBondCapacity = 400;
 
 struct PoseWriter::Impl {
   std::string sdf_path, h5_path;
+  // Declared before the writers: destroyed after them, removing the temporaries.
+  std::optional<AtomicOutput> sdf_out, h5_out;
   std::unique_ptr<std::ofstream> sdf_stream;
   std::unique_ptr<RDKit::SDWriter> sdf;
 #ifdef DIT_HAVE_HDF5
@@ -43,14 +48,16 @@ PoseWriter::PoseWriter(const std::string& sdf_path, const std::string& h5_path,
       throw Error(fmt::format("{}: directory {} does not exist", path, dir.string()));
   }
   if (!sdf_path.empty()) {
-    s.sdf_stream = std::make_unique<std::ofstream>(sdf_path + ".part", std::ios::trunc);
-    if (!*s.sdf_stream) throw Error(fmt::format("{}: cannot create {}.part", sdf_path, sdf_path));
+    s.sdf_out.emplace(sdf_path);
+    s.sdf_stream = std::make_unique<std::ofstream>(s.sdf_out->temp_path(), std::ios::trunc);
+    if (!*s.sdf_stream)
+      throw Error(fmt::format("{}: cannot create {}: {}", sdf_path, s.sdf_out->temp_path(), std::strerror(errno)));
     s.sdf = std::make_unique<RDKit::SDWriter>(s.sdf_stream.get(), false);
   }
   if (!h5_path.empty()) {
 #ifdef DIT_HAVE_HDF5
-    std::filesystem::remove(h5_path + ".part");
-    s.h5 = std::make_unique<h5md::File>(h5_path + ".part", h5md::Mode::Create);
+    s.h5_out.emplace(h5_path);
+    s.h5 = std::make_unique<h5md::File>(s.h5_out->temp_path(), h5md::Mode::Create);
     nlohmann::json params = nlohmann::json::parse(parameters_json);
     s.h5->write_json("parameters", params);
     h5md::define_particle_group(*s.h5, {"ligand", kAtomCapacity, "none", kBondCapacity});
@@ -68,8 +75,8 @@ PoseWriter::~PoseWriter() {
 #ifdef DIT_HAVE_HDF5
   impl_->h5.reset();
 #endif
-  for (const auto& path : {impl_->sdf_path, impl_->h5_path})
-    if (!path.empty()) ::unlink((path + ".part").c_str());
+  impl_->sdf_out.reset();  // removes the temporaries
+  impl_->h5_out.reset();
 }
 
 int64_t PoseWriter::poses_written() const { return impl_->poses; }
@@ -152,13 +159,13 @@ void PoseWriter::commit() {
     s.sdf_stream->close();
     if (!*s.sdf_stream) throw Error(fmt::format("{}: write failed", s.sdf_path));
     s.sdf_stream.reset();
-    std::filesystem::rename(s.sdf_path + ".part", s.sdf_path);
+    s.sdf_out->commit();
   }
 #ifdef DIT_HAVE_HDF5
   if (s.h5) {
     s.h5->flush();
     s.h5.reset();
-    std::filesystem::rename(s.h5_path + ".part", s.h5_path);
+    s.h5_out->commit();
   }
 #endif
   s.committed = true;

@@ -1,10 +1,8 @@
 // Image samples in the H5MD output file (plain datasets beside the H5MD groups).
 #include <dit/error.h>
+#include <dit/files.h>
 #include <dit/image.h>
 #include <fmt/format.h>
-#include <unistd.h>
-
-#include <filesystem>
 
 namespace dit {
 
@@ -20,25 +18,16 @@ void append_image_samples(h5md::File& file, const torch::Tensor& images, const t
 void write_image_samples_h5(const std::string& path, const torch::Tensor& images,
                             const torch::Tensor& labels, const torch::Tensor& seeds,
                             const nlohmann::json& parameters) {
-  const std::string tmp = path + ".tmp";
-  std::filesystem::remove(tmp);
-  try {
-    {
-      h5md::File file(tmp, h5md::Mode::Create);
-      file.write_json("parameters", parameters);
-      append_image_samples(file, images, labels);
-      auto valid = torch::isfinite(images).flatten(1).all(1);
-      h5md::append_sample_records(file, torch::arange(images.size(0), torch::kInt64), seeds, valid);
-      file.flush();
-    }
-    std::filesystem::rename(tmp, path);
-  } catch (const std::filesystem::filesystem_error& e) {
-    ::unlink(tmp.c_str());
-    throw Error(fmt::format("{}: cannot write: {}", path, e.code().message()));
-  } catch (...) {
-    ::unlink(tmp.c_str());
-    throw;
+  AtomicOutput out(path);
+  {  // the file is closed before the rename; an error leaves neither `path` nor the temporary
+    h5md::File file(out.temp_path(), h5md::Mode::Create);
+    file.write_json("parameters", parameters);
+    append_image_samples(file, images, labels);
+    auto valid = torch::isfinite(images).flatten(1).all(1);
+    h5md::append_sample_records(file, torch::arange(images.size(0), torch::kInt64), seeds, valid);
+    file.flush();
   }
+  out.commit();
 }
 
 }  // namespace dit

@@ -227,8 +227,9 @@ std::unique_ptr<RDKit::RWMol> pose_molecule(const RDKit::ROMol& ligand, const Do
 // Writes ranked poses as they come: an SDF (every pose with its score terms and check values as
 // SD tags: dit_rank, dit_affinity, ..., pb_<check>, pb_valid) and optionally an H5MD file
 // (docs/output-format.md: particles/ligand, connectivity/ligand_bonds, observables/<term>,
-// parameters/). Both are written under "<path>.part" (flushed after each ligand) and renamed
-// into place by commit(); a writer destroyed without commit() removes them.
+// parameters/). Both are written under temporary names beside them (dit::AtomicOutput, flushed
+// after each ligand) and renamed into place by commit(); a writer destroyed without commit()
+// removes them.
 class PoseWriter {
  public:
   PoseWriter(const std::string& sdf_path, const std::string& h5_path,

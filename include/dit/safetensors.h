@@ -62,7 +62,7 @@ class SafeTensorsFile {
 // Reads every tensor of a file (owned copies).
 TensorMap load_safetensors(const std::string& path, Metadata* metadata = nullptr);
 
-// Writes tensors (made contiguous, CPU) atomically: to `path.tmp`, fsync, then rename.
+// Writes tensors (made contiguous, CPU) atomically (dit/files.h): to a temporary, then rename.
 // Deterministic: data ordered by element size (largest first) then name, so every tensor is
 // aligned to its element size; header keys sorted; header space-padded to a multiple of 8.
 // Throws dit::Error when a dtype is unsupported or the file cannot be written.

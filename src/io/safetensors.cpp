@@ -6,6 +6,7 @@
 #include "dit/safetensors.h"
 
 #include "dit/error.h"
+#include "dit/files.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -427,37 +428,24 @@ void save_safetensors(const std::string& path, const TensorMap& tensors,
   text.append((8 - text.size() % 8) % 8, ' ');  // pad with spaces, as the reference does
   const uint64_t header_len = text.size();
 
-  const std::string tmp = path + ".tmp";
+  AtomicOutput out(path);
+  const std::string& tmp = out.temp_path();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw fail(fmt::format("cannot create '{}': {}", tmp, errno_str(errno)));
   const auto abort_with = [&](const std::string& step, int err) {
     if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
     return fail(fmt::format("{} '{}': {}", step, tmp, errno_str(err)));
-  };
+  };  // `out` removes the temporary as the error leaves this function
   if (int err = write_all(fd, &header_len, 8)) throw abort_with("cannot write", err);
   if (int err = write_all(fd, text.data(), text.size())) throw abort_with("cannot write", err);
   for (const auto& it : items)
     if (it.nbytes > 0)
       if (int err = write_all(fd, it.t.data_ptr(), it.nbytes))
         throw abort_with("cannot write", err);
-  if (::fsync(fd) != 0) throw abort_with("cannot fsync", errno);
   const int close_rc = ::close(fd);
   fd = -1;
   if (close_rc != 0) throw abort_with("cannot close", errno);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw fail(fmt::format("cannot rename '{}' over it: {}", tmp, errno_str(err)));
-  }
-  // Make the rename itself durable; failure here does not make the file incomplete.
-  const auto slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
+  out.commit();  // fsync, rename over `path`, fsync of the directory
 }
 
 }  // namespace dit

@@ -1,9 +1,9 @@
 // dit merge: shard files of one job -> one file with every sample once, in index order.
 #include <dit/error.h>
+#include <dit/files.h>
 #include <dit/jobs.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -98,39 +98,34 @@ void merge_outputs(const std::vector<std::string>& inputs, const std::string& ou
     order[k] = row_offset[static_cast<size_t>(f)] + r;
   }
 
-  const std::string tmp = output + ".tmp";
-  try {
-    {
-      h5md::File out(tmp, h5md::Mode::Scratch);
-      for (const auto& child : files[0].children(""))
-        if (child != "h5md") out.copy_from(files[0], child);
-      out.truncate_rows("", 0);
-      for (const auto& name : datasets) {
-        std::vector<torch::Tensor> parts;
-        for (size_t f = 0; f < files.size(); ++f) {
-          parts.push_back(files[f].read(name));
-          // A sample flagged valid has finite pixels (the runner flags non-finite ones invalid).
-          if (name == "images/value" && parts.back().is_floating_point() && parts.back().dim() >= 2) {
-            auto bad = ~torch::isfinite(parts.back()).flatten(1).all(1) & files[f].read("samples/valid").ne(0);
-            if (bad.any().item<bool>())
-              throw Error(fmt::format("{}: sample {} is flagged valid but its images/value holds NaN or Inf",
-                                      inputs[f], files[f].read("samples/index")[bad.nonzero()[0][0]].item<int64_t>()));
-          }
+  AtomicOutput merged(output);
+  {  // the file is closed before the rename
+    h5md::File out(merged.temp_path(), h5md::Mode::Scratch);
+    for (const auto& child : files[0].children(""))
+      if (child != "h5md") out.copy_from(files[0], child);
+    out.truncate_rows("", 0);
+    for (const auto& name : datasets) {
+      std::vector<torch::Tensor> parts;
+      for (size_t f = 0; f < files.size(); ++f) {
+        parts.push_back(files[f].read(name));
+        // A sample flagged valid has finite pixels (the runner flags non-finite ones invalid).
+        if (name == "images/value" && parts.back().is_floating_point() && parts.back().dim() >= 2) {
+          auto bad = ~torch::isfinite(parts.back()).flatten(1).all(1) & files[f].read("samples/valid").ne(0);
+          if (bad.any().item<bool>())
+            throw Error(fmt::format("{}: sample {} is flagged valid but its images/value holds NaN or Inf",
+                                    inputs[f], files[f].read("samples/index")[bad.nonzero()[0][0]].item<int64_t>()));
         }
-        auto rows = torch::cat(parts).index_select(0, order);
-        const bool seeds = name == "samples/seed";  // stored as uint64
-        out.append_rows(name, rows, 1024, seeds);
       }
-      out.set_attribute("parameters/job", "shard_index", int64_t{0});
-      out.set_attribute("parameters/job", "shard_count", int64_t{1});
-      out.set_attribute("parameters/job", "merged_from", inputs);
-      out.flush();
+      auto rows = torch::cat(parts).index_select(0, order);
+      const bool seeds = name == "samples/seed";  // stored as uint64
+      out.append_rows(name, rows, 1024, seeds);
     }
-    std::filesystem::rename(tmp, output);
-  } catch (...) {
-    ::unlink(tmp.c_str());
-    throw;
+    out.set_attribute("parameters/job", "shard_index", int64_t{0});
+    out.set_attribute("parameters/job", "shard_count", int64_t{1});
+    out.set_attribute("parameters/job", "merged_from", inputs);
+    out.flush();
   }
+  merged.commit();  // an error before this leaves no OUTPUT: `merged` removes the temporary
 }
 
 }  // namespace dit::jobs

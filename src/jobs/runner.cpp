@@ -1,5 +1,6 @@
 // Runs one shard of a batch job: plan, lock, create or resume the output, batches, flushes.
 #include <dit/error.h>
+#include <dit/files.h>
 #include <dit/jobs.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -164,23 +165,17 @@ RunReport run_job(const Job& job, const RunOptions& options) {
   } else {
     // A new file is built under a temporary name until its first flush returned, then renamed:
     // a kill or a write error (disk full) before that leaves no OUTPUT that a rerun would take
-    // for a damaged resume. A stale temporary (this shard's, under our lock) is replaced.
-    const std::string part = report.output + ".part";
-    std::error_code ec;
-    std::filesystem::remove(part, ec);
+    // for a damaged resume.
+    AtomicOutput part(report.output);
     try {
-      file.emplace(part, h5md::Mode::Create);
+      file.emplace(part.temp_path(), h5md::Mode::Create);
       file->write_json("parameters", run_parameters(job, *domain, options.shard));
       domain->create_output(*file);
       file->flush();
       file.reset();
-      std::filesystem::rename(part, report.output);
-    } catch (const std::filesystem::filesystem_error& e) {
-      std::filesystem::remove(part, ec);
-      throw Error(fmt::format("{}: cannot rename {} into place: {}", report.output, part, e.code().message()));
+      part.commit();
     } catch (...) {
-      file.reset();
-      std::filesystem::remove(part, ec);
+      file.reset();  // closed before `part` removes the temporary
       throw;
     }
     file.emplace(report.output, h5md::Mode::Append);

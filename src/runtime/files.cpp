@@ -1,4 +1,5 @@
 #include <dit/error.h>
+#include <dit/files.h>
 #include <dit/runtime.h>
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -6,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -13,32 +15,93 @@
 
 namespace dit {
 
+namespace {
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+// The directory holding `path`, for the fsync that makes a rename durable.
+std::string directory_of(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::atomic<uint64_t> temp_counter{0};
+
+}  // namespace
+
+AtomicOutput::AtomicOutput(std::string path) : path_(std::move(path)) {
+  if (path_.empty()) throw Error("AtomicOutput: empty output path");
+  temp_ = fmt::format("{}.{}.{}.tmp", path_, ::getpid(), temp_counter.fetch_add(1));
+  ::unlink(temp_.c_str());  // left by a crashed process that had our pid
+}
+
+AtomicOutput::~AtomicOutput() { discard(); }
+
+AtomicOutput::AtomicOutput(AtomicOutput&& other) noexcept
+    : path_(std::move(other.path_)), temp_(std::move(other.temp_)), committed_(other.committed_) {
+  other.temp_.clear();
+  other.committed_ = true;
+}
+
+AtomicOutput& AtomicOutput::operator=(AtomicOutput&& other) noexcept {
+  if (this != &other) {
+    discard();
+    path_ = std::move(other.path_);
+    temp_ = std::move(other.temp_);
+    committed_ = other.committed_;
+    other.temp_.clear();
+    other.committed_ = true;
+  }
+  return *this;
+}
+
+void AtomicOutput::discard() noexcept {
+  if (!committed_ && !temp_.empty()) ::unlink(temp_.c_str());
+}
+
+void AtomicOutput::commit() {
+  if (committed_) throw Error(fmt::format("{}: already committed", path_));
+  const auto fail = [&](const std::string& what, int err) {
+    discard();
+    return Error(fmt::format("{}: {} '{}': {}", path_, what, temp_, errno_text(err)));
+  };
+  const int fd = ::open(temp_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw fail("cannot open the temporary", errno);
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw fail("cannot fsync", err);
+  }
+  ::close(fd);
+  if (::rename(temp_.c_str(), path_.c_str()) != 0) throw fail("cannot rename into place", errno);
+  committed_ = true;
+  // Make the rename itself durable; failure here does not make the file incomplete.
+  const int dfd = ::open(directory_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
 void write_file_atomic(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
+  AtomicOutput out(path);
+  const int fd = ::open(out.temp_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw Error(fmt::format("{}: cannot write '{}': {}", path, out.temp_path(), errno_text(errno)));
   size_t off = 0;
   while (off < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    const ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int err = errno;
+      const int err = errno;
       ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error(fmt::format("{}: write failed: {}", path, std::strerror(err)));
+      throw Error(fmt::format("{}: write failed: {}", path, errno_text(err)));
     }
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    throw Error(fmt::format("{}: write failed: {}", path, std::strerror(err)));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    throw Error(fmt::format("{}: cannot rename into place: {}", path, std::strerror(err)));
-  }
+  if (::close(fd) != 0) throw Error(fmt::format("{}: write failed: {}", path, errno_text(errno)));
+  out.commit();
 }
 
 std::string data_dir() {

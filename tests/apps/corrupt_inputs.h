@@ -61,7 +61,7 @@ class CorruptInputs : public ::testing::Test {
     for (const auto& e : expect) EXPECT_NE(r.output.find(e), std::string::npos) << e << "\n" << r.output;
     for (const auto& o : outputs) {
       EXPECT_FALSE(fs::exists(o)) << o;
-      EXPECT_FALSE(fs::exists(o + ".tmp")) << o;
+      EXPECT_TRUE(dit::test::temp_leftovers(o).empty()) << o;
     }
   }
 

@@ -11,6 +11,8 @@
 #include <hdf5.h>
 #endif
 
+#include "tests/file_bytes.h"
+
 namespace {
 
 std::string temp_path(const std::string& name) {
@@ -95,7 +97,7 @@ TEST(Png, GridRoundTripWithTextChunk) {
   // Image 4 sits in row 1, column 1, quantised to 8 bits.
   auto tile = png.pixels.narrow(0, 32, 28).narrow(1, 32, 28).squeeze(2).to(torch::kFloat32) / 255;
   EXPECT_LE((tile - images[4][0]).abs().max().item<float>(), 0.5f / 255 + 1e-6f);
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_TRUE(dit::test::temp_leftovers(path).empty());
   EXPECT_THROW(dit::read_png(temp_path("missing.png")), dit::Error);
   write_bytes(temp_path("bad.png"), "\x89PNG not really");
   EXPECT_THROW(dit::read_png(temp_path("bad.png")), dit::Error);
@@ -118,7 +120,7 @@ TEST(Hdf5, ImageSamplesReadBack) {
   EXPECT_TRUE(torch::equal(f.read("samples/valid"), torch::tensor({1, 0, 1}, torch::kUInt8)));
   EXPECT_EQ(f.string_attribute("parameters/sampler", "name").value(), "heun");
   EXPECT_EQ(f.string_attribute("h5md/creator", "name").value(), "dit-engine");
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_TRUE(dit::test::temp_leftovers(path).empty());
   EXPECT_THROW(dit::write_image_samples_h5("/nonexistent/dir/x.h5", images, labels, seeds, {}),
                dit::Error);
 }

@@ -172,12 +172,18 @@ TEST(FuzzRegressions, CorruptFixturesAreCleanErrors) {
     } else if (ext == ".idx" || ext == ".gz") {
       try {
         dit::read_idx(p);
+        ADD_FAILURE() << p << ": read without error";
       } catch (const dit::Error& err) {
-        EXPECT_NE(std::string(err.what()).find(p), std::string::npos) << err.what();
+        const std::string msg = err.what();
+        EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+        EXPECT_NE(msg.find(p), std::string::npos) << msg;
+      } catch (const std::exception& err) {
+        ADD_FAILURE() << p << ": not a dit::Error: " << err.what();
       }
       ++n;
     }
   }
+  EXPECT_GT(n, 0) << "no PNG/IDX inputs in " << dir;  // an empty folder tests nothing
   std::cout << "[ fuzz     ] " << n << " PNG/IDX regression inputs\n";
 }
 

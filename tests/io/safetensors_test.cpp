@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/file_bytes.h"
+
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
@@ -595,7 +597,7 @@ TEST_F(SafeTensors, WriterMissingDirectory) {
     EXPECT_NE(what.find("No such file or directory"), std::string::npos) << what;
   }
   EXPECT_FALSE(fs::exists(p));
-  EXPECT_FALSE(fs::exists(p + ".tmp"));
+  EXPECT_TRUE(dit::test::temp_leftovers(p).empty());
   EXPECT_FALSE(fs::exists(path("no_such_dir")));
 }
 
@@ -603,9 +605,13 @@ TEST_F(SafeTensors, WriterOverwritesWhole) {
   const std::string p = path("over.safetensors");
   dit::save_safetensors(p, {{"big", torch::randn({256, 256})}, {"old", torch::ones({3})}});
   const auto small = torch::tensor({1, 2, 3}, torch::kInt);
-  std::ofstream(p + ".tmp") << "junk from a crashed writer";
+  // A crashed writer's temporary is not ours to touch (it could be a live writer's); ours never
+  // collides with it (dit::AtomicOutput names each temporary by pid and counter).
+  const std::string stale = p + ".999999999.0.tmp";
+  std::ofstream(stale) << "junk from a crashed writer";
   dit::save_safetensors(p, {{"small", small}});
-  EXPECT_FALSE(fs::exists(p + ".tmp"));
+  EXPECT_EQ(dit::test::temp_leftovers(p), std::vector<std::string>{stale});
+  fs::remove(stale);
   dit::SafeTensorsFile f(p);
   EXPECT_EQ(f.names(), std::vector<std::string>{"small"});
   EXPECT_TRUE(torch::equal(f.view("small"), small));
@@ -628,7 +634,7 @@ TEST_F(SafeTensors, WriterUnsupportedDtypeLeavesOldFile) {
   EXPECT_THROW(dit::save_safetensors(p, {{"u", torch::Tensor()}}), dit::Error);
   EXPECT_THROW(dit::save_safetensors(p, {{"__metadata__", torch::ones({1})}}), dit::Error);
   EXPECT_EQ(read_bytes(p), before);
-  EXPECT_FALSE(fs::exists(p + ".tmp"));
+  EXPECT_TRUE(dit::test::temp_leftovers(p).empty());
 }
 
 // A write that fails half-way (here: the file-size limit, standing in for a full disk) leaves
@@ -656,7 +662,7 @@ TEST_F(SafeTensors, WriterFailureMidWrite) {
   EXPECT_NE(what.find(p), std::string::npos) << "no error or no path: " << what;
   EXPECT_NE(what.find("cannot write"), std::string::npos) << what;
   EXPECT_EQ(read_bytes(p), before);
-  EXPECT_FALSE(fs::exists(p + ".tmp"));
+  EXPECT_TRUE(dit::test::temp_leftovers(p).empty());
 }
 
 // ---- randomized corruption -----------------------------------------------------------------

@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/file_bytes.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -210,7 +212,7 @@ TEST_F(ImageJob, ShardsMergedEqualOneRunBitForBit) {
     EXPECT_NE(std::string(e.what()).find("is in both"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(fs::exists(bad));
-  EXPECT_FALSE(fs::exists(bad + ".tmp"));
+  EXPECT_TRUE(dit::test::temp_leftovers(bad).empty());
 }
 
 TEST_F(ImageJob, ResumeSkipsFinishedSamplesAndRefusesOtherJobs) {

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/apps/run_cli.h"
+#include "tests/file_bytes.h"
 
 namespace {
 
@@ -324,7 +325,7 @@ TEST(ChecksCli, FailingPoseExitsOneWithJsonAndRmsd) {
   for (const auto& c : doc["poses"][1]["checks"])
     if (c["name"] == "distance_to_protein") distance_failed = !c["pass"].get<bool>();
   EXPECT_TRUE(distance_failed);
-  EXPECT_FALSE(fs::exists(json + ".tmp"));
+  EXPECT_TRUE(dit::test::temp_leftovers(json).empty());
 }
 
 TEST(ChecksCli, BadInputExitsTwoNamingFileAndRecord) {

@@ -20,6 +20,7 @@
 #include "domains/docking/proposal_model.h"
 #include "domains/docking/search.h"
 #include "tests/apps/run_cli.h"
+#include "tests/file_bytes.h"
 
 namespace {
 
@@ -289,7 +290,7 @@ TEST(DockingCli, DocksWritesSdfAndH5AndRefusesBadInput) {
   }
   EXPECT_EQ(poses, 3);
   EXPECT_TRUE(fs::exists(h5));
-  EXPECT_FALSE(fs::exists(sdf + ".part"));
+  EXPECT_TRUE(dit::test::temp_leftovers(sdf).empty());
   // A ligand RDKit cannot read: one line naming it, non-zero exit, nothing written.
   const std::string bad_sdf = (dir / "bad.sdf").string();
   r = dit::test::run("dock --receptor " + kPocket + " --smiles 'C1CC' --autobox-ligand " + kCrystal +
@@ -297,7 +298,7 @@ TEST(DockingCli, DocksWritesSdfAndH5AndRefusesBadInput) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("C1CC"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(bad_sdf));
-  EXPECT_FALSE(fs::exists(bad_sdf + ".part"));
+  EXPECT_TRUE(dit::test::temp_leftovers(bad_sdf).empty());
   // An absurd box.
   r = dit::test::run("dock --receptor " + kPocket + " --smiles CCO --box 0,0,0,1000,20,20 --model none -o " + bad_sdf);
   EXPECT_NE(r.code, 0);
