@@ -1,16 +1,15 @@
 // Sampler registry: each sampler registers itself by name in its own file (LAMMPS style).
 #include <dit/error.h>
+#include <dit/registry.h>
 #include <dit/sampler.h>
-
-#include "src/runtime/named_registry.h"
 
 namespace dit {
 namespace {
 
 // Function-local static: registrations run from other translation units' static
 // initialisers, in an unspecified order, so the table must exist on first use.
-detail::NamedRegistry<SamplerFactory>& registry() {
-  static detail::NamedRegistry<SamplerFactory> samplers("sampler");
+Registry<SamplerFactory>& registry() {
+  static Registry<SamplerFactory> samplers("sampler");
   return samplers;
 }
 

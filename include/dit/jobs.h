@@ -103,7 +103,8 @@ class BatchDomain {
 };
 
 using BatchDomainFactory = std::function<std::unique_ptr<BatchDomain>()>;
-void register_batch_domain(const std::string& name, BatchDomainFactory factory);
+// Returns false (and keeps the first) on an empty or taken name (dit::Registry).
+bool register_batch_domain(const std::string& name, BatchDomainFactory factory);
 std::unique_ptr<BatchDomain> make_batch_domain(const std::string& name);  // throws if unknown
 std::vector<std::string> batch_domain_names();
 

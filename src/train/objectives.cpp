@@ -1,12 +1,11 @@
 // Training-objective registry: each objective registers itself in its own file.
+#include <dit/registry.h>
 #include <dit/train.h>
-
-#include "src/runtime/named_registry.h"
 
 namespace dit {
 namespace {
-detail::NamedRegistry<ObjectiveFactory>& registry() {
-  static detail::NamedRegistry<ObjectiveFactory> objectives("training objective");
+Registry<ObjectiveFactory>& registry() {
+  static Registry<ObjectiveFactory> objectives("training objective");
   return objectives;
 }
 }  // namespace
