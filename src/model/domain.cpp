@@ -1,7 +1,7 @@
 // The domain base (default constraint and hooks) and the domain registry (see dit/domain.h).
 #include <dit/domain.h>
 
-#include "src/runtime/named_registry.h"
+#include <dit/registry.h>
 
 namespace dit {
 
@@ -18,8 +18,8 @@ SampleHooks Domain::hooks() const {
 }
 
 namespace {
-detail::NamedRegistry<DomainFactory>& registry() {
-  static detail::NamedRegistry<DomainFactory> domains("domain");
+Registry<DomainFactory>& registry() {
+  static Registry<DomainFactory> domains("domain");
   return domains;
 }
 }  // namespace
