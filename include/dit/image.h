@@ -1,6 +1,7 @@
 #pragma once
 // The image domain: IDX datasets (MNIST, Fashion-MNIST), conversion to and from model space,
 // PNG grids with the generation parameters in a text chunk.
+#include <dit/domain.h>
 #include <dit/flow.h>
 #include <dit/guidance.h>
 #include <dit/h5md.h>
@@ -69,6 +70,23 @@ void append_image_samples(h5md::File& file, const torch::Tensor& images, const t
 void write_image_samples_h5(const std::string& path, const torch::Tensor& images,
                             const torch::Tensor& labels, const torch::Tensor& seeds,
                             const nlohmann::json& parameters);
+
+// The image domain on the shared layer (dit/domain.h; registered as "image"): requests are
+// class labels, structures images in model space [C, H, W] for a DiT of `config`. No checks.
+class ImageDomain final : public StructureDomain<int64_t, torch::Tensor> {
+ public:
+  explicit ImageDomain(const DiTConfig& config);
+  std::string name() const override { return "image"; }
+  int64_t state_dim() const override { return config_.in_channels; }
+  FlowInputs encode(const std::vector<int64_t>& labels) const override;
+  torch::Tensor noise(const FlowInputs& inputs, uint64_t seed, int64_t first_index) const override;
+  std::vector<torch::Tensor> decode(const torch::Tensor& x0, const FlowInputs& inputs,
+                                    const std::vector<int64_t>& labels) const override;
+  CheckReport check(const torch::Tensor&) const override { return {}; }
+
+ private:
+  DiTConfig config_;
+};
 
 // The bundled class-conditional Fashion-MNIST model (data/models/fmnist-dit.safetensors).
 std::string default_image_model_path();

@@ -85,3 +85,29 @@ TEST(FrechetDistance, MatchesClosedFormForGaussians) {
 }
 
 }  // namespace
+
+// Images are a domain of the shared layer: dit::generate over ImageDomain gives the images
+// generate_images gives (same noise per index, same sampling path), and "image" is registered.
+TEST(ImageDomain, GenerateThroughTheDomainEqualsGenerateImages) {
+  torch::manual_seed(0);
+  auto config = dit::DiTConfig::preset("tiny");
+  dit::DiT model(config);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->parameters()) p.normal_(0, 0.05);
+  }
+  dit::ImageSampling sampling;
+  sampling.options.steps = 3;
+  sampling.seed = 9;
+  dit::Progress silent;
+  auto direct = dit::generate_images(model, torch::tensor({1, 4, 7}, torch::kLong), sampling, silent, nullptr, 5);
+  dit::ImageDomain domain(config);
+  auto generated = dit::generate(domain, *model, std::vector<int64_t>{1, 4, 7}, sampling, silent, 5);
+  ASSERT_EQ(generated.size(), 3u);
+  for (int64_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(generated[i].finite);
+    EXPECT_EQ(generated[i].index, 5 + i);
+    EXPECT_TRUE(torch::equal(generated[i].structure, direct[i])) << "image " << i;
+  }
+  EXPECT_EQ(dit::make_domain("image")->name(), "image");
+}
