@@ -98,7 +98,7 @@ torch::Tensor sample_times(const TrainOptions& opts, int64_t batch, at::Generato
 torch::Tensor drop_labels(int64_t num_classes, const TrainOptions& opts, torch::Tensor y,
                           at::Generator& gen);
 // Mean squared error over real tokens: mask [B, N] (undefined: plain mean over everything) masks
-// out [B, N, ...] and target.
+// out [B, N, ...] and target, so callers need not zero the target at padded tokens.
 torch::Tensor masked_mse(const torch::Tensor& out, const torch::Tensor& target,
                          const torch::Tensor& mask);
 

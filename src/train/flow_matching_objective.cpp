@@ -19,7 +19,6 @@ class FlowMatchingObjective final : public TrainingObjective {
     auto inputs = batch.inputs;
     inputs.labels = drop_labels(net.num_classes(), opts, inputs.labels, gen);
     auto xt = flow_interpolate(x0, eps, t);
-    if (inputs.mask.defined()) eps = eps * inputs.mask.unsqueeze(-1).to(eps.dtype());
     auto out = net.flow(xt, t, inputs);
     return masked_mse(out, eps - x0, inputs.mask);
   }

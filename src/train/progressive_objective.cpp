@@ -83,7 +83,6 @@ class ProgressiveObjective final : public TrainingObjective {
     }
     auto out = net.flow(torch::cat(xs), torch::cat(ts), inputs, torch::cat(ds));
     auto target = torch::cat(targets);
-    if (inputs.mask.defined()) target = target * inputs.mask.unsqueeze(-1).to(target.dtype());
     return masked_mse(out, target, inputs.mask);
   }
 

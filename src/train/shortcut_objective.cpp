@@ -70,7 +70,6 @@ class ShortcutObjective final : public TrainingObjective {
     auto out = net.flow(torch::cat({x_t, xt_f}), torch::cat({t_b, t_f}), inputs,
                         torch::cat({step2, torch::zeros_like(t_f)}));
     auto target = torch::cat({target_b, eps_f - x0_f});
-    if (inputs.mask.defined()) target = target * inputs.mask.unsqueeze(-1).to(target.dtype());
     return masked_mse(out, target, inputs.mask);
   }
   bool needs_step_conditioning() const override { return true; }
