@@ -14,13 +14,13 @@ using dit_toy::GmmDomain;
 
 dit::FlowNet trained_net() {
   static dit::FlowNet net = [] {
-    dit::set_threads(2);
+    dit::set_threads(1);  // a tiny network: thread hand-offs would cost more than they save
     torch::manual_seed(0);
     dit::TokenDiTConfig c;
     c.state_dim = 2, c.token_features = 0, c.num_classes = 2;
     c.hidden_size = 64, c.depth = 2, c.num_heads = 4;
     dit::TrainOptions o;
-    o.steps = 1500, o.batch_size = 128, o.lr = 2e-3, o.warmup_steps = 100, o.ema_decay = 0.995;
+    o.steps = 500, o.batch_size = 128, o.lr = 3e-3, o.warmup_steps = 50, o.ema_decay = 0.995;
     o.label_dropout = 0.1, o.seed = 7;
     dit::FlowMatchingTrainer trainer(std::make_shared<dit::TokenDiTImpl>(c),
                                      std::make_shared<dit_toy::GmmData>(4000, 11), o);
