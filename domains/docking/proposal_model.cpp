@@ -97,64 +97,109 @@ Pose fit_pose(const LigandTopology& topology, const std::vector<Vec3>& target) {
   return minimize_pose(distance, start, 300).pose;
 }
 
+FlowInputs DockingDomain::encode(const std::vector<DockingRequest>& requests) const {
+  const auto B = static_cast<int64_t>(requests.size());
+  int64_t L = 0, P = 0;
+  for (const auto& r : requests) {
+    if (!r.complex || !r.complex->topology) throw Error("docking domain: a request without its complex");
+    L = std::max(L, r.complex->ligand.size(0));
+    P = std::max(P, r.complex->pocket.size(0));
+  }
+  FlowInputs in;
+  in.features = torch::zeros({B, L, kLigandFeatures});  // [B, L, F]
+  in.mask = torch::zeros({B, L}, torch::kBool);
+  in.context = torch::zeros({B, P, kPocketFeatures + 3});  // [B, P, Fc]
+  in.context_mask = torch::zeros({B, P}, torch::kBool);
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& c = *requests[static_cast<size_t>(b)].complex;
+    const int64_t l = c.ligand.size(0), p = c.pocket.size(0);
+    in.features[b].narrow(0, 0, l).copy_(c.ligand);
+    in.mask[b].narrow(0, 0, l).fill_(true);
+    in.context[b].narrow(0, 0, p).copy_(c.pocket);
+    in.context_mask[b].narrow(0, 0, p).fill_(true);
+  }
+  return in;
+}
+
+// Score guidance on the predicted clean pose x0 = x - t v: each ligand atom is pushed down the
+// gradient of its complex's intermolecular score (kcal/mol per scaled unit), the push clipped to
+// norm 1 per atom and scaled by the guidance strength.
+VelocityFn DockingDomain::guide_requests(VelocityFn velocity, const FlowInputs& inputs,
+                                         const std::vector<DockingRequest>& requests) const {
+  if (guidance_ <= 0) return velocity;
+  auto rows = inputs.rows.contiguous();
+  return [this, velocity = std::move(velocity), rows, &requests](const torch::Tensor& x, const torch::Tensor& t) {
+    auto v = velocity(x, t);                                  // [B', L, 3]
+    auto x0 = (x - t.view({-1, 1, 1}) * v).contiguous();      // [B', L, 3]
+    auto push = torch::zeros_like(v);
+    auto xa = x0.accessor<float, 3>();
+    auto pa = push.accessor<float, 3>();
+    auto ra = rows.accessor<int64_t, 1>();
+    for (int64_t b = 0; b < x0.size(0); ++b) {
+      const auto& c = *requests[static_cast<size_t>(ra[b])].complex;
+      if (!c.grid) continue;
+      const auto& heavy_type = c.topology->heavy_type;
+      for (int64_t i = 0; i < c.ligand.size(0); ++i) {
+        Vec3 p, g{0, 0, 0};
+        for (int k = 0; k < 3; ++k) p[k] = c.box.center[k] + kCoordScale * xa[b][i][k];
+        c.grid->energy(heavy_type[static_cast<size_t>(i)], p, &g);
+        double norm = 0;
+        for (int k = 0; k < 3; ++k) norm += g[k] * g[k] * kCoordScale * kCoordScale;
+        const double clip = norm > 1 ? 1 / std::sqrt(norm) : 1.0;
+        for (int k = 0; k < 3; ++k) pa[b][i][k] = static_cast<float>(guidance_ * clip * g[k] * kCoordScale);
+      }
+    }
+    return v + push;
+  };
+}
+
+std::vector<Pose> DockingDomain::decode(const torch::Tensor& x0, const FlowInputs&,
+                                        const std::vector<DockingRequest>& requests) const {
+  auto x = x0.contiguous();
+  auto xa = x.accessor<float, 3>();
+  std::vector<Pose> poses;
+  for (size_t b = 0; b < requests.size(); ++b) {
+    const auto& c = *requests[b].complex;
+    std::vector<Vec3> target(static_cast<size_t>(c.ligand.size(0)));
+    for (size_t i = 0; i < target.size(); ++i)
+      for (int k = 0; k < 3; ++k)
+        target[i][k] = c.box.center[k] + kCoordScale * xa[static_cast<int64_t>(b)][static_cast<int64_t>(i)][k];
+    poses.push_back(fit_pose(*c.topology, target));
+  }
+  return poses;
+}
+
+namespace {
+const bool registered = register_domain(
+    "docking", "ligand heavy atoms in a protein pocket (TokenDiT, pocket atoms as context): starting poses "
+    "for the physics search of `dit dock`",
+    [] { return std::make_unique<DockingDomain>(); });
+}  // namespace
+
 std::vector<Pose> model_starts(const LigandTopology& topology, const RDKit::ROMol& ligand,
                                const Receptor& pocket, const ReceptorGrid& grid, const Box& box,
                                int count, const ProposalSettings& settings) {
   torch::NoGradGuard no_grad;
   auto model = cached_model(settings.model_path);
-  const int64_t L = static_cast<int64_t>(topology.heavy.size());
-  const int64_t B = count;
-  FlowInputs inputs;
-  inputs.features = ligand_features(ligand, topology).unsqueeze(0).expand({B, L, kLigandFeatures});
-  auto poc = pocket_tokens(pocket, box, model.max_pocket_atoms);  // [P, kPocketFeatures + 3]
-  inputs.context = poc.unsqueeze(0).expand({B, poc.size(0), poc.size(1)});
-  inputs.mask = torch::ones({B, L}, torch::kBool);
-  inputs.context_mask = torch::ones({B, poc.size(0)}, torch::kBool);
-
-  SampleHooks hooks;
-  if (settings.guidance > 0)
-    hooks.guide = [&](VelocityFn velocity, const FlowInputs&) -> VelocityFn {
-      return [&, velocity](const torch::Tensor& x, const torch::Tensor& t) {
-        auto v = velocity(x, t);  // [B, L, 3]
-        // Score guidance on the predicted clean pose x0 = x - t v: push it down the gradient
-        // of the intermolecular score (kcal/mol per scaled unit), each atom's push clipped to
-        // norm 1.
-        auto x0 = (x - t.view({-1, 1, 1}) * v).contiguous();
-        auto push = torch::zeros_like(v);
-        auto xa = x0.accessor<float, 3>();
-        auto pa = push.accessor<float, 3>();
-        for (int64_t b = 0; b < x0.size(0); ++b)
-          for (int64_t i = 0; i < L; ++i) {
-            Vec3 p, g{0, 0, 0};
-            for (int k = 0; k < 3; ++k) p[k] = box.center[k] + kCoordScale * xa[b][i][k];
-            grid.energy(topology.heavy_type[i], p, &g);
-            double norm = 0;
-            for (int k = 0; k < 3; ++k) norm += g[k] * g[k] * kCoordScale * kCoordScale;
-            const double clip = norm > 1 ? 1 / std::sqrt(norm) : 1.0;
-            for (int k = 0; k < 3; ++k)
-              pa[b][i][k] = static_cast<float>(settings.guidance * clip * g[k] * kCoordScale);
-          }
-        return v + push;
-      };
-    };
+  auto complex = std::make_shared<DockingComplex>();
+  complex->topology = &topology;
+  complex->grid = &grid;
+  complex->box = box;
+  complex->ligand = ligand_features(ligand, topology);                     // [L, F]
+  complex->pocket = pocket_tokens(pocket, box, model.max_pocket_atoms);    // [P, Fc]
+  const std::vector<DockingRequest> requests(static_cast<size_t>(count), DockingRequest{complex});
   FlowSampling sampling;
   sampling.sampler = settings.sampler;
   sampling.options.steps = settings.steps;
   sampling.seed = settings.seed;
-  sampling.chunk = B;
-  auto x1 = token_noise(settings.seed, 0, inputs.mask, 3);
+  sampling.chunk = count;
   Progress silent;
-  torch::Tensor finite;
-  auto x0 = sample_flow(*model.net, inputs, x1, sampling, silent, hooks, nullptr, 0, &finite).contiguous();
-  if (!finite.all().item<bool>())
-    throw Error(fmt::format("{}: the docking model produced non-finite coordinates", settings.model_path));
+  auto samples = generate(DockingDomain(settings.guidance), *model.net, requests, sampling, silent);
   std::vector<Pose> starts;
-  auto xa = x0.accessor<float, 3>();
-  for (int64_t b = 0; b < B; ++b) {
-    std::vector<Vec3> target(L);
-    for (int64_t i = 0; i < L; ++i)
-      for (int k = 0; k < 3; ++k) target[i][k] = box.center[k] + kCoordScale * xa[b][i][k];
-    starts.push_back(fit_pose(topology, target));
+  for (auto& s : samples) {
+    if (!s.finite)
+      throw Error(fmt::format("{}: the docking model produced non-finite coordinates", settings.model_path));
+    starts.push_back(std::move(s.structure));
   }
   return starts;
 }

@@ -51,6 +51,12 @@ class StructureDomain : public Domain {
   virtual int64_t state_dim() const = 0;
   virtual std::vector<S> decode(const torch::Tensor& x0, const FlowInputs& inputs,
                                 const std::vector<R>& requests) const = 0;
+  // The guidance of a batch of requests (inputs.rows maps a chunk's rows to `requests`); the
+  // default is the request-free guide above.
+  virtual VelocityFn guide_requests(VelocityFn velocity, const FlowInputs& inputs,
+                                    const std::vector<R>& requests) const {
+    return guide(std::move(velocity), inputs);
+  }
   // The domain's checks on one structure (default: its CheckRegistry<S>).
   virtual CheckReport check(const S& structure) const {
     return CheckRegistry<S>::instance().run(structure);
@@ -72,10 +78,14 @@ std::vector<Generated<S>> generate(const StructureDomain<R, S>& domain, FlowNetI
                                    const std::vector<R>& requests, const FlowSampling& sampling,
                                    Progress& progress, int64_t first_index = 0) {
   auto inputs = domain.encode(requests);
+  inputs.rows = torch::arange(static_cast<int64_t>(requests.size()), torch::kLong);
   auto x1 = domain.noise(inputs, sampling.seed, first_index);
+  auto hooks = domain.hooks();
+  hooks.guide = [&](VelocityFn v, const FlowInputs& in) {
+    return domain.guide_requests(std::move(v), in, requests);
+  };
   torch::Tensor finite;
-  auto x0 = sample_flow(net, inputs, x1, sampling, progress, domain.hooks(), nullptr, first_index,
-                        &finite);
+  auto x0 = sample_flow(net, inputs, x1, sampling, progress, hooks, nullptr, first_index, &finite);
   auto structures = domain.decode(torch::nan_to_num(x0, 0, 0, 0), inputs, requests);
   std::vector<Generated<S>> out;
   for (size_t i = 0; i < structures.size(); ++i) {

@@ -85,6 +85,9 @@ struct FlowInputs {
   torch::Tensor context;       // [B, M, Fc] context tokens (conditioning, not generated)
   torch::Tensor context_mask;  // [B, M] bool
   torch::Tensor cond;          // [B, K] continuous conditioning vector (length, composition...)
+  torch::Tensor rows;          // [B] int64: each row's index in the caller's request list (set by
+                               // dit::generate; the network ignores it; hooks use it to find
+                               // their requests in a chunk or CFG batch)
 
   // Rows [first, first + n), rows `index` [B'], the batch repeated `times` (CFG's 2B batch),
   // and the row-wise concatenation of two inputs with the same fields.

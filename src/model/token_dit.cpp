@@ -22,7 +22,7 @@ FlowInputs map_fields(const FlowInputs& in, F&& f) {
   for (auto [src, dst] : {std::pair{&in.labels, &out.labels}, std::pair{&in.features, &out.features},
                           std::pair{&in.mask, &out.mask}, std::pair{&in.context, &out.context},
                           std::pair{&in.context_mask, &out.context_mask},
-                          std::pair{&in.cond, &out.cond}})
+                          std::pair{&in.cond, &out.cond}, std::pair{&in.rows, &out.rows}})
     if (src->defined()) *dst = f(*src);
   return out;
 }
@@ -57,11 +57,12 @@ FlowInputs FlowInputs::cat(const FlowInputs& a, const FlowInputs& b) {
   out.context = join(a.context, b.context, "context");
   out.context_mask = join(a.context_mask, b.context_mask, "context_mask");
   out.cond = join(a.cond, b.cond, "cond");
+  out.rows = join(a.rows, b.rows, "rows");
   return out;
 }
 
 int64_t FlowInputs::batch_size() const {
-  for (const auto* t : {&labels, &features, &mask, &context, &context_mask, &cond})
+  for (const auto* t : {&labels, &features, &mask, &context, &context_mask, &cond, &rows})
     if (t->defined()) return t->size(0);
   return 0;
 }
