@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "kernels/device_backends.h"
+#include "kernels/backends.h"
 
 namespace dit::kernels {
 

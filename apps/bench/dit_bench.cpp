@@ -55,6 +55,7 @@
 
 #include "../autotune_flag.h"
 #include "../report_error.h"
+#include "kernels/backends.h"
 
 #ifndef DIT_BENCH_SCRIPT_DIR
 #define DIT_BENCH_SCRIPT_DIR "apps/bench"

@@ -16,7 +16,7 @@
 #include <thread>
 
 #ifdef DIT_HAVE_JOBS
-#include <dit/jobs.h>
+#include "src/jobs/plan.h"
 #endif
 
 namespace dit::bench {

@@ -64,21 +64,9 @@ Shard shard_from(const std::string& flag);
 // OUTPUT for one shard: "out.h5" -> "out.shard-0002-of-0004.h5" (unchanged when count is 1).
 std::string shard_output(const std::string& output, const Shard& shard);
 
-// One request of the runtime scheduler: a sample and the tokens it occupies in the model.
-struct Request {
-  int64_t index = 0;
-  int64_t tokens = 0;
-};
-using Batch = std::vector<int64_t>;  // sample indices, in the order they are computed
-
-// Packs requests into batches of at most `batch_size` samples and `max_batch_tokens` padded
-// tokens (count x largest in the batch). With bucketing, requests are sorted by token count
-// first (stable), so batches hold samples of similar size and little padding; without, they
-// are packed in index order. Deterministic: a function of its arguments only.
-std::vector<Batch> plan_batches(std::vector<Request> requests, int64_t batch_size,
-                                int64_t max_batch_tokens, bool bucketing);
-// The batches shard `shard` runs: batches b with b % count == index.
-std::vector<Batch> shard_batches(const std::vector<Batch>& plan, const Shard& shard);
+// One batch of a job: sample indices, in the order they are computed. A job is planned into
+// batches by the runtime scheduler (src/jobs/plan.h: bucketing by token count, sharding).
+using Batch = std::vector<int64_t>;
 
 // A domain's side of a batch job. Each domain registers one in its own file
 // (DIT_REGISTER_BATCH_DOMAIN) and validates its own [<domain>] table.

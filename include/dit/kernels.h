@@ -20,6 +20,8 @@
 // environment variable DIT_KERNELS (e.g. DIT_KERNELS=reference), else "auto" = the fastest
 // backend that supports the inputs (cpu for CPU float32 tensors, cuda for CUDA tensors, else
 // reference).
+// The backends' own entry points (reference::, cpu::, the autotuner's search) are internal:
+// kernels/backends.h, for the kernels, their tests and dit-bench.
 #include <torch/torch.h>
 
 #include <optional>
@@ -90,16 +92,6 @@ bool autotune_enabled();
 // $HOME/.cache/dit-engine/autotune.json ("" without a home: choices last one process).
 std::string autotune_cache_path();
 
-struct TuneCandidate {
-  std::string name;  // e.g. "key_tile=64"
-  double ms = 0;     // best of its timed calls
-};
-struct TuneReport {
-  std::string key;                        // cache key: device, kernel, parameter, shape bucket
-  std::string chosen;                     // the winning candidate's name
-  std::vector<TuneCandidate> candidates;  // empty when the choice came from the cache
-};
-
 // Selects a backend on the calling thread for the lifetime of the object (nests).
 class ScopedBackend {
  public:
@@ -111,47 +103,5 @@ class ScopedBackend {
  private:
   std::optional<std::string> previous_;
 };
-
-namespace reference {
-torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                        const AttentionOptions& opts);
-torch::Tensor adaln_layernorm(const torch::Tensor& x, const torch::Tensor& shift,
-                              const torch::Tensor& scale);
-torch::Tensor gate_residual(const torch::Tensor& x, const torch::Tensor& gate,
-                            const torch::Tensor& y);
-}  // namespace reference
-
-// The fused CPU kernels (CPU float32 only; no autograd). `isa` empty: the best available.
-namespace cpu {
-std::vector<std::string> isas();  // ISAs this CPU and build support, best first
-std::string best_isa();
-torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                        const AttentionOptions& opts, const std::string& isa = "");
-torch::Tensor adaln_layernorm(const torch::Tensor& x, const torch::Tensor& shift,
-                              const torch::Tensor& scale);
-torch::Tensor gate_residual(const torch::Tensor& x, const torch::Tensor& gate,
-                            const torch::Tensor& y);
-void adaln_layernorm_out(const torch::Tensor& out, const torch::Tensor& x,
-                         const torch::Tensor& shift, const torch::Tensor& scale);
-void gate_residual_(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& y);
-
-// Tile sizes of the cpu attention: query rows per task and keys per online-softmax step.
-struct AttentionTiles {
-  int64_t q_tile = 0;
-  int64_t key_tile = 0;
-};
-// The tiles cpu::attention uses for these inputs: from the cache, or searched now, when
-// autotuning is on; else the defaults (key tile 64; query tiles of 64 rows, halved while there
-// are fewer than 4 tasks per thread).
-AttentionTiles attention_tiles(const torch::Tensor& q, const torch::Tensor& k,
-                               const torch::Tensor& v, const AttentionOptions& opts = {},
-                               const std::string& isa = "");
-// Runs the search for these inputs now, whether or not autotuning is on (force: also when the
-// cache has an answer, which is then replaced), and reports each decision: the key tile, then
-// the query tile.
-std::vector<TuneReport> tune_attention(const torch::Tensor& q, const torch::Tensor& k,
-                                       const torch::Tensor& v, const AttentionOptions& opts,
-                                       const std::string& isa, bool force);
-}  // namespace cpu
 
 }  // namespace dit::kernels

@@ -12,6 +12,8 @@
 
 #include <cmath>
 
+#include "kernels/backends.h"
+
 namespace dit::kernels::cpu {
 
 namespace {

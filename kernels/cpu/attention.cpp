@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "attention_params.h"
+#include "kernels/backends.h"
 #include "kernels/autotune.h"
 
 namespace dit::kernels::cpu {

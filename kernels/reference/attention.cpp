@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "kernels/backends.h"
+
 namespace dit::kernels::reference {
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "src/jobs/plan.h"
+
 namespace dit::jobs {
 
 std::vector<Batch> plan_batches(std::vector<Request> requests, int64_t batch_size,

@@ -15,6 +15,8 @@
 #include <filesystem>
 #include <set>
 
+#include "src/jobs/plan.h"
+
 namespace dit::jobs {
 
 namespace {

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "src/jobs/plan.h"
 #include "tests/file_bytes.h"
 
 namespace {

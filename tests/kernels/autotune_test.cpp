@@ -14,6 +14,7 @@
 #include <string>
 
 #include "kernels/autotune.h"
+#include "kernels/backends.h"
 
 namespace {
 

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/backends.h"
+
 namespace {
 
 namespace k = dit::kernels;

@@ -83,6 +83,10 @@ probe(core     COMPILES "#include <dit/registry.h>")
 probe(image    FAILS    "#include \"${docking_h}\"")
 probe(docking  FAILS    "#include \"${image_h}\"")
 probe(image    COMPILES "#include <dit/error.h>")
+# dit-bench measures backends and the scheduler: it sees their private headers, not the domains.
+probe(bench    COMPILES "#include \"kernels/backends.h\"")
+probe(bench    COMPILES "#include \"src/jobs/plan.h\"")
+probe(bench    FAILS    "#include \"${docking_h}\"")
 # no library part sees apps; apps see themselves.
 foreach(part kernels samplers core image docking)
   probe(${part} FAILS "#include \"${apps_h}\"")
@@ -91,14 +95,15 @@ probe(apps     COMPILES "#include <dit/error.h>")
 
 # The whole picture, without parsing a header: what each part's __has_include sees.
 # visible[<part>]: the folders (by file above) it may include; all others must be invisible.
-set(all kernels samplers core image docking apps)
+set(all kernels samplers core image docking apps)  # the folders (dit-bench is a part, not a folder)
 set(visible_kernels  kernels)
 set(visible_samplers samplers)
 set(visible_core     core samplers kernels)
 set(visible_image    image core)
 set(visible_docking  docking core)
 set(visible_apps     apps image docking)
-foreach(part IN LISTS all)
+set(visible_bench    apps kernels core)
+foreach(part IN LISTS all ITEMS bench)
   set(lines "")
   foreach(other IN LISTS all)
     if(other IN_LIST visible_${part})
