@@ -13,8 +13,8 @@ void add_merge(CLI::App& app);
 #ifdef DIT_HAVE_DOCKING
 void add_dock(CLI::App& app);        // dock.cpp
 void add_dock_train(CLI::App& app);  // dock_train.cpp
-void add_check(CLI::App& app);  // dit check: PoseBusters-style pose checks
 #endif
+void add_check(CLI::App& app);  // check.cpp: dit check FILE, checks picked by file type
 
 // Checks shared by commands: the bundled default model and classifier.
 std::string default_model_path();

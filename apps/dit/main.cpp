@@ -35,8 +35,8 @@ int main(int argc, char** argv) {
 #ifdef DIT_HAVE_DOCKING
   dit::cli::add_dock(app);
   dit::cli::add_dock_train(app);
-  dit::cli::add_check(app);
 #endif
+  dit::cli::add_check(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

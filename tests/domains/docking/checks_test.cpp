@@ -381,4 +381,31 @@ TEST(ChecksCli, BadInputExitsTwoNamingFileAndRecord) {
   EXPECT_NE(r.output.find("Exit status"), std::string::npos) << r.output;
 }
 
+// dit check picks the checks by the file's extension (any case); a type nobody checks is bad
+// input that lists the types this build reads, and --help lists them too.
+TEST(ChecksCli, FileTypePicksTheChecks) {
+  if (!have_cli()) GTEST_SKIP() << "dit CLI not built";
+  const std::string dir = temp_dir();
+  const std::string upper = dir + "/CRYSTAL.SDF";
+  fs::copy_file(kCrystal, upper, fs::copy_options::overwrite_existing);
+  auto r = dit::test::run("check " + upper + " --receptor " + kPocket);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("1 poses, 1 PB-valid"), std::string::npos) << r.output;
+
+  const std::string xyz = dir + "/poses.xyz";
+  {
+    std::ofstream out(xyz);
+    out << "1\nC\nC 0 0 0\n";
+  }
+  r = dit::test::run("check " + xyz + " --receptor " + kPocket);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find(xyz + ": no checks for this file type"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(".sdf, .sd: docking poses"), std::string::npos) << r.output;
+
+  r = dit::test::run("check --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.output.find("File types:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(".sdf, .sd: docking poses"), std::string::npos) << r.output;
+}
+
 }  // namespace
