@@ -4,7 +4,6 @@
 #include <dit/train.h>
 #include <fmt/format.h>
 
-#include <csignal>
 #include <filesystem>
 
 #include "commands.h"
@@ -12,8 +11,6 @@
 namespace dit::cli {
 
 namespace {
-volatile std::sig_atomic_t g_stop = 0;
-void request_stop(int) { g_stop = 1; }
 
 struct TrainArgs {
   std::string config = "fmnist", dataset = "fashion-mnist", data_root, out = "runs/fmnist";
@@ -63,41 +60,25 @@ void run_train(const TrainArgs& a) {
   FlowMatchingTrainer trainer(model, data, opts);
 
   std::filesystem::create_directories(a.out);
-  const std::string ckpt = a.out + "/checkpoint.safetensors";
   const std::string model_path = a.out + "/model.safetensors";
-  if (a.resume) {
-    if (!std::filesystem::exists(ckpt))
-      throw Error(fmt::format("--resume: {} does not exist", ckpt));
-    trainer.load_checkpoint(ckpt);
-  }
+  TrainRun run;
+  run.checkpoint = a.out + "/checkpoint.safetensors";
+  run.checkpoint_every = a.checkpoint_every;
+  run.resume = a.resume;
   auto storage = a.storage == "f32" ? torch::kFloat32 : a.storage == "bf16" ? torch::kBFloat16 : torch::kFloat16;
-  fmt::print(stderr, "{}\n{} images of {}, {} threads, batch {}, steps {} (from {})\n",
-             config.describe(), data.images.size(0), a.dataset, threads, a.opts.batch_size,
-             a.opts.steps, trainer.current_step());
-  auto save = [&] {
-    trainer.save_checkpoint(ckpt);
-    save_dit(model_path, trainer.ema(), storage,
-             {{"train.step", std::to_string(trainer.current_step())},
+  run.save_model = [&](FlowMatchingTrainer& t) {
+    save_dit(model_path, t.ema(), storage,
+             {{"train.step", std::to_string(t.current_step())},
               {"train.dataset", a.dataset},
               {"train.objective", opts.objective}});
   };
-  std::signal(SIGINT, request_stop);
-  std::signal(SIGTERM, request_stop);
-  Progress progress("train", a.opts.steps);
-  progress.update(trainer.current_step());
-  double loss_avg = 0;
-  for (int64_t local = 0; trainer.current_step() < a.opts.steps && !g_stop; ++local) {
-    double loss = trainer.step();
-    loss_avg = local == 0 ? loss : 0.98 * loss_avg + 0.02 * loss;  // smoothed for display
-    progress.update(trainer.current_step(),
-                    fmt::format("loss {:.4f} lr {:.2e}", loss_avg,
-                                trainer.learning_rate(trainer.current_step() - 1)));
-    if (trainer.current_step() % a.checkpoint_every == 0) save();
-  }
-  progress.finish();
-  save();
-  fmt::print(stderr, "{} at step {}: {} (EMA weights, {}), {}\n",
-             g_stop ? "stopped" : "finished", trainer.current_step(), model_path, a.storage, ckpt);
+  run.on_start = [&](FlowMatchingTrainer& t) {
+    fmt::print(stderr, "{}\n{} images of {}, {} threads, batch {}, steps {} (from {})\n", config.describe(),
+               data.images.size(0), a.dataset, threads, a.opts.batch_size, a.opts.steps, t.current_step());
+  };
+  const auto result = run_training(trainer, run);
+  fmt::print(stderr, "{} at step {}: {} (EMA weights, {}), {}\n", result.stopped ? "stopped" : "finished",
+             result.step, model_path, a.storage, run.checkpoint);
 }
 }  // namespace
 

@@ -56,14 +56,6 @@ void add_examples(const fs::path& dir, int64_t max_pocket_atoms, std::vector<Doc
   }
 }
 
-// A uniformly random rotation matrix [3, 3] (QR of a Gaussian matrix, signs fixed).
-torch::Tensor random_rotation(torch::Generator& gen) {
-  auto a = torch::randn({3, 3}, gen, torch::kFloat64);
-  auto [q, r] = torch::linalg_qr(a);
-  q = q * torch::sign(torch::diagonal(r)).unsqueeze(0);
-  if (torch::det(q).item<double>() < 0) q.select(1, 0).neg_();
-  return q.to(torch::kFloat32);
-}
 }  // namespace
 
 std::vector<DockExample> load_dock_examples(const std::vector<std::string>& dirs, int64_t max_pocket_atoms) {
@@ -136,27 +128,19 @@ void train_docking_model(const DockTrainOptions& o) {
 
   FlowMatchingTrainer trainer(model.net.ptr(),
                               std::make_shared<DockingData>(std::move(examples), o.center_jitter), opts);
-  if (o.resume) {
-    trainer.load_checkpoint(o.checkpoint);
-    fmt::print(stderr, "dock-train: resumed at step {}\n", trainer.current_step());
-  }
-  Progress progress("dock-train", o.steps);
-  double running = 0;
-  const int64_t start = trainer.current_step();
-  while (trainer.current_step() < o.steps) {
-    const double loss = trainer.step();
-    const int64_t step = trainer.current_step();
-    running = step == start + 1 ? loss : 0.98 * running + 0.02 * loss;
-    progress.update(step, fmt::format("loss {:.4f}", running));
-    if (step % o.checkpoint_every == 0 || step == o.steps) {
-      trainer.save_checkpoint(o.checkpoint);
-      DockingModel ema{TokenDiT(std::static_pointer_cast<TokenDiTImpl>(trainer.ema_net())),
-                       model.max_pocket_atoms};
-      save_docking_model(o.output, ema, {{"train.step", std::to_string(step)},
-                                         {"train.poses", std::to_string(poses)}});
-    }
-  }
-  progress.finish(fmt::format("loss {:.4f}", running));
+  TrainRun run;
+  run.label = "dock-train";
+  run.checkpoint = o.checkpoint;
+  run.checkpoint_every = o.checkpoint_every;
+  run.resume = o.resume;
+  run.save_model = [&](FlowMatchingTrainer& t) {
+    DockingModel ema{TokenDiT(std::static_pointer_cast<TokenDiTImpl>(t.ema_net())), model.max_pocket_atoms};
+    save_docking_model(o.output, ema, {{"train.step", std::to_string(t.current_step())},
+                                       {"train.poses", std::to_string(poses)}});
+  };
+  const auto result = run_training(trainer, run);
+  fmt::print(stderr, "dock-train: {} at step {}: {}, {}\n", result.stopped ? "stopped" : "finished",
+             result.step, o.output, o.checkpoint);
 }
 
 }  // namespace dit::docking

@@ -143,4 +143,28 @@ class FlowMatchingTrainer {
   int64_t step_ = 0;
 };
 
+// The training run every domain's `train` command drives (images, docking, proteins): steps
+// until `steps`, a progress bar with the smoothed loss, the checkpoint (and the domain's model
+// file, through save_model) every checkpoint_every steps and at the end, and on SIGINT/SIGTERM
+// a checkpoint and a clean return, so that `--resume` continues bit-identically.
+struct TrainRun {
+  std::string label = "train";  // progress bar
+  std::string checkpoint;       // the trainer's checkpoint (required)
+  int64_t checkpoint_every = 500;
+  bool resume = false;          // load `checkpoint` first (dit::Error when it does not exist)
+  std::function<void(FlowMatchingTrainer&)> save_model;  // e.g. the EMA weights as a model file
+  std::function<void(FlowMatchingTrainer&)> on_start;    // after a resume, before the first step
+  bool progress = true;
+};
+struct TrainRunResult {
+  int64_t step = 0;
+  double loss = 0;       // smoothed (exponential, 0.98) training loss at the end
+  bool stopped = false;  // a signal stopped the run before `steps`
+};
+TrainRunResult run_training(FlowMatchingTrainer& trainer, const TrainRun& run);
+
+// A uniformly random rotation [3, 3] (float32) drawn from `gen`: the rotation augmentation of
+// point-set domains (docking complexes, protein chains).
+torch::Tensor random_rotation(at::Generator& gen);
+
 }  // namespace dit

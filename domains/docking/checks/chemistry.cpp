@@ -21,8 +21,8 @@ std::vector<CheckValue> chemistry(const PoseCheckInput& in) {
   // all_atoms_connected: value = number of fragments of the molecular graph; passes at <= 1.
   std::vector<int> mapping;
   const unsigned fragments = in.pose.getNumAtoms() == 0 ? 0 : RDKit::MolOps::getMolFrags(in.pose, mapping);
-  return {value_ge("sanitization", problems == 0 ? 1.0 : 0.0, 1.0),
-          value_le("all_atoms_connected", static_cast<double>(fragments), 1.0)};
+  return {at_least("sanitization", problems == 0 ? 1.0 : 0.0, 1.0),
+          at_most("all_atoms_connected", static_cast<double>(fragments), 1.0)};
 }
 
 const bool registered = register_pose_check(

@@ -83,7 +83,7 @@ std::vector<CheckValue> energy_ratio(const PoseCheckInput& in) {
   const double e_pose = pose_energy(*mol);
   double e_mean = cached_ensemble_mean_energy(*mol);
   if (e_mean == 0) e_mean = 1e-10;  // energy_ratio.py: epsilon clipping
-  return {value_le("internal_energy_ratio", e_pose / e_mean, kMaxEnergyRatio)};
+  return {at_most("internal_energy_ratio", e_pose / e_mean, kMaxEnergyRatio)};
 }
 
 const bool registered = register_pose_check(

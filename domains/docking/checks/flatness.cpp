@@ -119,7 +119,7 @@ std::vector<double> plane_distances(const RDKit::ROMol& mol, const std::vector<s
 
 CheckValue flat(const std::string& name, const std::vector<double>& d) {
   if (d.empty()) return CheckValue{name, kNaN, kFlatThreshold, true};
-  return value_le(name, *std::max_element(d.begin(), d.end()), kFlatThreshold);
+  return at_most(name, *std::max_element(d.begin(), d.end()), kFlatThreshold);
 }
 
 std::vector<CheckValue> flatness(const PoseCheckInput& in) {
@@ -132,7 +132,7 @@ std::vector<CheckValue> flatness(const PoseCheckInput& in) {
   const auto nonflat = plane_distances(*mol, kNonAromaticRings);
   CheckValue nonflat_value{"non_aromatic_ring_non_flatness", kNaN, kNonFlatThreshold, true};
   if (!nonflat.empty())
-    nonflat_value = value_ge(nonflat_value.name, *std::min_element(nonflat.begin(), nonflat.end()),
+    nonflat_value = at_least(nonflat_value.name, *std::min_element(nonflat.begin(), nonflat.end()),
                              kNonFlatThreshold);
   return {flat("aromatic_ring_flatness", rings), flat("double_bond_flatness", bonds), nonflat_value};
 }

@@ -83,9 +83,9 @@ std::vector<CheckValue> geometry(const PoseCheckInput& in) {
       }
     }
   }
-  return {value_le("bond_lengths", worst_bond, kBondTolerance),
-          value_le("bond_angles", worst_angle, kAngleTolerance),
-          value_le("internal_steric_clash", worst_clash, kClashTolerance)};
+  return {at_most("bond_lengths", worst_bond, kBondTolerance),
+          at_most("bond_angles", worst_angle, kAngleTolerance),
+          at_most("internal_steric_clash", worst_clash, kClashTolerance)};
 }
 
 const bool registered = register_pose_check(

@@ -3,6 +3,7 @@
 #include <GraphMol/Conformer.h>
 #include <GraphMol/MolOps.h>
 #include <GraphMol/RWMol.h>
+#include <dit/check.h>
 #include <dit/docking.h>
 
 #include <cmath>
@@ -15,12 +16,7 @@ namespace dit::docking::checks {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-inline CheckValue value_le(const std::string& name, double value, double threshold) {
-  return CheckValue{name, value, threshold, std::isfinite(value) && value <= threshold};
-}
-inline CheckValue value_ge(const std::string& name, double value, double threshold) {
-  return CheckValue{name, value, threshold, std::isfinite(value) && value >= threshold};
-}
+// Bounds: dit::at_most / dit::at_least (dit/check.h); a check that cannot compute its value:
 inline CheckValue failed(const std::string& name, double threshold) {
   return CheckValue{name, kNaN, threshold, false};
 }

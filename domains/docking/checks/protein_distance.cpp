@@ -57,10 +57,10 @@ std::vector<CheckValue> protein_distance(const PoseCheckInput& in) {
     // Nothing to measure: no heavy ligand atom or no protein atom.
     min_ratio = min_distance = kNaN;
   }
-  std::vector<CheckValue> out = {value_ge("min_distance_to_protein_ratio", min_ratio, kClashCutoff),
-                                 value_le("distance_to_protein", min_distance, kMaxDistance)};
+  std::vector<CheckValue> out = {at_least("min_distance_to_protein_ratio", min_ratio, kClashCutoff),
+                                 at_most("distance_to_protein", min_distance, kMaxDistance)};
   if (has_cofactors && !lig.position.empty())
-    out.push_back(value_ge("min_distance_to_cofactors_ratio", min_cofactor_ratio, kClashCutoff));
+    out.push_back(at_least("min_distance_to_cofactors_ratio", min_cofactor_ratio, kClashCutoff));
   return out;
 }
 

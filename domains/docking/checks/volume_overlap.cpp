@@ -107,11 +107,11 @@ std::vector<CheckValue> volume_overlap(const PoseCheckInput& in) {
       case ReceptorPart::InorganicCofactor: inorganic.push_back({a.position, kInorganicVdwScale * r}); break;
     }
   }
-  std::vector<CheckValue> out = {value_le("volume_overlap_protein", overlap_fraction(ligand, protein), kMaxOverlap)};
+  std::vector<CheckValue> out = {at_most("volume_overlap_protein", overlap_fraction(ligand, protein), kMaxOverlap)};
   if (has_organic)
-    out.push_back(value_le("volume_overlap_organic_cofactors", overlap_fraction(ligand, organic), kMaxOverlap));
+    out.push_back(at_most("volume_overlap_organic_cofactors", overlap_fraction(ligand, organic), kMaxOverlap));
   if (has_inorganic)
-    out.push_back(value_le("volume_overlap_inorganic_cofactors", overlap_fraction(ligand_inorganic, inorganic),
+    out.push_back(at_most("volume_overlap_inorganic_cofactors", overlap_fraction(ligand_inorganic, inorganic),
                            kMaxOverlap));
   return out;
 }
