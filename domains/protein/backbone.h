@@ -1,0 +1,44 @@
+#pragma once
+// A protein backbone: per residue the heavy atoms N, CA, C, O and (optionally) CB, in Angstrom.
+//
+// CB convention: `cb` is either empty (no CB at all: a generated N/CA/C/O chain before
+// build_cb) or has one entry per residue; an entry is NaN in all three coordinates where the
+// residue has no CB (glycine, sequence 'G', or a CB missing from the input file). Writers skip
+// NaN CBs and the chirality check only looks at finite ones.
+#include <array>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace dit::protein {
+
+using Vec3 = std::array<double, 3>;
+
+struct Backbone {
+  std::string name;      // e.g. the file stem or "sample_00012"
+  std::string sequence;  // one letter per residue; 'G' = glycine (no CB); generated chains may be all 'A'
+  std::vector<Vec3> n, ca, c, o;
+  std::vector<Vec3> cb;  // empty, or one entry per residue with NaN where there is no CB
+  size_t size() const { return ca.size(); }
+};
+
+// Throws dit::Error naming the field when n/ca/c/o/sequence (and cb, unless empty) do not all
+// have size() entries.
+void validate(const Backbone& backbone);
+
+// Whether residue i has a CB position (cb non-empty and its entry finite).
+bool has_cb(const Backbone& backbone, size_t i);
+
+// Places the ideal CB of every non-glycine residue from its N, CA and C (glycine entries are
+// NaN), replacing any CB already there. Ideal geometry of L-amino acids (CA-CB 1.53 A):
+//   b = CA - N, c = C - CA, a = b x c,
+//   CB = -0.58273431 a + 0.56802827 b - 0.54067466 c + CA
+// (the constants used by trRosetta / ProteinMPNN, fitted to ideal Engh & Huber residues).
+void build_cb(Backbone& backbone);
+
+// One-letter code -> PDB residue name ('X' or an unknown letter -> "ALA"), and back
+// (an unknown name -> 'X').
+std::string three_letter_code(char one_letter);
+char one_letter_code(const std::string& residue_name);
+
+}  // namespace dit::protein
