@@ -1,0 +1,65 @@
+#pragma once
+// Internal to libdit_protein: restrained geometry relaxation of a backbone with OpenMM.
+//
+// The System (built in code, OpenMM units nm and kJ/mol; one particle per N, CA, C, O and per
+// CB that is present: cb non-empty, entry finite, residue not 'G'):
+//   HarmonicBondForce   N-CA 1.458, CA-C 1.525, C=O 1.231, C-N(+1) 1.329, CA-CB 1.530 A
+//                       (Engh & Huber 1991), k = bond_k
+//   HarmonicAngleForce  N-CA-C 111.2, CA-C-N(+1) 116.2, C-N(+1)-CA(+1) 121.7, CA-C-O 120.1,
+//                       O-C-N(+1) 122.7, N-CA-CB 110.5, C-CA-CB 110.1 deg, k = angle_k
+//   PeriodicTorsionForce (n = 1, k = omega_k) on omega CA-C-N(+1)-CA(+1) (minimum at 180 deg,
+//                       or at 0 deg for a cis peptide: CA(i)-CA(i+1) < 3.3 A) and on
+//                       O-C-N(+1)-CA(+1) (minimum at 0, or 180 when cis) keeping O in the plane
+//   CustomTorsionForce  harmonic improper C-N-CA-CB at its ideal L value (chirality), k = chiral_k
+//   CustomNonbondedForce soft repulsion k_rep (s - r)^2 for r < s, s = clash_scale (R_i + R_j),
+//                       R = 1.55 N, 1.70 C/CA/CB, 1.52 O A; 1-2 and 1-3 pairs excluded
+//   CustomExternalForce 0.5 ca_restraint |x - x0|^2 on every CA (x0 = input position)
+// Peptide terms join residue i to i+1 only where CA(i)-CA(i+1) <= 4.2 A (else a chain break).
+// Then OpenMM's LocalEnergyMinimizer, in rounds of 100 steps until the RMS force is below
+// `tolerance` or `max_iterations` steps were granted.
+#include "domains/protein/backbone.h"
+
+#include <string>
+
+namespace dit::protein {
+
+struct RelaxOptions {
+  double ca_restraint = 2000.0;  // kJ/mol/nm^2 (= 20 kJ/mol/A^2) on each CA
+  double bond_k = 3.0e5;         // kJ/mol/nm^2
+  double angle_k = 500.0;        // kJ/mol/rad^2
+  double omega_k = 40.0;         // kJ/mol, PeriodicTorsionForce k (n = 1)
+  double chiral_k = 400.0;       // kJ/mol/rad^2
+  double repulsion_k = 1.0e5;    // kJ/mol/nm^2
+  double clash_scale = 0.8;      // s = clash_scale * (R_i + R_j)
+  double tolerance = 1.0;        // kJ/mol/nm, RMS force to stop at
+  int max_iterations = 5000;     // minimizer steps granted at most
+  std::string platform = "CPU";  // "CPU" (falls back to "Reference" when unavailable) or "Reference"
+  int threads = 1;               // CPU platform threads (0: OpenMM's default)
+};
+
+struct RelaxReport {
+  std::string platform;        // the OpenMM platform that ran
+  double energy_before = 0;    // kJ/mol, all terms above, at the input positions
+  double energy_after = 0;     // kJ/mol
+  double rms_force_after = 0;  // kJ/mol/nm
+  double ca_rmsd = 0;          // A, CA after vs input (no superposition)
+  int iterations = 0;          // minimizer steps granted (an upper bound: OpenMM 7.7 reports no count)
+  int cis_peptides = 0;        // peptides kept cis
+  int particles = 0;
+};
+
+// Relaxes `backbone` in place (N, CA, C, O and the CBs present). Throws dit::Error when the
+// arrays disagree in size, a coordinate is not finite, or OpenMM fails (message names it).
+RelaxReport relax_backbone(Backbone& backbone, const RelaxOptions& options = {});
+
+// Deviation of a backbone's covalent geometry from the ideal values above (peptide terms only
+// across CA-CA <= 4.2 A): largest and RMS |bond - ideal| (A) and |angle - ideal| (deg), the
+// largest omega deviation from 180 (or 0 for cis) in deg, and the number of residues whose CB
+// has D chirality (improper C-N-CA-CB of the wrong sign).
+struct GeometryDeviation {
+  double bond_max = 0, bond_rms = 0, angle_max = 0, angle_rms = 0, omega_max = 0;
+  int d_residues = 0, bonds = 0, angles = 0;
+};
+GeometryDeviation geometry_deviation(const Backbone& backbone);
+
+}  // namespace dit::protein
