@@ -14,6 +14,9 @@ void add_merge(CLI::App& app);
 void add_dock(CLI::App& app);        // dock.cpp
 void add_dock_train(CLI::App& app);  // dock_train.cpp
 #endif
+#ifdef DIT_HAVE_PROTEIN
+void add_protein(CLI::App& app);     // protein.cpp: dit protein sample | train
+#endif
 void add_check(CLI::App& app);  // check.cpp: dit check FILE, checks picked by file type
 
 // Checks shared by commands: the bundled default model and classifier.

@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
   dit::cli::add_dock(app);
   dit::cli::add_dock_train(app);
 #endif
+#ifdef DIT_HAVE_PROTEIN
+  dit::cli::add_protein(app);
+#endif
   dit::cli::add_check(app);
   try {
     app.parse(argc, argv);

@@ -5,22 +5,12 @@
 // build_cb) or has one entry per residue; an entry is NaN in all three coordinates where the
 // residue has no CB (glycine, sequence 'G', or a CB missing from the input file). Writers skip
 // NaN CBs and the chirality check only looks at finite ones.
-#include <array>
+#include <dit/protein.h>  // Backbone, Vec3
+
 #include <cstddef>
 #include <string>
-#include <vector>
 
 namespace dit::protein {
-
-using Vec3 = std::array<double, 3>;
-
-struct Backbone {
-  std::string name;      // e.g. the file stem or "sample_00012"
-  std::string sequence;  // one letter per residue; 'G' = glycine (no CB); generated chains may be all 'A'
-  std::vector<Vec3> n, ca, c, o;
-  std::vector<Vec3> cb;  // empty, or one entry per residue with NaN where there is no CB
-  size_t size() const { return ca.size(); }
-};
 
 // Throws dit::Error naming the field when n/ca/c/o/sequence (and cb, unless empty) do not all
 // have size() entries.

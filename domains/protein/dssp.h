@@ -23,13 +23,7 @@
 
 namespace dit::protein {
 
-struct SecondaryStructure {
-  std::string dssp;   // one letter per residue, "HBEGITS-"
-  double helix = 0;   // fraction of residues in H, G or I
-  double strand = 0;  // fraction in E or B
-  double coil = 0;    // the rest (T, S, loop)
-};
-
+// SecondaryStructure and assign_secondary_structure are declared in dit/protein.h.
 SecondaryStructure assign_secondary_structure(const Backbone& backbone);
 
 // The Kabsch-Sander electrostatic energy (kcal/mol) of the H-bond N-H (donor) ... O=C (acceptor),

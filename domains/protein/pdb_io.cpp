@@ -1,6 +1,7 @@
 #include "domains/protein/pdb_io.h"
 
 #include <dit/error.h>
+#include <dit/files.h>
 // gemmi is header-only; read_structure and MaybeGzipped are inline (no *_IMPLEMENTATION here).
 #include <gemmi/gz.hpp>
 #include <gemmi/mmread.hpp>
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <sstream>
 
 namespace dit::protein {
 namespace {
@@ -116,17 +118,9 @@ void write_backbone_pdb(const Backbone& b, std::ostream& out) {
 }
 
 void write_backbone_pdb(const Backbone& b, const std::string& path) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    if (!out) throw Error(path + ": cannot open for writing (" + tmp + ")");
-    write_backbone_pdb(b, out);
-    out.flush();
-    if (!out) throw Error(path + ": write failed");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw Error(path + ": cannot rename " + tmp + ": " + ec.message());
+  std::ostringstream text;
+  write_backbone_pdb(b, text);
+  write_file_atomic(path, text.str());  // dit::AtomicOutput: temporary, fsync, rename
 }
 
 }  // namespace dit::protein

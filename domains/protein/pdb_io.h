@@ -17,11 +17,6 @@
 
 namespace dit::protein {
 
-Backbone read_backbone_pdb(const std::string& path, const std::string& chain = "");
-
-void write_backbone_pdb(const Backbone& backbone, std::ostream& out);
-
-// Writes to `path` through a temporary name that is renamed at the end (nothing half-written).
-void write_backbone_pdb(const Backbone& backbone, const std::string& path);
+// read_backbone_pdb and both write_backbone_pdb overloads are declared in dit/protein.h.
 
 }  // namespace dit::protein

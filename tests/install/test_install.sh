@@ -10,6 +10,7 @@ set -euo pipefail
 build=$1
 src=$2
 docking=${3:-OFF}
+protein=${4:-OFF}
 tmp=$(mktemp -d /tmp/dit-install-test.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -25,6 +26,14 @@ if [ "$docking" = ON ]; then
   test -f "$tmp/prefix/lib/cmake/dit/modules/FindOpenMM.cmake"
 else
   test ! -e "$tmp/prefix/include/dit/docking.h"  # its header comes with the component
+fi
+
+if [ "$protein" = ON ]; then
+  test -f "$tmp/prefix/include/dit/protein.h"
+  test -f "$tmp/prefix/lib/cmake/dit/ditProteinTargets.cmake"
+  test -f "$tmp/prefix/share/dit/protein/rebuild-table.txt"
+else
+  test ! -e "$tmp/prefix/include/dit/protein.h"
 fi
 
 launcher=()
@@ -82,4 +91,15 @@ if [ "$docking" = ON ]; then
   "$tmp/docking/pose_checks" "$fixtures/hca_pocket.pdb" "$fixtures/acetazolamide_hca.sdf" | tee "$tmp/checks.txt"
   grep -q "PB-valid: yes" "$tmp/checks.txt"
   echo "install test: the docking consumer built against the installed package and checked the crystal pose"
+fi
+
+if [ "$protein" = ON ]; then
+  # The protein component: dit::dit + dit::protein, installed; a real chain passes its checks.
+  consumer "$src/apps/examples/protein_consumer" "$tmp/protein"
+  ldd "$tmp/protein/backbone_checks" > "$tmp/ldd-protein.txt"
+  grep -q "$tmp/prefix/lib/libdit_protein.so" "$tmp/ldd-protein.txt" \
+    || { echo "backbone_checks does not link the installed libdit_protein.so:"; cat "$tmp/ldd-protein.txt"; exit 1; }
+  "$tmp/protein/backbone_checks" "$src/tests/data/protein/1LQ9_A.pdb" | tee "$tmp/protein.txt"
+  grep -q "^valid" "$tmp/protein.txt"
+  echo "install test: the protein consumer built against the installed package and checked a real chain"
 fi

@@ -1,0 +1,180 @@
+// dit protein sample | train: protein backbones (libdit_protein, docs/protein.md).
+#include <dit/error.h>
+#include <dit/protein.h>
+#include <dit/runtime.h>
+#include <dit/sampler.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
+
+#include <filesystem>
+#include <map>
+
+#include "commands.h"
+
+namespace dit::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct SampleArgs {
+  std::string model, out = "backbones", h5, sampler = "euler", grid = "uniform";
+  std::vector<int64_t> lengths = {100};
+  int64_t count = 10, steps = 100, chunk = 32;
+  double shift = 3.0, diffusion = 1.0;
+  uint64_t seed = 42;
+  int threads = 0;
+  bool no_relax = false, quiet = false;
+};
+
+void run_sample(const SampleArgs& a) {
+  set_threads(a.threads);
+  const std::string model_path = a.model.empty() ? protein::default_protein_model_path() : a.model;
+  auto model = protein::load_protein_model(model_path);
+  auto sampler = make_sampler(a.sampler);  // unknown names fail here, listing the known ones
+  if (sampler->uses_flow_map() && !model->step_conditioned())
+    throw Error(fmt::format("--sampler {}: needs a few-step (step-conditioned) model; {} is not one",
+                            a.sampler, model_path));
+  protein::DecodeOptions decode;
+  decode.relax = !a.no_relax;
+  protein::ProteinDomain domain(decode);
+  // Sample k: length lengths[k / count], noise seeded by (seed, k).
+  std::vector<protein::ProteinRequest> requests;
+  for (auto L : a.lengths)
+    for (int64_t i = 0; i < a.count; ++i) requests.push_back({L});
+  FlowSampling sampling;
+  sampling.sampler = a.sampler, sampling.seed = a.seed, sampling.chunk = a.chunk;
+  auto& opts = sampling.options;
+  opts.steps = a.steps, opts.grid.name = a.grid, opts.grid.shift = a.shift, opts.diffusion = a.diffusion;
+  fs::create_directories(a.out);
+
+  const auto total = static_cast<int64_t>(requests.size());
+  const int64_t chunks = static_cast<int64_t>(a.lengths.size()) * ((a.count + a.chunk - 1) / a.chunk);
+  Progress progress(fmt::format("protein sample {} x{}", a.sampler, total),
+                    sampler->adaptive() ? 0 : a.steps * sampler->nfe_per_step() * chunks, !a.quiet);
+  // One length at a time (no padding to the longest), its samples in chunks.
+  std::vector<Generated<protein::Backbone>> samples;
+  for (size_t li = 0; li < a.lengths.size(); ++li) {
+    std::vector<protein::ProteinRequest> same(requests.begin() + li * a.count,
+                                              requests.begin() + (li + 1) * a.count);
+    auto out = generate(domain, *model, same, sampling, progress, static_cast<int64_t>(li) * a.count);
+    for (auto& g : out) samples.push_back(std::move(g));
+  }
+  progress.finish();
+
+  std::map<int64_t, std::pair<int64_t, int64_t>> per_length;  // valid, total
+  std::vector<std::string> written;
+  for (size_t k = 0; k < samples.size(); ++k) {
+    auto& g = samples[k];
+    const int64_t L = requests[k].length, i = static_cast<int64_t>(k) % a.count;
+    g.structure.name = fmt::format("len{}_{}", L, i);
+    const bool valid = g.finite && g.checks.valid();
+    per_length[L].first += valid;
+    per_length[L].second += 1;
+    const std::string path = (fs::path(a.out) / (g.structure.name + ".pdb")).string();
+    if (g.finite) {
+      protein::write_backbone_pdb(g.structure, path);
+      written.push_back(path);
+    }
+    std::vector<std::string> failed;
+    for (const auto& v : g.checks.values)
+      if (!v.pass) failed.push_back(fmt::format("{}={:.3g} (limit {:.3g})", v.name, v.value, v.threshold));
+    if (!g.finite)
+      fmt::print("{:<14} non-finite during sampling (seed {}): not written, flagged\n", g.structure.name,
+                 mix_seed(a.seed, static_cast<uint64_t>(g.index)));
+    else if (!valid)
+      fmt::print("{:<14} FAILS {}\n", g.structure.name, fmt::join(failed, ", "));
+  }
+  if (!a.h5.empty()) {
+    auto seeds = torch::empty({total}, torch::kInt64);
+    for (int64_t k = 0; k < total; ++k) seeds[k] = static_cast<int64_t>(mix_seed(a.seed, static_cast<uint64_t>(k)));
+    const nlohmann::json parameters = {
+        {"model", {{"path", model_path}, {"config", model->describe()}}},
+        {"sampler", {{"name", a.sampler}, {"steps", a.steps}, {"time_grid", a.grid}, {"shift", a.shift}}},
+        {"protein", {{"lengths", a.lengths}, {"per_length", a.count}, {"relax", !a.no_relax}}},
+        {"seeds", {{"seed", std::to_string(a.seed)}}}};
+    try {
+      protein::write_backbones_h5(a.h5, samples, seeds, parameters);
+    } catch (...) {  // a failed run leaves no output
+      for (const auto& p : written) fs::remove(p);
+      throw;
+    }
+  }
+  fmt::print("{:>8} {:>8} {:>12}\n", "length", "samples", "pass checks");
+  int64_t all_valid = 0;
+  for (const auto& [L, vt] : per_length) {
+    fmt::print("{:>8} {:>8} {:>12}\n", L, vt.second, fmt::format("{}/{}", vt.first, vt.second));
+    all_valid += vt.first;
+  }
+  fmt::print(stderr, "wrote {} PDB files to {}{}; {}/{} pass every check (failing ones are flagged above, "
+             "kept)\n", written.size(), a.out, a.h5.empty() ? "" : " and " + a.h5, all_valid, total);
+}
+
+struct TrainArgs {
+  protein::ProteinTrainOptions o;
+  std::string out = "runs/protein";
+  int threads = 0;
+};
+
+void run_train(TrainArgs a) {
+  set_threads(a.threads);
+  fs::create_directories(a.out);
+  a.o.output = (fs::path(a.out) / "model.safetensors").string();
+  a.o.checkpoint = (fs::path(a.out) / "checkpoint.safetensors").string();
+  protein::train_protein_model(a.o);
+}
+
+}  // namespace
+
+void add_protein(CLI::App& app) {
+  auto* protein = app.add_subcommand("protein", "Protein backbones: sample, train (docs/protein.md)");
+  protein->require_subcommand(1);
+
+  auto a = std::make_shared<SampleArgs>();
+  auto* s = protein->add_subcommand("sample", "Generate backbones of given lengths; each is checked and written "
+                                              "as PDB (N, CA, C, O, CB), failing ones flagged");
+  s->add_option("--length", a->lengths, "Chain lengths, comma-separated (8..512)")
+      ->delimiter(',')->capture_default_str()->check(CLI::Range(protein::kMinLength, protein::kMaxLength));
+  s->add_option("-n,--count", a->count, "Backbones per length")->capture_default_str()->check(CLI::Range(1, 100000));
+  s->add_option("-o,--out", a->out, "Output folder of the PDB files (lenL_i.pdb)")->capture_default_str();
+  s->add_option("--h5", a->h5, "Also write every backbone, its check values and seeds to this H5MD file");
+  s->add_option("-m,--model", a->model, "Model file (.safetensors); default: the bundled protein model");
+  s->add_option("--sampler", a->sampler, "Sampler: euler, heun, midpoint, rk4, dopri5, euler-maruyama; few-step models: flowmap, flowmap-renoise")->capture_default_str();
+  s->add_option("--steps", a->steps, "Sampling steps")->capture_default_str()->check(CLI::Range(1, 10000));
+  s->add_option("--schedule", a->grid, "Time grid: uniform or shifted")->capture_default_str()->check(CLI::IsMember({"uniform", "shifted"}));
+  s->add_option("--shift", a->shift, "Shift of the shifted time grid")->capture_default_str()->check(CLI::PositiveNumber);
+  s->add_option("--diffusion", a->diffusion, "euler-maruyama noise level")->capture_default_str()->check(CLI::NonNegativeNumber);
+  s->add_option("-s,--seed", a->seed, "Seed: sample k uses noise seeded by (seed, k)")->capture_default_str();
+  s->add_option("--chunk", a->chunk, "Backbones per model batch")->capture_default_str()->check(CLI::Range(1, 100000));
+  s->add_flag("--no-relax", a->no_relax, "Skip the restrained OpenMM relaxation of the rebuilt backbones");
+  s->add_option("-t,--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
+  s->add_flag("-q,--quiet", a->quiet, "No progress bar");
+  s->callback([a] { run_sample(*a); });
+
+  auto t = std::make_shared<TrainArgs>();
+  t->o.train.steps = 20000, t->o.train.batch_size = 16, t->o.train.lr = 3e-4, t->o.train.warmup_steps = 500;
+  t->o.train.ema_decay = 0.999, t->o.train.lr_schedule = "cosine";
+  auto* tr = protein->add_subcommand("train", "Train the backbone model by flow matching on prepared chains "
+                                               "(scripts/protein/prepare.py)");
+  tr->add_option("--data", t->o.data, "chains.h5 from scripts/protein/prepare.py")->required()->check(CLI::ExistingFile);
+  tr->add_option("-o,--out", t->out, "Output folder (model.safetensors: EMA weights; checkpoint.safetensors)")->capture_default_str();
+  tr->add_option("--min-length", t->o.min_length, "Shortest training chain")->capture_default_str();
+  tr->add_option("--max-length", t->o.max_length, "Longest training chain")->capture_default_str();
+  tr->add_option("--hidden", t->o.hidden, "Hidden size")->capture_default_str()->check(CLI::PositiveNumber);
+  tr->add_option("--depth", t->o.depth, "Blocks")->capture_default_str()->check(CLI::PositiveNumber);
+  tr->add_option("--heads", t->o.heads, "Attention heads")->capture_default_str()->check(CLI::PositiveNumber);
+  tr->add_option("--steps", t->o.train.steps, "Total optimisation steps")->capture_default_str()->check(CLI::PositiveNumber);
+  tr->add_option("-b,--batch", t->o.train.batch_size, "Chains per batch")->capture_default_str()->check(CLI::PositiveNumber);
+  tr->add_option("--lr", t->o.train.lr, "Peak learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  tr->add_option("--lr-schedule", t->o.train.lr_schedule, "constant or cosine")->capture_default_str()
+      ->check(CLI::IsMember({"constant", "cosine"}));
+  tr->add_option("--warmup", t->o.train.warmup_steps, "Warmup steps")->capture_default_str()->check(CLI::NonNegativeNumber);
+  tr->add_option("--ema", t->o.train.ema_decay, "EMA decay")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
+  tr->add_option("--objective", t->o.train.objective, "flow-matching, shortcut or progressive")->capture_default_str();
+  tr->add_option("--seed", t->o.train.seed, "Seed (weights, data order, noise)")->capture_default_str();
+  tr->add_option("--checkpoint-every", t->o.checkpoint_every, "Steps between checkpoints")->capture_default_str()->check(CLI::PositiveNumber);
+  tr->add_flag("--resume", t->o.resume, "Continue from OUT/checkpoint.safetensors");
+  tr->add_option("-t,--threads", t->threads, "Threads (0: all cores)")->capture_default_str();
+  tr->callback([t] { run_train(*t); });
+}
+
+}  // namespace dit::cli

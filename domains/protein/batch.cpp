@@ -1,0 +1,118 @@
+// The protein domain in batch jobs: `domain = "protein"`, one backbone per sample.
+//   [protein]
+//   lengths = [60, 90, 120]   # sample k gets lengths[k % len] (8..512 residues); default [100]
+//   relax = true              # restrained OpenMM minimisation of each rebuilt backbone
+// Output: /particles/backbone (N, CA, C, O, CB per residue; atom_count = 5 x length),
+// /observables/{length, checks/<value>, checks/valid}, and the /samples records (valid = finite
+// and passing every check: failing samples are written and flagged, never dropped).
+#include <dit/error.h>
+#include <dit/jobs.h>
+#include <dit/protein.h>
+#include <dit/runtime.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
+
+#include <algorithm>
+
+#include "domains/protein/output.h"
+
+namespace dit::protein {
+namespace {
+
+class ProteinBatchDomain : public jobs::BatchDomain {
+ public:
+  void configure(const jobs::Job& job) override {
+    const std::string where = fmt::format("{}: [protein]", job.path);
+    DecodeOptions decode;
+    for (const auto& [key, value] : job.domain_options.items()) {
+      if (key == "lengths") {
+        if (!value.is_array() || value.empty())
+          throw Error(fmt::format("{} lengths: must be a non-empty array of chain lengths", where));
+        for (const auto& v : value) {
+          if (!v.is_number_integer() || v.get<int64_t>() < kMinLength || v.get<int64_t>() > kMaxLength)
+            throw Error(fmt::format("{} lengths: {} is not a chain length in {}..{}", where, v.dump(),
+                                    kMinLength, kMaxLength));
+          lengths_.push_back(v.get<int64_t>());
+        }
+      } else if (key == "relax") {
+        if (!value.is_boolean()) throw Error(fmt::format("{} relax: must be true or false", where));
+        decode.relax = value.get<bool>();
+      } else {
+        throw Error(fmt::format("{} {}: unknown key in [protein]", where, key));
+      }
+    }
+    if (lengths_.empty()) lengths_ = {100};
+    relax_ = decode.relax;
+    domain_ = std::make_unique<ProteinDomain>(decode);
+    model_path_ = job.model.empty() ? default_protein_model_path() : job.model;
+    model_ = load_protein_model(model_path_);
+    sampling_.sampler = job.sampler.name;
+    sampling_.options = job.sampler.options;
+    sampling_.guidance = job.sampler.guidance;
+    sampling_.seed = job.seed;
+    sampling_.chunk = job.batch_size;
+    max_length_ = *std::max_element(lengths_.begin(), lengths_.end());
+  }
+
+  int64_t length(int64_t sample) const { return lengths_[static_cast<size_t>(sample) % lengths_.size()]; }
+  int64_t tokens(int64_t sample) const override { return length(sample); }
+
+  std::vector<std::string> describe() const override {
+    return {fmt::format("model {} ({})", model_path_, model_->describe()),
+            fmt::format("lengths {} (sample k gets lengths[k % {}]), relax {}", fmt::join(lengths_, ","),
+                        lengths_.size(), relax_)};
+  }
+
+  nlohmann::json parameters() const override {
+    const auto& c = model_->config();
+    return {{"model", {{"path", model_path_}, {"config", c.describe()}, {"hidden_size", c.hidden_size},
+                       {"depth", c.depth}, {"num_heads", c.num_heads}}},
+            {"protein", {{"lengths", lengths_}, {"relax", relax_}, {"representation", "ca-trace"}}}};
+  }
+
+  void create_output(h5md::File& file) const override {
+    h5md::define_particle_group(file, backbone_group(max_length_));
+  }
+
+  std::vector<bool> run_batch(const jobs::Batch& batch, h5md::File& file, Progress& progress) override {
+    // The noise of sample k is seeded by (seed, k): generate over runs of consecutive indices.
+    std::vector<Generated<Backbone>> out;
+    for (size_t begin = 0; begin < batch.size();) {
+      size_t end = begin + 1;
+      while (end < batch.size() && batch[end] == batch[end - 1] + 1) ++end;
+      std::vector<ProteinRequest> requests;
+      for (size_t i = begin; i < end; ++i) requests.push_back({length(batch[i])});
+      auto run = generate(*domain_, *model_, requests, sampling_, progress, batch[begin]);
+      for (auto& g : run) out.push_back(std::move(g));
+      begin = end;
+    }
+    const auto n = static_cast<int64_t>(out.size());
+    auto seeds = torch::empty({n}, torch::kInt64);
+    std::vector<bool> valid(out.size());
+    for (int64_t i = 0; i < n; ++i) {
+      const uint64_t seed = mix_seed(sampling_.seed, static_cast<uint64_t>(out[i].index));
+      seeds[i] = static_cast<int64_t>(seed);
+      valid[i] = out[i].finite && out[i].checks.valid();
+      if (!out[i].finite)
+        fmt::print(stderr, "sample {} (seed {}) became non-finite during sampling: written, flagged invalid\n",
+                   out[i].index, seed);
+    }
+    append_backbones(file, max_length_, out, seeds);
+    return valid;
+  }
+
+ private:
+  std::vector<int64_t> lengths_;
+  int64_t max_length_ = 0;
+  bool relax_ = true;
+  std::string model_path_;
+  TokenDiT model_{nullptr};
+  std::unique_ptr<ProteinDomain> domain_;
+  FlowSampling sampling_;
+};
+
+}  // namespace
+
+DIT_REGISTER_BATCH_DOMAIN("protein", ProteinBatchDomain);
+
+}  // namespace dit::protein

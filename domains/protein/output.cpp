@@ -1,0 +1,79 @@
+// Backbones into H5MD and PDB files (see output.h, dit/protein.h).
+#include "domains/protein/output.h"
+
+#include <dit/error.h>
+#include <dit/files.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+namespace dit::protein {
+
+h5md::ParticleGroupSpec backbone_group(int64_t max_length) {
+  return {"backbone", kAtomsPerResidue * max_length, "none", 0};
+}
+
+void append_backbones(h5md::File& file, int64_t max_length, const std::vector<Generated<Backbone>>& samples,
+                      const torch::Tensor& seeds) {
+  const auto n = static_cast<int64_t>(samples.size());
+  if (n == 0) return;
+  std::vector<h5md::StructureSample> frames;
+  std::map<std::string, std::vector<double>> observables;
+  auto index = torch::empty({n}, torch::kInt64);
+  auto valid = torch::zeros({n}, torch::kUInt8);
+  for (int64_t s = 0; s < n; ++s) {
+    const auto& g = samples[s];
+    const auto& b = g.structure;
+    const auto L = static_cast<int64_t>(b.size());
+    if (L > max_length) throw Error(fmt::format("backbone of {} residues: more than the file's capacity {}", L, max_length));
+    h5md::StructureSample f;
+    f.index = g.index;
+    f.positions = torch::full({kAtomsPerResidue * L, 3}, std::nanf(""), torch::kFloat32);
+    f.species = torch::empty({kAtomsPerResidue * L}, torch::kInt64);
+    auto p = f.positions.accessor<float, 2>();
+    auto z = f.species.accessor<int64_t, 1>();
+    for (int64_t r = 0; r < L; ++r) {
+      const std::vector<Vec3>* atoms[kAtomsPerResidue] = {&b.n, &b.ca, &b.c, &b.o, &b.cb};
+      const int64_t species[kAtomsPerResidue] = {7, 6, 6, 8, 6};
+      for (int64_t a = 0; a < kAtomsPerResidue; ++a) {
+        const int64_t row = r * kAtomsPerResidue + a;
+        z[row] = species[a];
+        if (atoms[a]->size() != static_cast<size_t>(L)) continue;  // e.g. no CB built: NaN
+        for (int k = 0; k < 3; ++k) p[row][k] = static_cast<float>((*atoms[a])[r][k]);
+      }
+    }
+    frames.push_back(std::move(f));
+    index[s] = g.index;
+    valid[s] = g.finite && g.checks.valid();
+    observables["length"].push_back(static_cast<double>(L));
+    for (const auto& v : g.checks.values) observables["checks/" + v.name].push_back(v.value);
+    observables["checks/valid"].push_back(g.finite && g.checks.valid() ? 1.0 : 0.0);
+  }
+  file.reserve(n * kAtomsPerResidue * max_length * 64 + (1 << 20));
+  h5md::append_structures(file, backbone_group(max_length), frames);
+  for (auto& [name, values] : observables) {
+    if (static_cast<int64_t>(values.size()) != n) continue;  // a non-finite sample has no check values
+    auto t = torch::tensor(values, torch::kFloat64);
+    if (name == "length") t = t.to(torch::kInt64);
+    h5md::append_observable(file, name, t, index);
+  }
+  h5md::append_sample_records(file, index, seeds, valid);
+}
+
+void write_backbones_h5(const std::string& path, const std::vector<Generated<Backbone>>& samples,
+                        const torch::Tensor& seeds, const nlohmann::json& parameters) {
+  int64_t max_length = 1;
+  for (const auto& g : samples) max_length = std::max<int64_t>(max_length, static_cast<int64_t>(g.structure.size()));
+  AtomicOutput out(path);
+  {  // closed before the rename; an error leaves neither `path` nor the temporary
+    h5md::File file(out.temp_path(), h5md::Mode::Create);
+    file.write_json("parameters", parameters);
+    h5md::define_particle_group(file, backbone_group(max_length));
+    append_backbones(file, max_length, samples, seeds);
+    file.flush();
+  }
+  out.commit();
+}
+
+}  // namespace dit::protein

@@ -1,0 +1,121 @@
+#pragma once
+// Protein backbones (libdit_protein, find_package(dit COMPONENTS protein) -> dit::protein):
+// length-conditioned generation of backbones by the one token DiT, trained by the one trainer
+// on real PDB chains, sampled through the sampler registry, each sample checked (geometry,
+// clashes, Ramachandran, radius of gyration, secondary structure) and flagged, never dropped.
+//
+// Representation (docs/protein.md): one token per residue; the network generates the C-alpha
+// trace (3 numbers per residue, centred, in units of kCoordScale angstrom), conditioned on the
+// chain length and the residue positions; decoding rebuilds N, C, O from the trace with a
+// table of real-chain geometry (BBQ-like) and ideal CB, then optionally relaxes the backbone
+// with a restrained OpenMM minimisation.
+#include <dit/check.h>
+#include <dit/domain.h>
+#include <dit/train.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace dit::protein {
+
+using Vec3 = std::array<double, 3>;
+
+// A backbone: N, CA, C, O and CB per residue (angstrom).
+struct Backbone {
+  std::string name;
+  std::string sequence;               // one letter per residue; generated chains: all 'A'; 'G' has no CB
+  std::vector<Vec3> n, ca, c, o;
+  std::vector<Vec3> cb;  // empty, or one per residue with NaN where there is none (glycine)
+  size_t size() const { return ca.size(); }
+};
+
+// What a user asks for: a chain of `length` residues.
+struct ProteinRequest {
+  int64_t length = 100;
+};
+
+// Limits of the token layout: chains of 8..512 residues.
+constexpr int64_t kMinLength = 8;
+constexpr int64_t kMaxLength = 512;
+
+// PDB files: N, CA, C, O (and CB where present) of the first model's chain `chain`, else its
+// first chain with an amino acid; PDB or mmCIF (gzipped or not) by gemmi. Errors (dit::Error)
+// name the file, chain and residue.
+Backbone read_backbone_pdb(const std::string& path, const std::string& chain = "");
+// HEADER (mkdssp needs it), fixed-column ATOM records (N, CA, C, O, CB), TER, END: readable by
+// mkdssp, TMalign, PyMOL.
+void write_backbone_pdb(const Backbone& backbone, std::ostream& out);
+// Written under a temporary name and renamed (nothing half-written).
+void write_backbone_pdb(const Backbone& backbone, const std::string& path);
+
+// Generated backbones as one H5MD file (docs/output-format.md: /particles/backbone, N, CA, C,
+// O, CB per residue; /observables/{length, checks/...}; /samples/{index, seed, valid}), written
+// under a temporary name and renamed. `seeds` [n] int64 (the per-sample seeds).
+void write_backbones_h5(const std::string& path, const std::vector<Generated<Backbone>>& samples,
+                        const torch::Tensor& seeds, const nlohmann::json& parameters);
+
+// The domain's checks (dit::CheckRegistry<Backbone>; docs/protein.md lists each threshold).
+CheckReport check_backbone(const Backbone& backbone);
+
+// Secondary structure by our own Kabsch & Sander (1983) DSSP, agreeing with mkdssp 4 per
+// residue (domains/protein/dssp.h): one letter per residue from "HBEGITS-" ('-' loop) and the
+// 3-state fractions (helix H+G+I, strand E+B, coil the rest).
+struct SecondaryStructure {
+  std::string dssp;
+  double helix = 0, strand = 0, coil = 0;
+};
+SecondaryStructure assign_secondary_structure(const Backbone& backbone);
+
+// ---- the model ------------------------------------------------------------------------------
+
+// Model files: a TokenDiT with dit.domain = "protein" and the token layout in the metadata.
+TokenDiT make_protein_model(int64_t hidden, int64_t depth, int64_t heads, bool step_conditioning = false);
+void save_protein_model(const std::string& path, const TokenDiTImpl& net, Metadata extra = {});
+TokenDiT load_protein_model(const std::string& path);  // throws dit::Error naming the file
+std::string default_protein_model_path();             // data_dir()/models/protein-dit.safetensors
+
+struct DecodeOptions {
+  std::string rebuild_table;  // empty: data_dir()/protein/rebuild-table.txt
+  bool relax = true;          // restrained OpenMM minimisation of the rebuilt backbone
+};
+
+// The protein domain over the one pipeline (dit::generate). Registered as "protein".
+class ProteinDomain final : public StructureDomain<ProteinRequest, Backbone> {
+ public:
+  explicit ProteinDomain(DecodeOptions options = {});
+  ~ProteinDomain() override;
+  std::string name() const override { return "protein"; }
+  int64_t state_dim() const override { return 3; }
+  FlowInputs encode(const std::vector<ProteinRequest>& requests) const override;
+  // Centres every chain's C-alpha trace (translation is not part of a backbone) and zeroes
+  // the padding, after every sampler step.
+  void project(torch::Tensor& x, double t, const FlowInputs& inputs) const override;
+  std::vector<Backbone> decode(const torch::Tensor& x0, const FlowInputs& inputs,
+                               const std::vector<ProteinRequest>& requests) const override;
+  CheckReport check(const Backbone& backbone) const override { return check_backbone(backbone); }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---- training -------------------------------------------------------------------------------
+
+// Chains of a prepared HDF5 file (scripts/protein/prepare.py; layout in docs/protein-data.md)
+// as training data: C-alpha traces centred and rotated at random, padded to the batch's longest.
+struct ProteinTrainOptions {
+  std::string data;             // chains.h5
+  std::string output;           // model file (EMA weights)
+  std::string checkpoint;       // training state
+  int64_t min_length = 40, max_length = 160;
+  int64_t hidden = 128, depth = 6, heads = 4;
+  int64_t checkpoint_every = 500;
+  bool resume = false;
+  TrainOptions train;           // steps, batch, lr, seed, objective, ...
+};
+void train_protein_model(const ProteinTrainOptions& options);
+
+}  // namespace dit::protein

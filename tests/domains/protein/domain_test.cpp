@@ -1,0 +1,314 @@
+// The protein domain on the shared layer: token encoding, the centring projection, training
+// chains from an HDF5 file (the layout of scripts/protein/prepare.py), the one trainer, the one
+// pipeline (dit::generate) with the rebuild, relaxation and checks, model files, the CLI
+// (dit protein sample, dit check FILE.pdb) and a batch job with domain = "protein".
+#include <dit/domain.h>
+#include <dit/error.h>
+#include <dit/protein.h>
+#include <dit/train.h>
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "domains/protein/data.h"
+#include "domains/protein/model.h"
+#include "tests/apps/run_cli.h"
+#include "tests/file_bytes.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using dit::protein::Backbone;
+using dit::protein::ProteinDomain;
+using dit::protein::ProteinRequest;
+
+const std::string kFixtures = std::string(DIT_SOURCE_DIR) + "/tests/data/protein";
+
+std::string temp_dir() {
+  auto dir = fs::temp_directory_path() / ("dit_protein_domain_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+std::vector<Backbone> fixture_chains() {
+  std::vector<Backbone> out;
+  for (const auto& entry : fs::directory_iterator(kFixtures))
+    if (entry.path().extension() == ".pdb") out.push_back(dit::protein::read_backbone_pdb(entry.path().string()));
+  std::sort(out.begin(), out.end(), [](const Backbone& a, const Backbone& b) { return a.name < b.name; });
+  return out;
+}
+
+// chains.h5 in the layout of scripts/protein/prepare.py (coords [R, 5, 3], offsets, split,
+// names): every fixture chain, the last one held out.
+std::string write_chains_h5(const std::string& path, const std::vector<Backbone>& chains) {
+  std::vector<float> coords;
+  std::vector<int64_t> offsets{0};
+  std::vector<uint8_t> split;
+  std::vector<char> names;
+  constexpr size_t kName = 24;
+  for (size_t i = 0; i < chains.size(); ++i) {
+    const auto& b = chains[i];
+    for (size_t r = 0; r < b.size(); ++r)
+      for (const auto* atom : {&b.n, &b.ca, &b.c, &b.o, &b.ca})  // CB: not read by the trainer
+        for (int k = 0; k < 3; ++k) coords.push_back(static_cast<float>((*atom)[r][k]));
+    offsets.push_back(offsets.back() + static_cast<int64_t>(b.size()));
+    split.push_back(i + 1 == chains.size() ? 1 : 0);
+    std::string name = b.name.substr(0, kName);
+    name.resize(kName, '\0');
+    names.insert(names.end(), name.begin(), name.end());
+  }
+  hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  auto put = [&](const char* name, hid_t type, std::vector<hsize_t> dims, const void* data) {
+    hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+    hid_t set = H5Dcreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(set, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+    H5Dclose(set);
+    H5Sclose(space);
+  };
+  put("coords", H5T_NATIVE_FLOAT, {coords.size() / 15, 5, 3}, coords.data());
+  put("offsets", H5T_NATIVE_INT64, {offsets.size()}, offsets.data());
+  put("split", H5T_NATIVE_UINT8, {split.size()}, split.data());
+  hid_t str = H5Tcopy(H5T_C_S1);
+  H5Tset_size(str, kName);
+  put("names", str, {split.size()}, names.data());
+  H5Tclose(str);
+  H5Fclose(file);
+  return path;
+}
+
+double distance(const dit::protein::Vec3& a, const dit::protein::Vec3& b) {
+  return std::sqrt(std::pow(a[0] - b[0], 2) + std::pow(a[1] - b[1], 2) + std::pow(a[2] - b[2], 2));
+}
+
+TEST(ProteinDomain, RegisteredByName) {
+  auto domain = dit::make_domain("protein");
+  EXPECT_EQ(domain->name(), "protein");
+}
+
+TEST(ProteinDomain, EncodesLengthsAsMaskFeaturesAndCondition) {
+  ProteinDomain domain;
+  auto in = domain.encode({{20}, {35}});
+  ASSERT_EQ(in.features.sizes(), (std::vector<int64_t>{2, 35, dit::protein::kResidueFeatures}));
+  EXPECT_EQ(in.mask.sum().item<int64_t>(), 55);
+  EXPECT_EQ(in.mask[0].narrow(0, 20, 15).any().item<bool>(), false);
+  EXPECT_EQ(in.features[0].narrow(0, 20, 15).abs().sum().item<float>(), 0.f);
+  // relative position: 0 at the first residue, 1 at the last
+  EXPECT_FLOAT_EQ(in.features[1][34][2 * dit::protein::kFrequencies].item<float>(), 1.f);
+  EXPECT_FLOAT_EQ(in.cond[0][0].item<float>(), 0.2f);
+  EXPECT_NEAR(in.cond[1][1].item<float>(), std::log(0.35), 1e-6);
+  EXPECT_THROW(domain.encode({{dit::protein::kMinLength - 1}}), dit::Error);
+  EXPECT_THROW(domain.encode({{dit::protein::kMaxLength + 1}}), dit::Error);
+}
+
+TEST(ProteinDomain, ProjectCentresEachChainAndZeroesPadding) {
+  ProteinDomain domain;
+  auto in = domain.encode({{10}, {16}});
+  auto x = torch::randn({2, 16, 3}) + 5.0;
+  domain.project(x, 0.5, in);
+  for (int64_t b = 0; b < 2; ++b) {
+    const int64_t L = b == 0 ? 10 : 16;
+    EXPECT_LT(x[b].narrow(0, 0, L).mean(0).abs().max().item<float>(), 1e-5);
+  }
+  EXPECT_EQ(x[0].narrow(0, 10, 6).abs().sum().item<float>(), 0.f);
+}
+
+TEST(ProteinData, ReadsChainsAndAugmentsByRigidMotionsOnly) {
+  const auto chains = fixture_chains();
+  ASSERT_GE(chains.size(), 3u);
+  const auto path = write_chains_h5(temp_dir() + "/chains.h5", chains);
+  auto train = dit::protein::load_chains(path, 0, 8, 512);
+  auto held = dit::protein::load_chains(path, 1, 8, 512);
+  ASSERT_EQ(train.size(), chains.size() - 1);
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].name, chains.back().name);
+  EXPECT_FLOAT_EQ(train[0].ca[3][1].item<float>(), static_cast<float>(chains[0].ca[3][1]));
+  EXPECT_TRUE(dit::protein::load_chains(path, 0, 8, 10).empty());  // length filter
+
+  dit::protein::ProteinData data(train);
+  auto gen = dit::sample_generator(5, 0);
+  auto batch = data.get(torch::tensor({0, 1}, torch::kLong), gen);
+  const int64_t L0 = train[0].ca.size(0);
+  auto x = batch.x0[0].narrow(0, 0, L0) * static_cast<float>(dit::protein::kCoordScale);
+  EXPECT_LT(x.mean(0).abs().max().item<float>(), 1e-3);  // centred
+  // a rotation: every pairwise distance kept (rounding: float32 distances via cdist)
+  auto d_in = torch::cdist(train[0].ca, train[0].ca), d_out = torch::cdist(x, x);
+  EXPECT_LT((d_in - d_out).abs().max().item<float>(), 0.05);  // float32 cdist of ~50 A spans
+  EXPECT_GT((x - (train[0].ca - train[0].ca.mean(0))).abs().max().item<float>(), 1.0);  // rotated
+  EXPECT_EQ(batch.inputs.mask[0].sum().item<int64_t>(), L0);
+
+  try {
+    dit::protein::load_chains(temp_dir() + "/missing.h5", 0, 8, 512);
+    ADD_FAILURE() << "no error for a missing file";
+  } catch (const dit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.h5"), std::string::npos) << e.what();
+  }
+  const std::string not_h5 = temp_dir() + "/not.h5";
+  std::ofstream(not_h5) << "plain text\n";
+  EXPECT_THROW(dit::protein::load_chains(not_h5, 0, 8, 512), dit::Error);
+}
+
+// A small model trained for a few steps on the fixture chains: enough to run every stage.
+std::string tiny_model() {
+  static const std::string path = [] {
+    const auto chains = fixture_chains();
+    const std::string dir = temp_dir();
+    dit::protein::ProteinTrainOptions o;
+    o.data = write_chains_h5(dir + "/train.h5", chains);
+    o.output = dir + "/tiny.safetensors";
+    o.checkpoint = dir + "/tiny.ckpt.safetensors";
+    o.min_length = 40, o.max_length = 200, o.hidden = 32, o.depth = 2, o.heads = 2;
+    o.checkpoint_every = 10;
+    o.train.steps = 10, o.train.batch_size = 4, o.train.warmup_steps = 2, o.train.lr = 1e-3;
+    dit::protein::train_protein_model(o);
+    return o.output;
+  }();
+  return path;
+}
+
+TEST(ProteinDomain, TrainsSamplesRebuildsRelaxesAndChecks) {
+  dit::set_threads(1);
+  auto net = dit::protein::load_protein_model(tiny_model());
+  EXPECT_EQ(net->config().hidden_size, 32);
+  ProteinDomain domain;
+  dit::FlowSampling sampling;
+  sampling.sampler = "heun";
+  sampling.options.steps = 4;
+  sampling.seed = 9;
+  dit::Progress silent;
+  std::vector<ProteinRequest> requests{{24}, {40}};
+  auto samples = dit::generate(domain, *net, requests, sampling, silent);
+  ASSERT_EQ(samples.size(), 2u);
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const auto& b = samples[i].structure;
+    ASSERT_TRUE(samples[i].finite);
+    ASSERT_EQ(b.size(), static_cast<size_t>(requests[i].length));
+    ASSERT_EQ(b.n.size(), b.size());
+    ASSERT_EQ(b.cb.size(), b.size());
+    EXPECT_FALSE(samples[i].checks.values.empty());
+    // relaxed: covalent geometry ideal (Engh & Huber 1991) within 0.02 A; the peptide bond
+    // where the (barely trained) trace has a C-alpha neighbour at peptide distance, not across
+    // a gap, which the relaxation treats as a chain break
+    for (size_t r = 0; r < b.size(); ++r) {
+      EXPECT_NEAR(distance(b.n[r], b.ca[r]), 1.458, 0.02);
+      EXPECT_NEAR(distance(b.ca[r], b.c[r]), 1.525, 0.02);
+      EXPECT_NEAR(distance(b.c[r], b.o[r]), 1.231, 0.02);
+      if (r + 1 < b.size() && distance(b.ca[r], b.ca[r + 1]) < 4.2)
+        EXPECT_NEAR(distance(b.c[r], b.n[r + 1]), 1.329, 0.02);
+    }
+  }
+  // Same seed and index, same sample, whatever the batch (noise seeded by (seed, index)).
+  auto alone = dit::generate(domain, *net, {requests[1]}, sampling, silent, 1);
+  EXPECT_LT(distance(alone[0].structure.ca[7], samples[1].structure.ca[7]), 1e-3);
+
+  // A model file of another domain is refused, naming the file.
+  const std::string other = temp_dir() + "/other.safetensors";
+  dit::TokenDiTConfig c;
+  c.state_dim = 3, c.hidden_size = 16, c.depth = 1, c.num_heads = 2;
+  dit::save_flow_net(other, dit::TokenDiTImpl(c));
+  try {
+    dit::protein::load_protein_model(other);
+    ADD_FAILURE() << "a non-protein model loaded";
+  } catch (const dit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(other), std::string::npos) << e.what();
+  }
+}
+
+bool have_cli() { return std::string(DIT_CLI).size() > 0 && fs::exists(DIT_CLI); }
+
+TEST(ProteinCli, SampleWritesPdbAndH5AndCheckReadsThem) {
+  if (!have_cli()) GTEST_SKIP() << "dit CLI not built";
+  const std::string dir = temp_dir() + "/cli";
+  fs::remove_all(dir);
+  const std::string h5 = temp_dir() + "/backbones.h5";
+  fs::remove(h5);
+  auto r = dit::test::run("protein sample -m " + tiny_model() + " --length 20,30 -n 2 -o " + dir + " --h5 " + h5 +
+                          " --steps 3 --sampler heun -t 1 -q");
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* name : {"len20_0.pdb", "len20_1.pdb", "len30_0.pdb", "len30_1.pdb"})
+    EXPECT_TRUE(fs::exists(dir + "/" + name)) << name << "\n" << r.output;
+  EXPECT_NE(r.output.find("pass checks"), std::string::npos) << r.output;
+  EXPECT_TRUE(dit::test::temp_leftovers(h5).empty());
+  // The PDB files read back with the lengths asked for; dit check picks the backbone checks.
+  auto b = dit::protein::read_backbone_pdb(dir + "/len30_1.pdb");
+  EXPECT_EQ(b.size(), 30u);
+  r = dit::test::run("check " + dir + "/len30_1.pdb --json " + dir + "/report.json");
+  EXPECT_TRUE(r.code == 0 || r.code == 1) << r.output;
+  EXPECT_NE(r.output.find("ca_ca_max_deviation"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(dir + "/report.json"));
+  // H5MD: 4 frames of 5 x 30 atoms, the per-sample records, the check values.
+  hid_t f = H5Fopen(h5.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(f, 0) << h5;
+  auto dims = [&](const char* name) {
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    std::vector<hsize_t> out(3, 0);
+    if (d < 0) return out;
+    hid_t s = H5Dget_space(d);
+    H5Sget_simple_extent_dims(s, out.data(), nullptr);
+    H5Sclose(s);
+    H5Dclose(d);
+    return out;
+  };
+  EXPECT_EQ(dims("particles/backbone/position/value"), (std::vector<hsize_t>{4, 150, 3}));
+  EXPECT_EQ(dims("samples/valid")[0], 4u);
+  EXPECT_EQ(dims("observables/checks/valid/value")[0], 4u);
+  EXPECT_EQ(dims("observables/length/value")[0], 4u);
+  H5Fclose(f);
+  // A known real chain passes every check: exit status 0.
+  r = dit::test::run("check " + kFixtures + "/1LQ9_A.pdb");
+  EXPECT_EQ(r.code, 0) << r.output;
+}
+
+TEST(ProteinCli, BadInputExitsNonZeroAndWritesNothing) {
+  if (!have_cli()) GTEST_SKIP() << "dit CLI not built";
+  const std::string dir = temp_dir() + "/bad";
+  fs::remove_all(dir);
+  auto r = dit::test::run("protein sample -m " + tiny_model() + " --length 3 -n 1 -o " + dir);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--length"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir + "/len3_0.pdb"));
+  r = dit::test::run("protein sample -m " + dir + "/missing.safetensors --length 20 -n 1 -o " + dir);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("missing.safetensors"), std::string::npos) << r.output;
+  r = dit::test::run("protein train --data " + dir + "/missing.h5 -o " + dir + "/run");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("missing.h5"), std::string::npos) << r.output;
+  const std::string broken = temp_dir() + "/broken.pdb";
+  std::ofstream(broken) << "HEADER    nothing here\nEND\n";
+  r = dit::test::run("check " + broken);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find(broken), std::string::npos) << r.output;
+}
+
+TEST(ProteinCli, BatchJobShardsAndFlagsLikeImageJobs) {
+  if (!have_cli()) GTEST_SKIP() << "dit CLI not built";
+  const std::string dir = temp_dir() + "/batch";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string job = dir + "/job.toml";
+  std::ofstream(job) << "domain = \"protein\"\nsamples = 5\nseed = 3\nbatch_size = 2\nthreads = 1\n"
+                     << "model = \"" << tiny_model() << "\"\noutput = \"" << dir << "/out.h5\"\n"
+                     << "[sampler]\nname = \"euler\"\nsteps = 2\n[protein]\nlengths = [20, 30]\nrelax = false\n";
+  auto r = dit::test::run("batch " + job);
+  ASSERT_EQ(r.code, 0) << r.output;
+  hid_t f = H5Fopen((dir + "/out.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(f, 0) << r.output;
+  hid_t d = H5Dopen2(f, "observables/length/value", H5P_DEFAULT);
+  ASSERT_GE(d, 0);
+  std::vector<int64_t> lengths(5);
+  H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, lengths.data());
+  H5Dclose(d);
+  H5Fclose(f);
+  std::sort(lengths.begin(), lengths.end());  // frames are in batch order (bucketed by length)
+  EXPECT_EQ(lengths, (std::vector<int64_t>{20, 20, 20, 30, 30}));
+  // An unknown key in [protein] names the file and the key.
+  std::ofstream(job, std::ios::app) << "colour = 1\n";
+  r = dit::test::run("batch " + job + " --dry-run");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("colour"), std::string::npos) << r.output;
+}
+
+}  // namespace
