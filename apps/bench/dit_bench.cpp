@@ -10,6 +10,8 @@
 //   dit-bench adaln [--shape B,N,D ...] [--threads N] [--json out.json]
 //   dit-bench gemm [--shape M,K,N ...] [--threads N] [--json out.json]
 //   dit-bench autotune [--shape B,H,N,D ...] [--threads N] [--keep] [--json out.json]
+//   dit-bench protein [--model file.safetensors] [--batch 100] [--length 100] [--steps 50]
+//                     [--threads N] [--json out.json]          (protein_bench.cpp)
 //
 // attention: the fused CPU attention (every ISA this CPU has) against libtorch's
 // _scaled_dot_product_attention and against the reference path, on the same inputs and threads,
@@ -54,6 +56,7 @@
 #include <vector>
 
 #include "../autotune_flag.h"
+#include "bench_common.h"
 #include "../report_error.h"
 #include "kernels/backends.h"
 
@@ -66,13 +69,7 @@ using json = nlohmann::json;
 
 namespace dit::bench {
 
-// ---- shared pieces ------------------------------------------------------------------------------
-
-struct Machine {
-  std::string cpu = "unknown CPU";
-  int cores = 0;  // logical processors listed in /proc/cpuinfo
-  std::string line() const { return fmt::format("{}, {} logical cores", cpu, cores); }
-};
+// ---- shared pieces (declared in bench_common.h) -------------------------------------------------
 
 // The 1-minute load average from /proc/loadavg (negative when unreadable): printed beside the
 // timings, since other processes on the machine show up as noise in them.
@@ -102,26 +99,6 @@ Machine machine() {
 
 std::string libtorch_version() { return TORCH_VERSION; }
 
-// Timing protocol shared by every subcommand and by the PyTorch scripts: `warmup` untimed calls,
-// then `iters` timed calls, or (iters == 0) timed calls until they add up to `min_time` seconds
-// and at least `min_iters` were made. The median is the reported figure.
-struct Protocol {
-  int warmup = 2;
-  int iters = 0;
-  double min_time = 2.0;
-  int min_iters = 3;
-  std::string describe() const {
-    return iters > 0 ? fmt::format("warmup {}, then {} timed iterations; median", warmup, iters)
-                     : fmt::format("warmup {}, then timed iterations until {:g} s and >= {}; median",
-                                   warmup, min_time, min_iters);
-  }
-};
-
-struct Timing {
-  std::vector<double> samples_ms;
-  double median_ms = 0, min_ms = 0, max_ms = 0, mean_ms = 0, stdev_ms = 0;
-};
-
 Timing summarize(std::vector<double> samples) {
   Timing t;
   t.samples_ms = samples;
@@ -136,25 +113,6 @@ Timing summarize(std::vector<double> samples) {
   for (double s : samples) var += (s - t.mean_ms) * (s - t.mean_ms);
   t.stdev_ms = n > 1 ? std::sqrt(var / (n - 1)) : 0.0;
   return t;
-}
-
-template <class F>
-Timing time_runs(F&& fn, const Protocol& p) {
-  using clock = std::chrono::steady_clock;
-  for (int i = 0; i < p.warmup; ++i) fn();
-  std::vector<double> samples;
-  double total_s = 0;
-  while (true) {
-    auto start = clock::now();
-    fn();
-    double dt = std::chrono::duration<double>(clock::now() - start).count();
-    samples.push_back(dt * 1e3);
-    total_s += dt;
-    if (p.iters > 0 ? static_cast<int>(samples.size()) >= p.iters
-                    : total_s >= p.min_time && static_cast<int>(samples.size()) >= p.min_iters)
-      break;
-  }
-  return summarize(std::move(samples));
 }
 
 // Several contenders timed in rounds (one call of each per round, in turn), so that a change of
@@ -190,33 +148,6 @@ json timing_json(const Timing& t, int64_t batch) {
           {"img_per_s", batch * 1e3 / t.median_ms}, {"samples_ms", t.samples_ms}};
 }
 
-// A directory under $TMPDIR (or /tmp) removed on destruction unless kept.
-class TempDir {
- public:
-  explicit TempDir(const std::string& prefix) {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = (base && *base ? std::string(base) : std::string("/tmp")) + "/" + prefix +
-                       "-XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    if (!mkdtemp(buf.data()))
-      throw Error(fmt::format("cannot create a temporary directory {}", tmpl));
-    path_ = buf.data();
-  }
-  ~TempDir() {
-    if (keep_) return;
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  void keep() { keep_ = true; }
-
- private:
-  std::string path_;
-  bool keep_ = false;
-};
 
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
@@ -1112,6 +1043,7 @@ void add_adaln(CLI::App& app) {
 }
 
 void add_scheduler(CLI::App& app);  // scheduler_bench.cpp
+void add_protein(CLI::App& app);    // protein_bench.cpp
 
 void add_gemm(CLI::App& app) {
   auto o = std::make_shared<KernelBenchOptions>();
@@ -1241,6 +1173,7 @@ int main(int argc, char** argv) {
   dit::bench::add_gemm(app);
   dit::bench::add_scheduler(app);
   dit::bench::add_autotune(app);
+  dit::bench::add_protein(app);
   dit::apps::add_no_autotune_flag(app, argc, argv);
   try {
     app.parse(argc, argv);

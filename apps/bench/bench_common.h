@@ -1,0 +1,116 @@
+#pragma once
+// The pieces every dit-bench subcommand shares (defined in dit_bench.cpp): the machine line, the
+// timing protocol and its statistics, the JSON of a timing, a temporary directory, and running
+// a baseline process (the PyTorch scripts next to this file).
+#include <dit/error.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace dit::bench {
+
+struct Machine {
+  std::string cpu = "unknown CPU";
+  int cores = 0;  // logical processors listed in /proc/cpuinfo
+  std::string line() const { return fmt::format("{}, {} logical cores", cpu, cores); }
+};
+
+// The 1-minute load average from /proc/loadavg (negative when unreadable).
+double load_average();
+Machine machine();
+std::string libtorch_version();
+
+// Timing protocol shared by every subcommand and by the PyTorch scripts: `warmup` untimed calls,
+// then `iters` timed calls, or (iters == 0) timed calls until they add up to `min_time` seconds
+// and at least `min_iters` were made. The median is the reported figure.
+struct Protocol {
+  int warmup = 2;
+  int iters = 0;
+  double min_time = 2.0;
+  int min_iters = 3;
+  std::string describe() const {
+    return iters > 0 ? fmt::format("warmup {}, then {} timed iterations; median", warmup, iters)
+                     : fmt::format("warmup {}, then timed iterations until {:g} s and >= {}; median",
+                                   warmup, min_time, min_iters);
+  }
+};
+
+struct Timing {
+  std::vector<double> samples_ms;
+  double median_ms = 0, min_ms = 0, max_ms = 0, mean_ms = 0, stdev_ms = 0;
+};
+
+// Median, min, max, mean and standard deviation of timed samples (ms).
+Timing summarize(std::vector<double> samples);
+
+template <class F>
+Timing time_runs(F&& fn, const Protocol& p) {
+  using clock = std::chrono::steady_clock;
+  for (int i = 0; i < p.warmup; ++i) fn();
+  std::vector<double> samples;
+  double total_s = 0;
+  while (true) {
+    auto start = clock::now();
+    fn();
+    double dt = std::chrono::duration<double>(clock::now() - start).count();
+    samples.push_back(dt * 1e3);
+    total_s += dt;
+    if (p.iters > 0 ? static_cast<int>(samples.size()) >= p.iters
+                    : total_s >= p.min_time && static_cast<int>(samples.size()) >= p.min_iters)
+      break;
+  }
+  return summarize(std::move(samples));
+}
+
+// Several contenders timed in interleaved rounds (see dit_bench.cpp).
+std::vector<Timing> time_interleaved(const std::vector<std::function<void()>>& fns,
+                                     const Protocol& p);
+
+// {iters, median_ms, min_ms, max_ms, mean_ms, stdev_ms, img_per_s (batch / median), samples_ms}
+nlohmann::json timing_json(const Timing& t, int64_t batch);
+
+// A directory under $TMPDIR (or /tmp) removed on destruction unless kept.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix) {
+    const char* base = std::getenv("TMPDIR");
+    std::string tmpl = (base && *base ? std::string(base) : std::string("/tmp")) + "/" + prefix +
+                       "-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (!mkdtemp(buf.data()))
+      throw Error(fmt::format("cannot create a temporary directory {}", tmpl));
+    path_ = buf.data();
+  }
+  ~TempDir() {
+    if (keep_) return;
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  void keep() { keep_ = true; }
+
+ private:
+  std::string path_;
+  bool keep_ = false;
+};
+
+std::string shell_quote(const std::string& s);
+// Runs argv through /bin/sh; returns its stdout (stderr passes through). Throws on failure.
+std::string run_capture(const std::vector<std::string>& argv);
+// A time in ms for a table cell: 1 decimal from 100 ms on, else 2.
+std::string ms_cell(double v);
+
+extern std::string g_command_line;  // the command line, for the JSON record
+
+}  // namespace dit::bench
