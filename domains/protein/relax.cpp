@@ -79,7 +79,7 @@ double ideal_chiral_rad() {
 
 bool finite(const Vec3& v) { return std::isfinite(v[0]) && std::isfinite(v[1]) && std::isfinite(v[2]); }
 
-Topology build_topology(const Backbone& bb) {
+Topology build_topology(const Backbone& bb, bool continuous = false) {
   const size_t L = bb.size();
   auto check = [&](const std::vector<Vec3>& v, const char* field) {
     if (v.size() != L)
@@ -119,13 +119,14 @@ Topology build_topology(const Backbone& bb) {
       t.angles.push_back({t.c[i], t.ca[i], t.cb[i], kCCaCb});
       t.chirals.push_back({t.c[i], t.n[i], t.ca[i], t.cb[i]});
     }
-    if (i + 1 < L && norm(sub(bb.ca[i + 1], bb.ca[i])) <= kBreak) {
+    if (i + 1 < L && (continuous || norm(sub(bb.ca[i + 1], bb.ca[i])) <= kBreak)) {
       t.bonds.push_back({t.c[i], t.n[i + 1], kCN});
       t.angles.push_back({t.ca[i], t.c[i], t.n[i + 1], kCaCN});
       t.angles.push_back({t.c[i], t.n[i + 1], t.ca[i + 1], kCNCa});
       t.angles.push_back({t.o[i], t.c[i], t.n[i + 1], kOCN});
       // cis where the CA trace says so (cis ~2.9 A, trans ~3.8 A), whatever the input's N/C/O.
-      bool cis = norm(sub(bb.ca[i + 1], bb.ca[i])) < kCisCaCa;
+      // A continuous (generated) chain is all trans.
+      bool cis = !continuous && norm(sub(bb.ca[i + 1], bb.ca[i])) < kCisCaCa;
       t.omegas.push_back({t.ca[i], t.c[i], t.n[i + 1], t.ca[i + 1], cis});
       t.o_planar.push_back({t.o[i], t.c[i], t.n[i + 1], t.ca[i + 1], cis});
     }
@@ -203,7 +204,7 @@ GeometryDeviation geometry_deviation(const Backbone& bb) {
 }
 
 RelaxReport relax_backbone(Backbone& bb, const RelaxOptions& opt) {
-  Topology t = build_topology(bb);
+  Topology t = build_topology(bb, opt.continuous);
   RelaxReport report;
   report.particles = static_cast<int>(t.pos.size());
   if (t.pos.empty()) return report;

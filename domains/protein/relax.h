@@ -35,6 +35,10 @@ struct RelaxOptions {
   int max_iterations = 5000;     // minimizer steps granted at most
   std::string platform = "CPU";  // "CPU" (falls back to "Reference" when unavailable) or "Reference"
   int threads = 1;               // CPU platform threads (0: OpenMM's default)
+  // Every consecutive pair is peptide-bonded and trans (generated chains have no breaks; by
+  // default a CA-CA above 4.2 A is a chain break and one below 3.3 A a cis peptide, as in
+  // files of real chains).
+  bool continuous = false;
 };
 
 struct RelaxReport {
