@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 
 #include "check.h"
@@ -29,15 +30,21 @@ bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
-// The checker whose extension ends `file` (the longest that matches), or nullptr.
+// The checker whose extension ends `file` (the longest that matches; between checkers of the
+// same extension, the one whose claims() on the content is highest), or nullptr.
 FileChecker* checker_for(const std::string& file) {
   const std::string name = lower(file);
   FileChecker* best = nullptr;
   size_t best_len = 0;
+  int best_claim = 0;
   for (const auto& id : checkers().names()) {
     FileChecker* checker = checkers().find(id).get();
-    for (const auto& ext : checker->extensions())
-      if (ext.size() > best_len && ends_with(name, ext)) best = checker, best_len = ext.size();
+    for (const auto& ext : checker->extensions()) {
+      if (!ends_with(name, ext) || ext.size() < best_len) continue;
+      const int claim = checker->claims(file);
+      if (claim == 0) continue;
+      if (ext.size() > best_len || claim > best_claim) best = checker, best_len = ext.size(), best_claim = claim;
+    }
   }
   return best;
 }
@@ -64,6 +71,10 @@ int run_check(const Args& a) {
   if (ends_with(name, ".gz") || ends_with(name, ".bz2") || ends_with(name, ".xz")) {
     fmt::print(stderr, "dit check: error: {}: compressed files are not read here; decompress it first\n",
                a.file);
+    return kCheckBadInput;
+  }
+  if (!std::filesystem::is_regular_file(a.file)) {
+    fmt::print(stderr, "dit check: error: {}: no such file\n", a.file);
     return kCheckBadInput;
   }
   FileChecker* checker = checker_for(a.file);

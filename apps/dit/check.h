@@ -25,6 +25,10 @@ class FileChecker {
   virtual std::string description() const = 0;
   // Lower-case file name endings it reads, with the dot (".sdf").
   virtual std::vector<std::string> extensions() const = 0;
+  // How sure it is that it reads `file`, once the extension matched: 0 not its file, 1 by the
+  // extension alone (the default), 2 the content says so. Types that share an extension (.cif:
+  // mmCIF backbones and crystal CIFs) tell their files apart this way.
+  virtual int claims(const std::string& file) const { return 1; }
   // Adds its own flags to `dit check` and returns them: a flag of one file type given for a
   // file of another is an error.
   virtual std::vector<CLI::Option*> add_options(CLI::App& check) = 0;

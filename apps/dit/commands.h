@@ -17,6 +17,9 @@ void add_dock_train(CLI::App& app);  // dock_train.cpp
 #ifdef DIT_HAVE_PROTEIN
 void add_protein(CLI::App& app);     // protein.cpp: dit protein sample | train
 #endif
+#ifdef DIT_HAVE_CRYSTAL
+void add_crystal(CLI::App& app);     // crystal.cpp: dit crystal sample | train
+#endif
 void add_check(CLI::App& app);  // check.cpp: dit check FILE, checks picked by file type
 
 // Checks shared by commands: the bundled default model and classifier.

@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
 #ifdef DIT_HAVE_PROTEIN
   dit::cli::add_protein(app);
 #endif
+#ifdef DIT_HAVE_CRYSTAL
+  dit::cli::add_crystal(app);
+#endif
   dit::cli::add_check(app);
   try {
     app.parse(argc, argv);

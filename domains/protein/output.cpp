@@ -21,7 +21,6 @@ void append_backbones(h5md::File& file, int64_t max_length, const std::vector<Ge
   std::vector<h5md::StructureSample> frames;
   std::map<std::string, std::vector<double>> observables;
   auto index = torch::empty({n}, torch::kInt64);
-  auto valid = torch::zeros({n}, torch::kUInt8);
   for (int64_t s = 0; s < n; ++s) {
     const auto& g = samples[s];
     const auto& b = g.structure;
@@ -45,7 +44,6 @@ void append_backbones(h5md::File& file, int64_t max_length, const std::vector<Ge
     }
     frames.push_back(std::move(f));
     index[s] = g.index;
-    valid[s] = g.finite && g.checks.valid();
     observables["length"].push_back(static_cast<double>(L));
     for (const auto& v : g.checks.values) observables["checks/" + v.name].push_back(v.value);
     observables["checks/valid"].push_back(g.finite && g.checks.valid() ? 1.0 : 0.0);
@@ -58,7 +56,6 @@ void append_backbones(h5md::File& file, int64_t max_length, const std::vector<Ge
     if (name == "length") t = t.to(torch::kInt64);
     h5md::append_observable(file, name, t, index);
   }
-  h5md::append_sample_records(file, index, seeds, valid);
 }
 
 void write_backbones_h5(const std::string& path, const std::vector<Generated<Backbone>>& samples,
@@ -71,6 +68,7 @@ void write_backbones_h5(const std::string& path, const std::vector<Generated<Bac
     file.write_json("parameters", parameters);
     h5md::define_particle_group(file, backbone_group(max_length));
     append_backbones(file, max_length, samples, seeds);
+    h5md::append_generated_records(file, samples, seeds);
     file.flush();
   }
   out.commit();

@@ -21,6 +21,7 @@
 // file is opened with free-space reuse off and metadata-cache evictions off, so data written
 // after a flush never overwrites what that flush made durable: a process killed between
 // flushes leaves the file as of its last flush (readable by h5py, holding whole batches).
+#include <dit/domain.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -49,6 +50,7 @@ enum class Mode {
            // `path`, reuses freed space, no crash-safety rules
   Append,  // an existing file opened read-write
   Read,    // read-only
+  ReadData,  // read-only, any HDF5 file (prepared training data: no H5MD root metadata)
 };
 
 // One open H5MD file. Object paths are relative to the root ("particles/ligand/position").
@@ -156,6 +158,20 @@ void define_particle_group(File& file, const ParticleGroupSpec& spec);
 // turned non-finite or failed its domain's checks; such samples are kept, flagged, not dropped).
 void append_sample_records(File& file, const torch::Tensor& indices, const torch::Tensor& seeds,
                            const torch::Tensor& valid);
+// The records of generated structures written in one go (`dit protein sample --h5`, `dit
+// crystal sample --h5`): valid = finite and passing every check. Batch jobs' runner writes
+// its own records, once per batch.
+template <class S>
+void append_generated_records(File& file, const std::vector<Generated<S>>& samples, const torch::Tensor& seeds) {
+  const auto n = static_cast<int64_t>(samples.size());
+  auto index = torch::empty({n}, torch::kInt64);
+  auto valid = torch::zeros({n}, torch::kUInt8);
+  for (int64_t s = 0; s < n; ++s) {
+    index[s] = samples[s].index;
+    valid[s] = samples[s].finite && samples[s].checks.valid();
+  }
+  append_sample_records(file, index, seeds, valid);
+}
 
 // Appends one observable value per sample: /observables/<name>/{step, time, value}.
 void append_observable(File& file, const std::string& name, const torch::Tensor& values,

@@ -257,6 +257,10 @@ struct TokenDiTConfig {
   int64_t hidden_size = 192, depth = 6, num_heads = 6;
   double mlp_ratio = 4.0;
   bool step_conditioning = false;
+  // Periodic state (crystals' fractional coordinates on the unit circle): the token embedding
+  // also sees sin(2 pi k x) and cos(2 pi k x) of every state number for k = 1..K, so that it is
+  // continuous across the wrap at +-0.5. 0: plain state (K = 0 adds nothing).
+  int64_t periodic_frequencies = 0;
 
   void validate() const;  // throws dit::Error naming the field
   std::string describe() const;

@@ -46,7 +46,15 @@ struct TrainOptions {
 struct TrainBatch {
   torch::Tensor x0;
   FlowInputs inputs;
+  // Optional [B, N, C] bool (x0's shape): the state numbers that live on the unit circle
+  // [-0.5, 0.5) (crystals' fractional coordinates). There the flow-matching objective draws the
+  // noise uniformly on the circle, interpolates along the shortest arc (the noise's nearest image
+  // to x0) and wraps x_t into [-0.5, 0.5) (DiffCSP / FlowMM). Undefined: all Euclidean.
+  torch::Tensor periodic;
 };
+// The periodic flow-matching path (see TrainBatch::periodic): wrap(v) = v - round(v) into
+// [-0.5, 0.5), and the noise a sampler starts from on those numbers (uniform on the circle).
+torch::Tensor wrap_periodic(const torch::Tensor& v);
 
 // What the trainer reads: any domain's examples. Each domain brings one (images: TrainingSet;
 // docking: ligand poses in pockets; the toy point clouds of the tests).

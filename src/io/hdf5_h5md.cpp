@@ -67,6 +67,7 @@ torch::ScalarType torch_type(hid_t type, const std::string& where) {
     const bool is_signed = H5Tget_sign(type) == H5T_SGN_2;
     if (size == 8) return torch::kInt64;  // uint64 seeds are read as their int64 bit pattern
     if (size == 4 && is_signed) return torch::kInt32;
+    if (size == 2 && is_signed) return torch::kInt32;  // int16 (e.g. atomic numbers) widened on read
     if (size == 1 && !is_signed) return torch::kUInt8;
   }
   throw Error(fmt::format("{}: unsupported HDF5 element type (class {}, {} bytes)", where,
@@ -133,7 +134,7 @@ struct File::Impl {
   }
 
   void require_writable(const std::string& object) const {
-    if (mode == Mode::Read) throw Error(fmt::format("{}: file is open read-only", where(object)));
+    if (mode == Mode::Read || mode == Mode::ReadData) throw Error(fmt::format("{}: file is open read-only", where(object)));
   }
 
   bool exists(const std::string& object) const {
@@ -237,19 +238,19 @@ File::File(const std::string& path, Mode mode, const Provenance& provenance)
   } else {
     if (!std::filesystem::exists(path)) throw Error(fmt::format("{}: no such file", path));
     if (H5Fis_hdf5(path.c_str()) <= 0) throw Error(fmt::format("{}: not an HDF5 file", path));
-    unsigned flags = mode == Mode::Append ? H5F_ACC_RDWR : H5F_ACC_RDONLY;
+    unsigned flags = mode == Mode::Append ? H5F_ACC_RDWR : H5F_ACC_RDONLY;  // Read, ReadData: read-only
     impl_->file = Id(H5Fopen(path.c_str(), flags, fapl.get()), H5Fclose);
     if (!impl_->file.ok())
       throw Error(fmt::format("{}: HDF5 cannot open the file{} (damaged, or open for writing "
                               "by another process)",
                               path, mode == Mode::Append ? " for writing" : ""));
-    if (!impl_->exists("h5md"))
+    if (mode != Mode::ReadData && !impl_->exists("h5md"))
       throw Error(fmt::format("{}: group 'h5md' missing: not an H5MD file", path));
   }
 }
 
 File::~File() {
-  if (impl_ && impl_->file.ok() && impl_->mode != Mode::Read) {
+  if (impl_ && impl_->file.ok() && impl_->mode != Mode::Read && impl_->mode != Mode::ReadData) {
     H5Fflush(impl_->file.get(), H5F_SCOPE_GLOBAL);
     impl_->release_reserve();
   }

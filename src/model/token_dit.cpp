@@ -89,6 +89,8 @@ void TokenDiTConfig::validate() const {
   require(in_range(num_classes, 0), fmt::format("num_classes must be in [0, {}], got {}", kMaxConfigDim, num_classes));
   require(in_range(hidden_size, 1), fmt::format("hidden_size must be in [1, {}], got {}", kMaxConfigDim, hidden_size));
   require(depth >= 1 && depth <= kMaxDepth, fmt::format("depth must be in [1, {}], got {}", kMaxDepth, depth));
+  require(periodic_frequencies >= 0 && periodic_frequencies <= 64,
+          fmt::format("periodic_frequencies must be in [0, 64], got {}", periodic_frequencies));
   require(num_heads >= 1 && hidden_size % num_heads == 0,
           fmt::format("hidden_size {} must be a multiple of num_heads {}", hidden_size, num_heads));
   require(std::isfinite(mlp_ratio) && mlp_ratio > 0 && hidden_size * mlp_ratio >= 1 &&
@@ -99,10 +101,11 @@ void TokenDiTConfig::validate() const {
 std::string TokenDiTConfig::describe() const {
   return fmt::format(
       "token DiT state {}, features {}, context {}, cond {}, classes {}, hidden {}, depth {}, "
-      "heads {}, mlp {}{}",
+      "heads {}, mlp {}{}{}",
       state_dim, token_features, context_features, cond_features, num_classes, hidden_size, depth,
       num_heads, static_cast<int64_t>(hidden_size * mlp_ratio),
-      step_conditioning ? ", step-conditioned" : "");
+      step_conditioning ? ", step-conditioned" : "",
+      periodic_frequencies > 0 ? fmt::format(", periodic state ({} frequencies)", periodic_frequencies) : "");
 }
 
 Metadata TokenDiTConfig::to_metadata() const {
@@ -116,7 +119,8 @@ Metadata TokenDiTConfig::to_metadata() const {
           {"token.depth", std::to_string(depth)},
           {"token.num_heads", std::to_string(num_heads)},
           {"token.mlp_ratio", fmt::format("{}", mlp_ratio)},
-          {"token.step_conditioning", step_conditioning ? "1" : "0"}};
+          {"token.step_conditioning", step_conditioning ? "1" : "0"},
+          {"token.periodic_frequencies", std::to_string(periodic_frequencies)}};
 }
 
 TokenDiTConfig TokenDiTConfig::from_metadata(const Metadata& m, const std::string& source) {
@@ -152,6 +156,8 @@ TokenDiTConfig TokenDiTConfig::from_metadata(const Metadata& m, const std::strin
     throw Error(fmt::format("{}: metadata 'token.mlp_ratio' = '{}' is not a number", source, ratio));
   }
   c.step_conditioning = text("token.step_conditioning") == "1";
+  // Files written before periodic states existed have none.
+  if (m.count("token.periodic_frequencies")) c.periodic_frequencies = integer("token.periodic_frequencies");
   try {
     c.validate();
   } catch (const Error& e) {
@@ -166,7 +172,8 @@ TokenDiTImpl::TokenDiTImpl(const TokenDiTConfig& config) : config_(config) {
   config_.validate();
   const auto& c = config_;
   const int64_t D = c.hidden_size;
-  x_embedder = register_module("x_embedder", nn::Linear(c.token_features + c.state_dim, D));
+  x_embedder = register_module(
+      "x_embedder", nn::Linear(c.token_features + c.state_dim * (1 + 2 * c.periodic_frequencies), D));
   if (c.context_features > 0)
     context_embedder = register_module("context_embedder", nn::Linear(c.context_features, D));
   t_embedder = register_module("t_embedder", TimestepEmbedder(D));
@@ -199,9 +206,15 @@ torch::Tensor TokenDiTImpl::flow(const torch::Tensor& x, const torch::Tensor& t,
   if (t.dim() != 1 || t.size(0) != B)
     throw Error(fmt::format("token DiT: t must be [B={}]", B));
   torch::Tensor state = x;
+  if (c.periodic_frequencies > 0) {
+    // [x, sin(2 pi k x), cos(2 pi k x) for k = 1..K]: continuous across the circle's wrap.
+    auto k = torch::arange(1, c.periodic_frequencies + 1, x.options()) * (2 * M_PI);  // [K]
+    auto angle = (x.unsqueeze(-1) * k).flatten(-2);                                  // [B, N, Cx K]
+    state = torch::cat({x, torch::sin(angle), torch::cos(angle)}, -1);
+  }
   if (c.token_features > 0) {
     expect(in.features, "features", {B, N, c.token_features});
-    state = torch::cat({in.features.to(x.dtype()), x}, -1);  // [B, N, F + Cx]
+    state = torch::cat({in.features.to(x.dtype()), state}, -1);  // [B, N, F + Cx (1 + 2K)]
   }
   auto tokens = x_embedder->forward(state);  // [B, N, D]
   auto mask = in.mask.defined() ? in.mask.to(torch::kBool) : torch::ones({B, N}, x.options().dtype(torch::kBool));

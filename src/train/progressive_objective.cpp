@@ -36,6 +36,9 @@ class ProgressiveObjective final : public TrainingObjective {
 
   torch::Tensor loss(FlowMatchingTrainer& trainer, const TrainBatch& batch,
                      at::Generator& gen) override {
+    if (batch.periodic.defined())
+      throw Error("progressive objective: periodic state numbers (crystals) are not supported; use the "
+                  "flow-matching objective");
     auto& net = *trainer.net();
     const auto& x0 = batch.x0;
     const auto& opts = trainer.options();

@@ -13,6 +13,7 @@
 // guided velocity v_u + w (v_c - v_u) (w = distill_guidance), so few-step sampling needs one
 // network evaluation per step and no CFG.
 #include <dit/flow.h>
+#include <dit/error.h>
 #include <dit/train.h>
 
 #include <cmath>
@@ -26,6 +27,9 @@ class ShortcutObjective final : public TrainingObjective {
  public:
   torch::Tensor loss(FlowMatchingTrainer& trainer, const TrainBatch& batch,
                      at::Generator& gen) override {
+    if (batch.periodic.defined())
+      throw Error("shortcut objective: periodic state numbers (crystals) are not supported; use the "
+                  "flow-matching objective");
     auto& net = *trainer.net();
     const auto& x0 = batch.x0;
     const auto& opts = trainer.options();

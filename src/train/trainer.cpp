@@ -101,6 +101,8 @@ void TrainOptions::validate() const {
           fmt::format("replay_fraction must be in [0, 1), got {}", replay_fraction));
 }
 
+torch::Tensor wrap_periodic(const torch::Tensor& v) { return v - torch::round(v); }
+
 torch::Tensor sample_times(const TrainOptions& opts, int64_t batch, at::Generator& gen) {
   auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
   // t ~ logit-normal: t = sigmoid(m + s n) (Esser et al. 2024, eq. 19), or uniform.

@@ -5,12 +5,13 @@
 # build apps/examples/docking_consumer (find_package(dit COMPONENTS docking), dit::docking) and
 # run it on the docking fixtures; compile every installed header on its own
 # (tests/install/headers); and ask for an unknown component, which must fail with a clear message.
-#   test_install.sh BUILD_DIR SOURCE_DIR [DOCKING(ON|OFF)]
+#   test_install.sh BUILD_DIR SOURCE_DIR [DOCKING(ON|OFF)] [PROTEIN(ON|OFF)] [CRYSTAL(ON|OFF)]
 set -euo pipefail
 build=$1
 src=$2
 docking=${3:-OFF}
 protein=${4:-OFF}
+crystal=${5:-OFF}
 tmp=$(mktemp -d /tmp/dit-install-test.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -34,6 +35,14 @@ if [ "$protein" = ON ]; then
   test -f "$tmp/prefix/share/dit/protein/rebuild-table.txt"
 else
   test ! -e "$tmp/prefix/include/dit/protein.h"
+fi
+
+if [ "$crystal" = ON ]; then
+  test -f "$tmp/prefix/include/dit/crystal.h"
+  test -f "$tmp/prefix/lib/cmake/dit/ditCrystalTargets.cmake"
+  test -f "$tmp/prefix/share/dit/crystal/elements.txt"
+else
+  test ! -e "$tmp/prefix/include/dit/crystal.h"
 fi
 
 launcher=()
@@ -102,4 +111,16 @@ if [ "$protein" = ON ]; then
   "$tmp/protein/backbone_checks" "$src/tests/data/protein/1LQ9_A.pdb" | tee "$tmp/protein.txt"
   grep -q "^valid" "$tmp/protein.txt"
   echo "install test: the protein consumer built against the installed package and checked a real chain"
+fi
+
+if [ "$crystal" = ON ]; then
+  # The crystal component: dit::dit + dit::crystal, installed; rock salt passes its checks.
+  consumer "$src/apps/examples/crystal_consumer" "$tmp/crystal"
+  ldd "$tmp/crystal/cif_checks" > "$tmp/ldd-crystal.txt"
+  grep -q "$tmp/prefix/lib/libdit_crystal.so" "$tmp/ldd-crystal.txt" \
+    || { echo "cif_checks does not link the installed libdit_crystal.so:"; cat "$tmp/ldd-crystal.txt"; exit 1; }
+  "$tmp/crystal/cif_checks" "$src/tests/data/crystal/NaCl_Fm-3m.cif" | tee "$tmp/crystal.txt"
+  grep -q "^valid" "$tmp/crystal.txt"
+  grep -q "Fm-3m (225)" "$tmp/crystal.txt"
+  echo "install test: the crystal consumer built against the installed package and checked rock salt"
 fi

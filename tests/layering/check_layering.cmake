@@ -62,6 +62,7 @@ set(core_h     "src/train/few_step.h")
 set(image_h    "domains/image/generate.cpp")  # domains/image has no header of its own yet
 set(docking_h  "domains/docking/pose.h")
 set(protein_h  "domains/protein/model.h")
+set(crystal_h  "domains/crystal/model.h")
 set(apps_h     "apps/report_error.h")
 
 # samplers see only VelocityFn: never kernels, core or domains.
@@ -87,27 +88,31 @@ probe(docking  FAILS    "#include \"${protein_h}\"")
 probe(protein  FAILS    "#include \"${docking_h}\"")
 probe(protein  FAILS    "#include \"${image_h}\"")
 probe(image    FAILS    "#include \"${protein_h}\"")
+probe(crystal  FAILS    "#include \"${protein_h}\"")
+probe(crystal  FAILS    "#include \"${docking_h}\"")
+probe(protein  FAILS    "#include \"${crystal_h}\"")
 probe(image    COMPILES "#include <dit/error.h>")
 # dit-bench measures backends and the scheduler: it sees their private headers, not the domains.
 probe(bench    COMPILES "#include \"kernels/backends.h\"")
 probe(bench    COMPILES "#include \"src/jobs/plan.h\"")
 probe(bench    FAILS    "#include \"${docking_h}\"")
 # no library part sees apps; apps see themselves.
-foreach(part kernels samplers core image docking protein)
+foreach(part kernels samplers core image docking protein crystal)
   probe(${part} FAILS "#include \"${apps_h}\"")
 endforeach()
 probe(apps     COMPILES "#include <dit/error.h>")
 
 # The whole picture, without parsing a header: what each part's __has_include sees.
 # visible[<part>]: the folders (by file above) it may include; all others must be invisible.
-set(all kernels samplers core image docking protein apps)  # the folders (dit-bench is a part, not a folder)
+set(all kernels samplers core image docking protein crystal apps)  # the folders (dit-bench is a part, not a folder)
 set(visible_kernels  kernels)
 set(visible_samplers samplers)
 set(visible_core     core samplers kernels)
 set(visible_image    image core)
 set(visible_docking  docking core)
 set(visible_protein  protein core)
-set(visible_apps     apps image docking protein)
+set(visible_crystal  crystal core)
+set(visible_apps     apps image docking protein crystal)
 set(visible_bench    apps kernels core)
 foreach(part IN LISTS all ITEMS bench)
   set(lines "")

@@ -332,6 +332,15 @@ TEST(ProteinCli, BatchJobShardsAndFlagsLikeImageJobs) {
   std::vector<int64_t> lengths(5);
   H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, lengths.data());
   H5Dclose(d);
+  // One /samples record per sample (the runner writes them; the domain does not again).
+  d = H5Dopen2(f, "samples/index", H5P_DEFAULT);
+  ASSERT_GE(d, 0);
+  hid_t space = H5Dget_space(d);
+  hsize_t records = 0;
+  H5Sget_simple_extent_dims(space, &records, nullptr);
+  H5Sclose(space);
+  H5Dclose(d);
+  EXPECT_EQ(records, 5u);
   H5Fclose(f);
   std::sort(lengths.begin(), lengths.end());  // frames are in batch order (bucketed by length)
   EXPECT_EQ(lengths, (std::vector<int64_t>{20, 20, 20, 30, 30}));

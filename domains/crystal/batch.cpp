@@ -1,0 +1,129 @@
+// The crystal domain in batch jobs: `domain = "crystal"`, one cell per sample.
+//   [crystal]
+//   compositions = ["Fe6O8", "NaCl"]   # sample k gets compositions[k % len] (required)
+//   spacegroup = 0                     # 1..230 conditions on a space group; 0: any
+// Output: /particles/crystal (cartesian positions, atomic numbers, periodic box per sample),
+// /observables/{checks/<value>, checks/valid}, and the /samples records (valid = finite and
+// passing every check: failing samples are written and flagged, never dropped).
+#include <dit/crystal.h>
+#include <dit/error.h>
+#include <dit/jobs.h>
+#include <dit/runtime.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
+
+#include <algorithm>
+
+#include "domains/crystal/output.h"
+
+namespace dit::crystal {
+namespace {
+
+class CrystalBatchDomain : public jobs::BatchDomain {
+ public:
+  void configure(const jobs::Job& job) override {
+    const std::string where = fmt::format("{}: [crystal]", job.path);
+    for (const auto& [key, value] : job.domain_options.items()) {
+      if (key == "compositions") {
+        if (!value.is_array() || value.empty())
+          throw Error(fmt::format("{} compositions: must be a non-empty array of formulas", where));
+        for (const auto& v : value) {
+          if (!v.is_string()) throw Error(fmt::format("{} compositions: {} is not a formula string", where, v.dump()));
+          try {
+            compositions_.push_back(parse_composition(v.get<std::string>()));
+          } catch (const Error& e) {
+            throw Error(fmt::format("{} compositions: {}", where, e.what()));
+          }
+          names_.push_back(v.get<std::string>());
+        }
+      } else if (key == "spacegroup") {
+        if (!value.is_number_integer() || value.get<int64_t>() < 0 || value.get<int64_t>() > 230)
+          throw Error(fmt::format("{} spacegroup: {} is not 0 (any) or 1..230", where, value.dump()));
+        spacegroup_ = value.get<int>();
+      } else {
+        throw Error(fmt::format("{} {}: unknown key in [crystal]", where, key));
+      }
+    }
+    if (compositions_.empty()) throw Error(fmt::format("{} compositions: required (e.g. [\"Fe6O8\"])", where));
+    model_path_ = job.model.empty() ? default_crystal_model_path() : job.model;
+    model_ = load_crystal_model(model_path_);
+    domain_ = std::make_unique<CrystalDomain>(model_.scaling);
+    sampling_.sampler = job.sampler.name;
+    sampling_.options = job.sampler.options;
+    sampling_.guidance = job.sampler.guidance;
+    sampling_.seed = job.seed;
+    sampling_.chunk = job.batch_size;
+    for (const auto& c : compositions_) {
+      int64_t n = 0;
+      for (const auto& [z, count] : c) n += count;
+      max_atoms_ = std::max(max_atoms_, n);
+    }
+  }
+
+  const Composition& composition(int64_t sample) const {
+    return compositions_[static_cast<size_t>(sample) % compositions_.size()];
+  }
+  int64_t tokens(int64_t sample) const override {
+    int64_t n = 0;
+    for (const auto& [z, count] : composition(sample)) n += count;
+    return n + 2;
+  }
+
+  std::vector<std::string> describe() const override {
+    return {fmt::format("model {} ({})", model_path_, model_.net->describe()),
+            fmt::format("compositions {} (sample k gets compositions[k % {}]), space group {}", fmt::join(names_, ","),
+                        names_.size(), spacegroup_ == 0 ? std::string("any") : std::to_string(spacegroup_))};
+  }
+
+  nlohmann::json parameters() const override {
+    const auto& c = model_.net->config();
+    return {{"model", {{"path", model_path_}, {"config", c.describe()}, {"hidden_size", c.hidden_size},
+                       {"depth", c.depth}, {"num_heads", c.num_heads}}},
+            {"crystal", {{"compositions", names_}, {"spacegroup", spacegroup_}}}};
+  }
+
+  void create_output(h5md::File& file) const override { h5md::define_particle_group(file, crystal_group(max_atoms_)); }
+
+  std::vector<bool> run_batch(const jobs::Batch& batch, h5md::File& file, Progress& progress) override {
+    // The noise of sample k is seeded by (seed, k): generate over runs of consecutive indices.
+    std::vector<Generated<Crystal>> out;
+    for (size_t begin = 0; begin < batch.size();) {
+      size_t end = begin + 1;
+      while (end < batch.size() && batch[end] == batch[end - 1] + 1) ++end;
+      std::vector<CrystalRequest> requests;
+      for (size_t i = begin; i < end; ++i) requests.push_back({composition(batch[i]), spacegroup_});
+      auto run = generate(*domain_, *model_.net, requests, sampling_, progress, batch[begin]);
+      for (auto& g : run) out.push_back(std::move(g));
+      begin = end;
+    }
+    const auto n = static_cast<int64_t>(out.size());
+    auto seeds = torch::empty({n}, torch::kInt64);
+    std::vector<bool> valid(out.size());
+    for (int64_t i = 0; i < n; ++i) {
+      const uint64_t seed = mix_seed(sampling_.seed, static_cast<uint64_t>(out[i].index));
+      seeds[i] = static_cast<int64_t>(seed);
+      valid[i] = out[i].finite && out[i].checks.valid();
+      if (!out[i].finite)
+        fmt::print(stderr, "sample {} (seed {}) became non-finite during sampling: written, flagged invalid\n",
+                   out[i].index, seed);
+    }
+    append_crystals(file, max_atoms_, out, seeds);
+    return valid;
+  }
+
+ private:
+  std::vector<Composition> compositions_;
+  std::vector<std::string> names_;
+  int spacegroup_ = 0;
+  int64_t max_atoms_ = 0;
+  std::string model_path_;
+  CrystalModel model_;
+  std::unique_ptr<CrystalDomain> domain_;
+  FlowSampling sampling_;
+};
+
+}  // namespace
+
+DIT_REGISTER_BATCH_DOMAIN("crystal", CrystalBatchDomain);
+
+}  // namespace dit::crystal

@@ -1,0 +1,87 @@
+// CrystalDomain (dit/crystal.h): compositions -> token sets; tokens -> cells.
+#include <dit/crystal.h>
+#include <dit/error.h>
+#include <dit/train.h>
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "domains/crystal/model.h"
+
+namespace dit::crystal {
+
+namespace {
+// [B, T, 3] bool: the atom tokens' numbers (periodic), not the lattice tokens' or the padding.
+torch::Tensor periodic_of(const torch::Tensor& mask) {
+  auto p = mask.clone();
+  p.narrow(1, 0, kLatticeTokens).fill_(false);
+  return p.unsqueeze(-1).expand({mask.size(0), mask.size(1), 3});
+}
+}  // namespace
+
+CrystalDomain::CrystalDomain(LatticeScaling scaling) : scaling_(scaling) {}
+
+FlowInputs CrystalDomain::encode(const std::vector<CrystalRequest>& requests) const {
+  const auto B = static_cast<int64_t>(requests.size());
+  int64_t T = 0;
+  for (const auto& r : requests) {
+    int64_t n = 0;
+    for (const auto& [z, count] : r.composition) n += count;
+    if (n < 1 || n > kMaxAtoms) throw Error(fmt::format("crystal: {} atoms in the cell, outside 1..{}", n, kMaxAtoms));
+    T = std::max(T, kLatticeTokens + n);
+  }
+  FlowInputs in;
+  in.features = torch::zeros({B, T, kTokenFeatures});
+  in.mask = torch::zeros({B, T}, torch::kBool);
+  in.cond = torch::zeros({B, kCondFeatures});
+  in.labels = torch::zeros({B}, torch::kLong);
+  for (int64_t i = 0; i < B; ++i) fill_inputs(requests[i].composition, requests[i].spacegroup, T, in, i);
+  return in;
+}
+
+torch::Tensor CrystalDomain::noise(const FlowInputs& inputs, uint64_t seed, int64_t first_index) const {
+  auto x = token_noise(seed, first_index, inputs.mask, 3);
+  // Uniform on the circle for the atoms: u = Phi(z) - 1/2 of the same seeded Gaussian numbers.
+  auto uniform = 0.5 * torch::erf(x / std::sqrt(2.0));
+  return torch::where(periodic_of(inputs.mask), uniform, x);
+}
+
+void CrystalDomain::project(torch::Tensor& x, double t, const FlowInputs& inputs) const {
+  Domain::project(x, t, inputs);  // zero the padding
+  x.copy_(torch::where(periodic_of(inputs.mask), wrap_periodic(x), x));
+}
+
+std::vector<Crystal> CrystalDomain::decode(const torch::Tensor& x0, const FlowInputs&,
+                                           const std::vector<CrystalRequest>& requests) const {
+  auto x = x0.to(torch::kFloat64).contiguous();
+  std::vector<Crystal> out;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    auto row = x[static_cast<int64_t>(i)];
+    auto a = row.accessor<double, 2>();
+    Crystal c;
+    c.numbers = atom_numbers(requests[i].composition);
+    const auto n = static_cast<int64_t>(c.numbers.size());
+    const std::array<double, 6> state{a[0][0], a[0][1], a[0][2], a[1][0], a[1][1], a[1][2]};
+    c.cell = decode_lattice(state, n, scaling_);
+    for (int64_t k = 0; k < n; ++k) {
+      Vec3 f{};
+      for (int d = 0; d < 3; ++d) {
+        f[d] = a[kLatticeTokens + k][d];
+        f[d] -= std::floor(f[d]);
+      }
+      c.frac.push_back(f);
+    }
+    c.name = formula(requests[i].composition);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+CheckReport check_crystal(const Crystal& crystal) { return CheckRegistry<Crystal>::instance().run(crystal); }
+
+namespace {
+const bool registered = register_domain("crystal", "crystal structures of a given composition (periodic flow matching)",
+                                        [] { return std::make_unique<CrystalDomain>(); });
+}  // namespace
+
+}  // namespace dit::crystal
