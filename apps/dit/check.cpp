@@ -1,5 +1,7 @@
 // dit check FILE [--json OUT.json] [options of FILE's type]: the checks of FILE's file type
 // (apps/dit/check.h); each type registers its checker in its own file.
+#include <dit/error.h>
+#include <dit/files.h>
 #include <dit/registry.h>
 #include <fmt/format.h>
 
@@ -96,6 +98,32 @@ int run_check(const Args& a) {
 }
 
 }  // namespace
+
+std::string failed_checks(const CheckReport& report) {
+  std::string out;
+  for (const auto& v : report.values)
+    if (!v.pass) out += fmt::format("{}{}={:.3g} (limit {:.3g})", out.empty() ? "" : ", ", v.name, v.value, v.threshold);
+  return out;
+}
+
+int report_checks(const CheckReport& report, nlohmann::json doc, const std::string& json) {
+  fmt::print("{:<28} {:>12} {:>12}  {}\n", "check", "value", "threshold", "");
+  for (const auto& v : report.values)
+    fmt::print("{:<28} {:>12.4g} {:>12.4g}  {}\n", v.name, v.value, v.threshold, v.pass ? "" : "!");
+  fmt::print("{}\n", report.valid() ? "passes every check" : "FAILS some check (marked !)");
+  if (!json.empty()) {
+    doc["valid"] = report.valid();
+    for (const auto& v : report.values)
+      doc["checks"].push_back({{"name", v.name}, {"value", v.value}, {"threshold", v.threshold}, {"pass", v.pass}});
+    try {
+      write_file_atomic(json, doc.dump(2) + "\n");
+    } catch (const Error& e) {
+      fmt::print(stderr, "dit check: error: cannot write the JSON report: {}\n", e.what());
+      return kCheckBadInput;
+    }
+  }
+  return report.valid() ? kCheckAllValid : kCheckSomeInvalid;
+}
 
 bool register_file_checker(const std::string& name, std::shared_ptr<FileChecker> checker) {
   return checkers().add(name, std::move(checker));

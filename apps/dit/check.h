@@ -5,6 +5,8 @@
 // crystal files join the same way. The command owns what is common: the FILE argument, --json,
 // the choice by extension, the exit status and the error for a file type nobody checks.
 #include <CLI/CLI.hpp>
+#include <dit/check.h>
+#include <nlohmann/json.hpp>
 
 #include <memory>
 #include <string>
@@ -36,6 +38,16 @@ class FileChecker {
   // writes the JSON report when `json` is not empty (atomically), and returns the exit status.
   virtual int run(const std::string& file, const std::string& json) = 0;
 };
+
+// The end of a checker's run() for one structure: prints the table of `report` (value,
+// threshold, '!' on failures) and the verdict line, writes `doc` with the report's values as
+// "checks" and its verdict as "valid" to `json` (atomically) when not empty, and returns the
+// exit status (kCheckAllValid / kCheckSomeInvalid, kCheckBadInput when the JSON cannot be written).
+int report_checks(const CheckReport& report, nlohmann::json doc, const std::string& json);
+
+// The failing values of a report, "name=value (limit threshold), ..." (the sampling commands'
+// line for a flagged sample).
+std::string failed_checks(const CheckReport& report);
 
 // Returns false (and keeps the first) when the name is empty or taken (dit::Registry policy).
 bool register_file_checker(const std::string& name, std::shared_ptr<FileChecker> checker);

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 
+#include "check.h"
 #include "commands.h"
 
 namespace dit::cli {
@@ -94,12 +95,7 @@ void run_sample(const SampleArgs& a) {
           written.push_back(std_path);
         }
       }
-      if (!valid) {
-        std::vector<std::string> failed;
-        for (const auto& v : g.checks.values)
-          if (!v.pass) failed.push_back(fmt::format("{}={:.3g} (limit {:.3g})", v.name, v.value, v.threshold));
-        fmt::print("{:<16} FAILS {}\n", g.structure.name, fmt::join(failed, ", "));
-      }
+      if (!valid) fmt::print("{:<16} FAILS {}\n", g.structure.name, failed_checks(g.checks));
     }
     if (!a.h5.empty()) {
       auto seeds = torch::empty({total}, torch::kInt64);

@@ -45,24 +45,11 @@ class CrystalChecker final : public FileChecker {
                file, formula, c.size(), c.cell[0], c.cell[1], c.cell[2], c.cell[3], c.cell[4], c.cell[5],
                coarse.number ? coarse.international : "-", coarse.number, fine.number ? fine.international : "-",
                fine.number);
-    fmt::print("{:<28} {:>12} {:>12}  {}\n", "check", "value", "threshold", "");
-    for (const auto& v : report.values)
-      fmt::print("{:<28} {:>12.4g} {:>12.4g}  {}\n", v.name, v.value, v.threshold, v.pass ? "" : "!");
-    fmt::print("{}\n", report.valid() ? "passes every check" : "FAILS some check (marked !)");
-    if (!json.empty()) {
-      nlohmann::json doc = {{"file", file}, {"formula", formula}, {"atoms", c.size()}, {"valid", report.valid()},
-                            {"cell", c.cell}, {"spacegroup", coarse.number}, {"spacegroup_symbol", coarse.international},
-                            {"spacegroup_0.01", fine.number}};
-      for (const auto& v : report.values)
-        doc["checks"].push_back({{"name", v.name}, {"value", v.value}, {"threshold", v.threshold}, {"pass", v.pass}});
-      try {
-        write_file_atomic(json, doc.dump(2) + "\n");
-      } catch (const Error& e) {
-        fmt::print(stderr, "dit check: error: cannot write the JSON report: {}\n", e.what());
-        return kCheckBadInput;
-      }
-    }
-    return report.valid() ? kCheckAllValid : kCheckSomeInvalid;
+    return report_checks(report,
+                         {{"file", file}, {"formula", formula}, {"atoms", c.size()}, {"cell", c.cell},
+                          {"spacegroup", coarse.number}, {"spacegroup_symbol", coarse.international},
+                          {"spacegroup_0.01", fine.number}},
+                         json);
   }
 };
 DIT_REGISTER_FILE_CHECKER("cif-crystal", CrystalChecker);

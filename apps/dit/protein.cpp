@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 
+#include "check.h"
 #include "commands.h"
 
 namespace dit::cli {
@@ -75,14 +76,11 @@ void run_sample(const SampleArgs& a) {
       protein::write_backbone_pdb(g.structure, path);
       written.push_back(path);
     }
-    std::vector<std::string> failed;
-    for (const auto& v : g.checks.values)
-      if (!v.pass) failed.push_back(fmt::format("{}={:.3g} (limit {:.3g})", v.name, v.value, v.threshold));
     if (!g.finite)
       fmt::print("{:<14} non-finite during sampling (seed {}): not written, flagged\n", g.structure.name,
                  mix_seed(a.seed, static_cast<uint64_t>(g.index)));
     else if (!valid)
-      fmt::print("{:<14} FAILS {}\n", g.structure.name, fmt::join(failed, ", "));
+      fmt::print("{:<14} FAILS {}\n", g.structure.name, failed_checks(g.checks));
   }
   if (!a.h5.empty()) {
     auto seeds = torch::empty({total}, torch::kInt64);

@@ -34,23 +34,10 @@ class BackboneChecker final : public FileChecker {
     const auto ss = protein::assign_secondary_structure(backbone);
     fmt::print("{}: {} residues, helix {:.0f}% strand {:.0f}% coil {:.0f}% (DSSP, ours)\n", file,
                backbone.size(), 100 * ss.helix, 100 * ss.strand, 100 * ss.coil);
-    fmt::print("{:<28} {:>12} {:>12}  {}\n", "check", "value", "threshold", "");
-    for (const auto& v : report.values)
-      fmt::print("{:<28} {:>12.4g} {:>12.4g}  {}\n", v.name, v.value, v.threshold, v.pass ? "" : "!");
-    fmt::print("{}\n", report.valid() ? "passes every check" : "FAILS some check (marked !)");
-    if (!json.empty()) {
-      nlohmann::json doc = {{"file", file}, {"residues", backbone.size()}, {"valid", report.valid()},
-                            {"dssp", ss.dssp}, {"helix", ss.helix}, {"strand", ss.strand}, {"coil", ss.coil}};
-      for (const auto& v : report.values)
-        doc["checks"].push_back({{"name", v.name}, {"value", v.value}, {"threshold", v.threshold}, {"pass", v.pass}});
-      try {
-        write_file_atomic(json, doc.dump(2) + "\n");
-      } catch (const Error& e) {
-        fmt::print(stderr, "dit check: error: cannot write the JSON report: {}\n", e.what());
-        return kCheckBadInput;
-      }
-    }
-    return report.valid() ? kCheckAllValid : kCheckSomeInvalid;
+    return report_checks(report,
+                         {{"file", file}, {"residues", backbone.size()}, {"dssp", ss.dssp}, {"helix", ss.helix},
+                          {"strand", ss.strand}, {"coil", ss.coil}},
+                         json);
   }
 
  private:

@@ -85,28 +85,11 @@ class CrystalBatchDomain : public jobs::BatchDomain {
   void create_output(h5md::File& file) const override { h5md::define_particle_group(file, crystal_group(max_atoms_)); }
 
   std::vector<bool> run_batch(const jobs::Batch& batch, h5md::File& file, Progress& progress) override {
-    // The noise of sample k is seeded by (seed, k): generate over runs of consecutive indices.
-    std::vector<Generated<Crystal>> out;
-    for (size_t begin = 0; begin < batch.size();) {
-      size_t end = begin + 1;
-      while (end < batch.size() && batch[end] == batch[end - 1] + 1) ++end;
-      std::vector<CrystalRequest> requests;
-      for (size_t i = begin; i < end; ++i) requests.push_back({composition(batch[i]), spacegroup_});
-      auto run = generate(*domain_, *model_.net, requests, sampling_, progress, batch[begin]);
-      for (auto& g : run) out.push_back(std::move(g));
-      begin = end;
-    }
-    const auto n = static_cast<int64_t>(out.size());
-    auto seeds = torch::empty({n}, torch::kInt64);
-    std::vector<bool> valid(out.size());
-    for (int64_t i = 0; i < n; ++i) {
-      const uint64_t seed = mix_seed(sampling_.seed, static_cast<uint64_t>(out[i].index));
-      seeds[i] = static_cast<int64_t>(seed);
-      valid[i] = out[i].finite && out[i].checks.valid();
-      if (!out[i].finite)
-        fmt::print(stderr, "sample {} (seed {}) became non-finite during sampling: written, flagged invalid\n",
-                   out[i].index, seed);
-    }
+    torch::Tensor seeds;
+    std::vector<bool> valid;
+    auto out = jobs::generate_batch(
+        *domain_, *model_.net, batch, [&](int64_t k) { return CrystalRequest{composition(k), spacegroup_}; },
+        sampling_, progress, seeds, valid);
     append_crystals(file, max_atoms_, out, seeds);
     return valid;
   }

@@ -17,8 +17,6 @@ void append_crystals(h5md::File& file, int64_t max_atoms, const std::vector<Gene
   const auto n = static_cast<int64_t>(samples.size());
   if (n == 0) return;
   std::vector<h5md::StructureSample> frames;
-  std::map<std::string, std::vector<double>> observables;
-  auto index = torch::empty({n}, torch::kInt64);
   for (int64_t s = 0; s < n; ++s) {
     const auto& g = samples[s];
     const auto& c = g.structure;
@@ -43,16 +41,10 @@ void append_crystals(h5md::File& file, int64_t max_atoms, const std::vector<Gene
       }
     }
     frames.push_back(std::move(f));
-    index[s] = g.index;
-    for (const auto& v : g.checks.values) observables["checks/" + v.name].push_back(v.value);
-    observables["checks/valid"].push_back(g.finite && g.checks.valid() ? 1.0 : 0.0);
   }
   file.reserve(n * max_atoms * 64 + (1 << 20));
   h5md::append_structures(file, crystal_group(max_atoms), frames);
-  for (auto& [name, values] : observables) {
-    if (static_cast<int64_t>(values.size()) != n) continue;  // a non-finite sample has no check values
-    h5md::append_observable(file, name, torch::tensor(values, torch::kFloat64), index);
-  }
+  h5md::append_check_observables(file, samples);
 }
 
 void write_crystals_h5(const std::string& path, const std::vector<Generated<Crystal>>& samples,

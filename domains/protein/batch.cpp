@@ -75,28 +75,11 @@ class ProteinBatchDomain : public jobs::BatchDomain {
   }
 
   std::vector<bool> run_batch(const jobs::Batch& batch, h5md::File& file, Progress& progress) override {
-    // The noise of sample k is seeded by (seed, k): generate over runs of consecutive indices.
-    std::vector<Generated<Backbone>> out;
-    for (size_t begin = 0; begin < batch.size();) {
-      size_t end = begin + 1;
-      while (end < batch.size() && batch[end] == batch[end - 1] + 1) ++end;
-      std::vector<ProteinRequest> requests;
-      for (size_t i = begin; i < end; ++i) requests.push_back({length(batch[i])});
-      auto run = generate(*domain_, *model_, requests, sampling_, progress, batch[begin]);
-      for (auto& g : run) out.push_back(std::move(g));
-      begin = end;
-    }
-    const auto n = static_cast<int64_t>(out.size());
-    auto seeds = torch::empty({n}, torch::kInt64);
-    std::vector<bool> valid(out.size());
-    for (int64_t i = 0; i < n; ++i) {
-      const uint64_t seed = mix_seed(sampling_.seed, static_cast<uint64_t>(out[i].index));
-      seeds[i] = static_cast<int64_t>(seed);
-      valid[i] = out[i].finite && out[i].checks.valid();
-      if (!out[i].finite)
-        fmt::print(stderr, "sample {} (seed {}) became non-finite during sampling: written, flagged invalid\n",
-                   out[i].index, seed);
-    }
+    torch::Tensor seeds;
+    std::vector<bool> valid;
+    auto out = jobs::generate_batch(
+        *domain_, *model_, batch, [&](int64_t k) { return ProteinRequest{length(k)}; },
+        sampling_, progress, seeds, valid);
     append_backbones(file, max_length_, out, seeds);
     return valid;
   }

@@ -19,8 +19,8 @@ void append_backbones(h5md::File& file, int64_t max_length, const std::vector<Ge
   const auto n = static_cast<int64_t>(samples.size());
   if (n == 0) return;
   std::vector<h5md::StructureSample> frames;
-  std::map<std::string, std::vector<double>> observables;
   auto index = torch::empty({n}, torch::kInt64);
+  auto lengths = torch::empty({n}, torch::kInt64);
   for (int64_t s = 0; s < n; ++s) {
     const auto& g = samples[s];
     const auto& b = g.structure;
@@ -44,18 +44,12 @@ void append_backbones(h5md::File& file, int64_t max_length, const std::vector<Ge
     }
     frames.push_back(std::move(f));
     index[s] = g.index;
-    observables["length"].push_back(static_cast<double>(L));
-    for (const auto& v : g.checks.values) observables["checks/" + v.name].push_back(v.value);
-    observables["checks/valid"].push_back(g.finite && g.checks.valid() ? 1.0 : 0.0);
+    lengths[s] = L;
   }
   file.reserve(n * kAtomsPerResidue * max_length * 64 + (1 << 20));
   h5md::append_structures(file, backbone_group(max_length), frames);
-  for (auto& [name, values] : observables) {
-    if (static_cast<int64_t>(values.size()) != n) continue;  // a non-finite sample has no check values
-    auto t = torch::tensor(values, torch::kFloat64);
-    if (name == "length") t = t.to(torch::kInt64);
-    h5md::append_observable(file, name, t, index);
-  }
+  h5md::append_observable(file, "length", lengths, index);
+  h5md::append_check_observables(file, samples);
 }
 
 void write_backbones_h5(const std::string& path, const std::vector<Generated<Backbone>>& samples,

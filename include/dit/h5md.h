@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -158,6 +159,25 @@ void define_particle_group(File& file, const ParticleGroupSpec& spec);
 // turned non-finite or failed its domain's checks; such samples are kept, flagged, not dropped).
 void append_sample_records(File& file, const torch::Tensor& indices, const torch::Tensor& seeds,
                            const torch::Tensor& valid);
+// The check values of generated structures as observables: /observables/checks/<value> and
+// checks/valid (1 when finite and passing every check); a value that some sample lacks (a
+// non-finite sample has none) is left out.
+template <class S>
+void append_check_observables(File& file, const std::vector<Generated<S>>& samples) {
+  const auto n = static_cast<int64_t>(samples.size());
+  if (n == 0) return;
+  std::map<std::string, std::vector<double>> observables;
+  auto index = torch::empty({n}, torch::kInt64);
+  for (int64_t s = 0; s < n; ++s) {
+    const auto& g = samples[s];
+    index[s] = g.index;
+    for (const auto& v : g.checks.values) observables["checks/" + v.name].push_back(v.value);
+    observables["checks/valid"].push_back(g.finite && g.checks.valid() ? 1.0 : 0.0);
+  }
+  for (auto& [name, values] : observables)
+    if (static_cast<int64_t>(values.size()) == n)
+      append_observable(file, name, torch::tensor(values, torch::kFloat64), index);
+}
 // The records of generated structures written in one go (`dit protein sample --h5`, `dit
 // crystal sample --h5`): valid = finite and passing every check. Batch jobs' runner writes
 // its own records, once per batch.

@@ -4,12 +4,14 @@
 // depends only on the job file, so every shard and every resume computes the same batches and
 // the same samples, bit for bit, as one uninterrupted run. Output is H5MD (dit/h5md.h); the
 // layout is documented in docs/output-format.md.
+#include <dit/domain.h>
 #include <dit/guidance.h>
 #include <dit/h5md.h>
 #include <dit/runtime.h>
 #include <dit/sampler.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <memory>
@@ -93,6 +95,40 @@ class BatchDomain {
 using BatchDomainFactory = std::function<std::unique_ptr<BatchDomain>()>;
 // Returns false (and keeps the first) on an empty or taken name (dit::Registry).
 bool register_batch_domain(const std::string& name, BatchDomainFactory factory);
+
+// What a structure domain's run_batch does first: the batch's samples through dit::generate,
+// over runs of consecutive indices (sample k's noise is seeded by (seed, k) wherever it lands),
+// `request(k)` giving sample k's request. Returns them in batch order with their seeds [n]
+// (mix_seed(sampling.seed, k)) and valid flags (finite and passing every check); a sample that
+// became non-finite is reported on stderr, written and flagged by the caller, never dropped.
+template <class R, class S, class MakeRequest>
+std::vector<Generated<S>> generate_batch(const StructureDomain<R, S>& domain, FlowNetImpl& net,
+                                         const Batch& batch, MakeRequest request,
+                                         const FlowSampling& sampling, Progress& progress,
+                                         torch::Tensor& seeds, std::vector<bool>& valid) {
+  std::vector<Generated<S>> out;
+  for (size_t begin = 0; begin < batch.size();) {
+    size_t end = begin + 1;
+    while (end < batch.size() && batch[end] == batch[end - 1] + 1) ++end;
+    std::vector<R> requests;
+    for (size_t i = begin; i < end; ++i) requests.push_back(request(batch[i]));
+    auto run = generate(domain, net, requests, sampling, progress, batch[begin]);
+    for (auto& g : run) out.push_back(std::move(g));
+    begin = end;
+  }
+  const auto n = static_cast<int64_t>(out.size());
+  seeds = torch::empty({n}, torch::kInt64);
+  valid.assign(out.size(), false);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t seed = mix_seed(sampling.seed, static_cast<uint64_t>(out[i].index));
+    seeds[i] = static_cast<int64_t>(seed);
+    valid[i] = out[i].finite && out[i].checks.valid();
+    if (!out[i].finite)
+      std::fprintf(stderr, "sample %lld (seed %llu) became non-finite during sampling: written, flagged invalid\n",
+                   static_cast<long long>(out[i].index), static_cast<unsigned long long>(seed));
+  }
+  return out;
+}
 std::unique_ptr<BatchDomain> make_batch_domain(const std::string& name);  // throws if unknown
 std::vector<std::string> batch_domain_names();
 
