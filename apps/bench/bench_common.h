@@ -1,7 +1,7 @@
 #pragma once
 // The pieces every dit-bench subcommand shares (defined in dit_bench.cpp): the machine line, the
-// timing protocol and its statistics, the JSON of a timing, a temporary directory, and running
-// a baseline process (the PyTorch scripts next to this file).
+// timing protocol and its statistics, the JSON of a timing, a temporary directory, running a
+// baseline process (the PyTorch scripts next to this file), and the resident memory of a phase.
 #include <dit/error.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -110,6 +111,57 @@ std::string shell_quote(const std::string& s);
 std::string run_capture(const std::vector<std::string>& argv);
 // A time in ms for a table cell: 1 decimal from 100 ms on, else 2.
 std::string ms_cell(double v);
+
+// "median [min..max]" of a timing, as ms_cell.
+inline std::string spread(const Timing& t) {
+  return fmt::format("{} [{}..{}]", ms_cell(t.median_ms), ms_cell(t.min_ms), ms_cell(t.max_ms));
+}
+
+// ---- resident memory (/proc/self/status) ----------------------------------------------------
+
+// A "VmRSS" / "VmHWM" line of /proc/self/status in kB (-1 when absent).
+inline int64_t status_kb(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key + ":", 0) == 0) return std::stoll(line.substr(key.size() + 1));
+  return -1;
+}
+
+// Resets VmHWM to the current RSS (Linux >= 4.0); false where refused.
+inline bool reset_peak_rss() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+struct Memory {
+  int64_t rss_before_kb = 0;  // at the start of the phase
+  int64_t peak_kb = 0;        // VmHWM at its end (since the reset)
+  nlohmann::json to_json() const {
+    return {{"rss_before_mib", rss_before_kb / 1024.0}, {"peak_rss_mib", peak_kb / 1024.0},
+            {"growth_mib", (peak_kb - rss_before_kb) / 1024.0}};
+  }
+};
+
+// Runs fn with the peak reset before it and returns its time (ms); keeps the largest peak seen
+// in `mem`.
+template <class F>
+double measured(F&& fn, Memory& mem) {
+  reset_peak_rss();
+  const int64_t before = status_kb("VmRSS");
+  const auto start = std::chrono::steady_clock::now();
+  fn();
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const int64_t peak = status_kb("VmHWM");
+  if (peak > mem.peak_kb) mem = {before, peak};
+  return ms;
+}
+
+// kB as whole MiB, for a table cell.
+inline std::string mib(int64_t kb) { return fmt::format("{:.0f}", kb / 1024.0); }
 
 extern std::string g_command_line;  // the command line, for the JSON record
 

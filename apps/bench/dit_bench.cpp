@@ -12,6 +12,8 @@
 //   dit-bench autotune [--shape B,H,N,D ...] [--threads N] [--keep] [--json out.json]
 //   dit-bench protein [--model file.safetensors] [--batch 100] [--length 100] [--steps 50]
 //                     [--threads N] [--json out.json]          (protein_bench.cpp)
+//   dit-bench crystal [--model file.safetensors] [--composition Ba4Ti4O12] [--cells 20]
+//                     [--steps 50] [--threads N] [--json out.json]  (crystal_bench.cpp)
 //
 // attention: the fused CPU attention (every ISA this CPU has) against libtorch's
 // _scaled_dot_product_attention and against the reference path, on the same inputs and threads,
@@ -1044,6 +1046,7 @@ void add_adaln(CLI::App& app) {
 
 void add_scheduler(CLI::App& app);  // scheduler_bench.cpp
 void add_protein(CLI::App& app);    // protein_bench.cpp
+void add_crystal(CLI::App& app);    // crystal_bench.cpp
 
 void add_gemm(CLI::App& app) {
   auto o = std::make_shared<KernelBenchOptions>();
@@ -1174,6 +1177,7 @@ int main(int argc, char** argv) {
   dit::bench::add_scheduler(app);
   dit::bench::add_autotune(app);
   dit::bench::add_protein(app);
+  dit::bench::add_crystal(app);
   dit::apps::add_no_autotune_flag(app, argc, argv);
   try {
     app.parse(argc, argv);

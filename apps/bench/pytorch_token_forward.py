@@ -1,26 +1,32 @@
 #!/usr/bin/python3
-"""PyTorch-eager baseline for `dit-bench protein`: dit::TokenDiT (include/dit/model.h) in plain PyTorch.
+"""PyTorch-eager baseline for `dit-bench protein` / `crystal`: dit::TokenDiT in plain PyTorch.
 
 The token DiT of src/model/token_dit.cpp, from a dit-engine safetensors file with the token.*
-metadata (save_flow_net / save_protein_model): per-token features and the state go through one
-linear `x_embedder` (input [features, x]); the condition c = t_embedder(t * 1000) (+ labels'
-y_embedder) (+ cond_embedder(cond)); the same adaLN-Zero DiTBlock and FinalLayer as the reference
-DiT (dit_reference.py: LayerNorm eps 1e-6 without affine, modulate x (1 + scale) + shift,
-shift/scale/gate chunk order, GELU tanh); attention with a key-padding mask (scores of padded
-keys set to -inf before the softmax) when the batch has padding, none otherwise (as the engine);
-the output multiplied by the mask. No context tokens and no step conditioning (protein models
-have neither; other files are refused). Eval and inference_mode only.
+metadata (save_flow_net / save_protein_model / save_crystal_model): per-token features and the
+state go through one linear `x_embedder` (input [features, x], or with K =
+token.periodic_frequencies > 0 [features, x, sin(2 pi k x), cos(2 pi k x)], the angles of every
+state number for k = 1..K, number-major: (x.unsqueeze(-1) * k).flatten(-2)); the condition c =
+t_embedder(t * 1000) (+ y_embedder(labels): a LabelEmbedder table of num_classes + 1 rows, the
+last the null class) (+ cond_embedder(cond)); the same adaLN-Zero DiTBlock and FinalLayer as the
+reference DiT (dit_reference.py: LayerNorm eps 1e-6 without affine, modulate x (1 + scale) +
+shift, shift/scale/gate chunk order, GELU tanh); attention with a key-padding mask (scores of
+padded keys set to -inf before the softmax) when the batch has padding, none otherwise (as the
+engine); the output multiplied by the mask. No context tokens and no step conditioning (protein
+and crystal models have neither; other files are refused). Eval and inference_mode only.
 
-Usage (dit-bench protein runs this itself):
+Usage (dit-bench protein and dit-bench crystal run this themselves):
   pytorch_token_forward.py --weights w.safetensors --inputs inputs.safetensors --threads N
                            [--warmup 2] [--iters N | --min-time 2.0] [--min-iters 3]
 inputs.safetensors holds, for the prefixes "timed." (the batch that is timed) and "mixed." (a
 batch of mixed lengths, compared only): x [B, N, Cx], t [B] in [0, 1], features [B, N, F],
-mask [B, N] (int64, 1 = real), cond [B, K], engine_out [B, N, Cx]. Prints one JSON object
+mask [B, N] (int64, 1 = real), cond [B, K], engine_out [B, N, Cx], and labels [B] (int64) for
+models with num_classes > 0 (crystals: space group - 1, or num_classes, the null class, for any
+space group). Prints one JSON object
 (parity of both batches, the timing of "timed.", the process's peak RSS) on stdout.
 """
 import argparse
 import json
+import math
 import resource
 import sys
 
@@ -57,9 +63,10 @@ def block_forward(block, x, c, key_mask):
 
 class TokenDiT(nn.Module):
     def __init__(self, state_dim, token_features, cond_features, num_classes, hidden_size, depth,
-                 num_heads, mlp_ratio):
+                 num_heads, mlp_ratio, periodic_frequencies=0):
         super().__init__()
-        self.x_embedder = nn.Linear(token_features + state_dim, hidden_size)
+        self.x_embedder = nn.Linear(token_features + state_dim * (1 + 2 * periodic_frequencies),
+                                    hidden_size)
         self.t_embedder = TimestepEmbedder(hidden_size)
         self.y_embedder = LabelEmbedder(num_classes, hidden_size) if num_classes > 0 else None
         self.cond_embedder = nn.Linear(cond_features, hidden_size) if cond_features > 0 else None
@@ -67,13 +74,23 @@ class TokenDiT(nn.Module):
                                      for _ in range(depth)])
         self.final_layer = FinalLayer(hidden_size, 1, state_dim)  # patch 1: Linear(D, Cx)
         self.token_features = token_features
+        self.periodic_frequencies = periodic_frequencies
 
     def forward(self, x, t, features, mask, cond, labels=None):
         N = x.shape[1]
-        state = torch.cat([features.to(x.dtype), x], -1) if self.token_features > 0 else x
+        state = x
+        if self.periodic_frequencies > 0:
+            # [x, sin(2 pi k x), cos(2 pi k x) for k = 1..K], as TokenDiTImpl::flow
+            k = torch.arange(1, self.periodic_frequencies + 1, dtype=x.dtype) * (2 * math.pi)
+            angle = (x.unsqueeze(-1) * k).flatten(-2)  # [B, N, Cx K]
+            state = torch.cat([x, torch.sin(angle), torch.cos(angle)], -1)
+        if self.token_features > 0:
+            state = torch.cat([features.to(x.dtype), state], -1)
         tokens = self.x_embedder(state)  # [B, N, D]
         c = self.t_embedder(t * 1000.0)  # [B, D]; kTimestepScale
         if self.y_embedder is not None:
+            if labels is None:
+                raise ValueError("the model has labels (token.num_classes > 0): inputs need labels")
             c = c + self.y_embedder(labels)
         if self.cond_embedder is not None:
             c = c + self.cond_embedder(cond.to(x.dtype))
@@ -98,7 +115,9 @@ def build_model(weights, metadata, source):
     cfg = dict(state_dim=meta("state_dim", int), token_features=meta("token_features", int),
                cond_features=meta("cond_features", int), num_classes=meta("num_classes", int),
                hidden_size=meta("hidden_size", int), depth=meta("depth", int),
-               num_heads=meta("num_heads", int), mlp_ratio=meta("mlp_ratio", float))
+               num_heads=meta("num_heads", int), mlp_ratio=meta("mlp_ratio", float),
+               # files written before periodic states existed have none
+               periodic_frequencies=int(metadata.get("token.periodic_frequencies", 0)))
     model = TokenDiT(**cfg)
     model.load_state_dict({k: v.to(torch.float32) for k, v in weights.items()}, strict=True)
     model.eval()
@@ -124,7 +143,7 @@ def main():
     def batch(prefix):
         try:
             return [inputs[prefix + k] for k in ("x", "t", "features", "mask", "cond")] + \
-                [inputs[prefix + "engine_out"]]
+                [inputs.get(prefix + "labels"), inputs[prefix + "engine_out"]]
         except KeyError as e:
             raise ValueError(f"{args.inputs}: tensor {e} is missing") from None
 
@@ -132,8 +151,8 @@ def main():
               "threads": torch.get_num_threads(), "config": cfg, "parity": []}
     with torch.inference_mode():
         for name in ("timed", "mixed"):
-            x, t, features, mask, cond, ref = batch(name + ".")
-            out = model(x, t, features, mask.bool(), cond)
+            x, t, features, mask, cond, labels, ref = batch(name + ".")
+            out = model(x, t, features, mask.bool(), cond, labels)
             if out.shape != ref.shape:
                 raise ValueError(f"parity {name}: pytorch output {list(out.shape)} vs engine "
                                  f"{list(ref.shape)}")
@@ -144,9 +163,9 @@ def main():
                 "max_abs_diff": diff.max().item(), "mean_abs_diff": diff.mean().item(),
                 "max_abs_output": out.abs().max().item(),
                 "rms_output": out.pow(2).mean().sqrt().item()})
-        x, t, features, mask, cond, _ = batch("timed.")
+        x, t, features, mask, cond, labels, _ = batch("timed.")
         mask = mask.bool()
-        samples, warmup_s = time_runs(lambda: model(x, t, features, mask, cond), args.warmup,
+        samples, warmup_s = time_runs(lambda: model(x, t, features, mask, cond, labels), args.warmup,
                                       args.iters, args.min_time, args.min_iters)
         r = summarize(samples, x.shape[0])
         r["warmup_s"] = warmup_s
