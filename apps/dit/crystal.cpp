@@ -21,7 +21,7 @@ struct SampleArgs {
   std::vector<std::string> compositions;
   int atoms = 0, spacegroup = 0;
   int64_t count = 20, steps = 50, chunk = 64;
-  double shift = 3.0, diffusion = 1.0, cfg_scale = 1.0;
+  double shift = 3.0, diffusion = 1.0, cfg_scale = 1.0, repulsion = crystal::CrystalDomain::kDefaultRepulsion;
   uint64_t seed = 42;
   int threads = 0;
   bool quiet = false, no_standardized = false;
@@ -44,7 +44,7 @@ void run_sample(const SampleArgs& a) {
   if (sampler->uses_flow_map()) throw Error(fmt::format("--sampler {}: crystal models are not few-step models", a.sampler));
   if (a.cfg_scale != 1.0 && a.spacegroup == 0)
     throw Error("--cfg-scale: guidance strengthens the --spacegroup condition; give --spacegroup too");
-  crystal::CrystalDomain domain(model.scaling);
+  crystal::CrystalDomain domain(model.scaling, a.repulsion);
   FlowSampling sampling;
   sampling.sampler = a.sampler, sampling.seed = a.seed, sampling.chunk = a.chunk;
   sampling.guidance.scale = a.cfg_scale;
@@ -103,7 +103,7 @@ void run_sample(const SampleArgs& a) {
       const nlohmann::json parameters = {
           {"model", {{"path", model_path}, {"config", model.net->describe()}}},
           {"sampler", {{"name", a.sampler}, {"steps", a.steps}, {"time_grid", a.grid}, {"shift", a.shift},
-                       {"cfg_scale", a.cfg_scale}}},
+                       {"cfg_scale", a.cfg_scale}, {"repulsion", a.repulsion}}},
           {"crystal", {{"compositions", formulas}, {"per_composition", a.count}, {"spacegroup", a.spacegroup}}},
           {"seeds", {{"seed", std::to_string(a.seed)}}}};
       crystal::write_crystals_h5(a.h5, samples, seeds, parameters);
@@ -154,6 +154,9 @@ void add_crystal(CLI::App& app) {
   s->add_option("--shift", a->shift, "Shift of the shifted time grid")->capture_default_str()->check(CLI::PositiveNumber);
   s->add_option("--diffusion", a->diffusion, "euler-maruyama noise level")->capture_default_str()->check(CLI::NonNegativeNumber);
   s->add_option("--cfg-scale", a->cfg_scale, "Classifier-free guidance of the --spacegroup condition (1: none)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  s->add_option("--repulsion", a->repulsion, "Step of the repulsion guidance that pushes atoms closer than 0.6 x "
+                                            "their covalent radii apart late in the flow (0: the model alone)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   s->add_option("-s,--seed", a->seed, "Seed: sample k uses noise seeded by (seed, k)")->capture_default_str();
   s->add_option("--chunk", a->chunk, "Cells per model batch")->capture_default_str()->check(CLI::Range(1, 100000));

@@ -19,7 +19,47 @@ torch::Tensor periodic_of(const torch::Tensor& mask) {
 }
 }  // namespace
 
-CrystalDomain::CrystalDomain(LatticeScaling scaling) : scaling_(scaling) {}
+CrystalDomain::CrystalDomain(LatticeScaling scaling, double repulsion) : scaling_(scaling), repulsion_(repulsion) {}
+
+VelocityFn CrystalDomain::guide(VelocityFn velocity, const FlowInputs& inputs) const {
+  if (repulsion_ <= 0) return velocity;
+  const auto scaling = scaling_;
+  const double step = repulsion_;
+  const auto mask = inputs.mask;
+  // Covalent radii from the token features (column: radius / 2 A), 0 for lattice and padding.
+  const auto radii = inputs.features.select(-1, 2 + kMaxZ + 1) * 2.0;
+  return [velocity, scaling, step, mask, radii](const torch::Tensor& x, const torch::Tensor& t) {
+    auto v = velocity(x, t);
+    if (t.numel() == 0 || t.max().item<double>() >= 0.3) return v;
+    auto extra = torch::zeros_like(v);
+    torch::AutoGradMode grad(true);
+    for (int64_t b = 0; b < x.size(0); ++b) {
+      const int64_t n = mask[b].sum().item<int64_t>() - kLatticeTokens;
+      if (n < 2) continue;
+      auto xb = x[b].to(torch::kFloat64);
+      auto lat = xb.narrow(0, 0, kLatticeTokens).contiguous();
+      auto a = lat.accessor<double, 2>();
+      const std::array<double, 6> state{a[0][0], a[0][1], a[0][2], a[1][0], a[1][1], a[1][2]};
+      const auto cell = decode_lattice(state, n, scaling);
+      if (!std::isfinite(cell_volume(cell))) continue;
+      const auto m = lattice_matrix(cell);
+      auto L = torch::tensor({m[0][0], m[0][1], m[0][2], m[1][0], m[1][1], m[1][2], m[2][0], m[2][1], m[2][2]},
+                             torch::kFloat64).reshape({3, 3});
+      auto f = xb.narrow(0, kLatticeTokens, n).detach().clone().requires_grad_(true);
+      auto d = f.unsqueeze(0) - f.unsqueeze(1);                           // [n, n, 3]
+      d = d - torch::round(d).detach();                                   // minimum image
+      auto dist = (torch::matmul(d, L).pow(2).sum(-1) + 1e-12).sqrt();    // [n, n]
+      auto r = radii[b].narrow(0, kLatticeTokens, n).to(torch::kFloat64);
+      auto bound = 0.6 * (r.unsqueeze(0) + r.unsqueeze(1));
+      auto off = 1.0 - torch::eye(n, torch::kFloat64);
+      auto energy = (torch::relu(bound - dist).pow(2) * off).sum() / 2;
+      if (energy.item<double>() <= 0) continue;
+      auto g = torch::autograd::grad({energy}, {f})[0];
+      extra[b].narrow(0, kLatticeTokens, n).copy_(g.to(extra.scalar_type()) * step);
+    }
+    return v + extra;
+  };
+}
 
 FlowInputs CrystalDomain::encode(const std::vector<CrystalRequest>& requests) const {
   const auto B = static_cast<int64_t>(requests.size());

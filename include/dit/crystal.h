@@ -124,7 +124,9 @@ std::string default_crystal_model_path();  // data_dir()/models/crystal-dit.safe
 // The crystal domain over the one pipeline (dit::generate). Registered as "crystal".
 class CrystalDomain final : public StructureDomain<CrystalRequest, Crystal> {
  public:
-  explicit CrystalDomain(LatticeScaling scaling = {});
+  // `repulsion` > 0: the physics guidance below, with this step size (0: the model alone).
+  explicit CrystalDomain(LatticeScaling scaling = {}, double repulsion = kDefaultRepulsion);
+  static constexpr double kDefaultRepulsion = 0.1;
   std::string name() const override { return "crystal"; }
   int64_t state_dim() const override { return 3; }
   FlowInputs encode(const std::vector<CrystalRequest>& requests) const override;
@@ -132,12 +134,18 @@ class CrystalDomain final : public StructureDomain<CrystalRequest, Crystal> {
   torch::Tensor noise(const FlowInputs& inputs, uint64_t seed, int64_t first_index) const override;
   // Wraps the fractional coordinates into [-0.5, 0.5) and zeroes the padding after every step.
   void project(torch::Tensor& x, double t, const FlowInputs& inputs) const override;
+  // Physics guidance in the last part of the flow (t < 0.3): the velocity gains the gradient of
+  // a soft repulsion, sum over atom pairs of max(0, 0.6 (r_i + r_j) - d_ij)^2 (covalent radii,
+  // minimum-image distances in the current cell), so that atoms closer than the checks allow
+  // are pushed apart while the model places them.
+  VelocityFn guide(VelocityFn velocity, const FlowInputs& inputs) const override;
   std::vector<Crystal> decode(const torch::Tensor& x0, const FlowInputs& inputs,
                               const std::vector<CrystalRequest>& requests) const override;
   CheckReport check(const Crystal& crystal) const override { return check_crystal(crystal); }
 
  private:
   LatticeScaling scaling_;
+  double repulsion_;
 };
 
 // ---- training -------------------------------------------------------------------------------

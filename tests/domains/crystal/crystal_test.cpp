@@ -456,3 +456,27 @@ TEST(CrystalCli, BatchJobShardsAndFlags) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("spacegroup"), std::string::npos) << r.output;
 }
+
+TEST(CrystalDomain, RepulsionGuidancePushesOverlappingAtomsApartLateOnly) {
+  dit::crystal::LatticeScaling scaling;  // mean 0, std 1: lattice tokens hold the numbers directly
+  scaling.mean = {0, 0, 0, 90, 90, 90};
+  scaling.std = {1, 1, 1, 1, 1, 1};
+  std::vector<dit::crystal::CrystalRequest> requests = {{dit::crystal::parse_composition("Si2"), 0}};
+  dit::crystal::CrystalDomain guided(scaling), plain(scaling, 0.0);
+  auto in = guided.encode(requests);
+  // Lattice tokens (ln(4 / 2^(1/3)) x3, 0 x3): a cubic cell of a = 4 A (2 atoms).
+  auto x = torch::zeros({1, 4, 3});
+  x[0][0].fill_(static_cast<float>(std::log(4.0 / std::cbrt(2.0))));
+  x[0][2][0] = 0.0f;
+  x[0][3][0] = 0.1f;  // 0.4 A apart, bound 0.6 x (1.11 + 1.11) = 1.33 A
+  dit::VelocityFn zero = [](const torch::Tensor& y, const torch::Tensor&) { return torch::zeros_like(y); };
+  auto late = guided.guide(zero, in)(x, torch::full({1}, 0.1f));
+  auto early = guided.guide(zero, in)(x, torch::full({1}, 0.8f));
+  auto off = plain.guide(zero, in)(x, torch::full({1}, 0.1f));
+  EXPECT_EQ(early.abs().sum().item<float>(), 0.f);
+  EXPECT_EQ(off.abs().sum().item<float>(), 0.f);
+  // The sampler moves x <- x - dt v: atom 2 (at 0.0) must move to -a, atom 3 (at 0.1) to +a.
+  EXPECT_GT(late[0][2][0].item<float>(), 0.f);
+  EXPECT_LT(late[0][3][0].item<float>(), 0.f);
+  EXPECT_EQ(late[0][0].abs().sum().item<float>(), 0.f);  // the lattice is left to the model
+}
