@@ -2,17 +2,25 @@
 # Installs every Debian package dit-engine needs to build, run and test. Idempotent: packages
 # already present are skipped, so a second run costs a few seconds.
 #   scripts/install-deps.sh           core + science + test dependencies
+#   scripts/install-deps.sh --core    only what building and running `dit image sample` needs
+#                                     (the README's first command): about a quarter less to
+#                                     download and unpack; the science components and the tests
+#                                     are switched off at configure time until the full set is in
 #   DIT_DEPS_QUIET=1 ...              less apt output
 set -euo pipefail
 
-packages=(
+core=(
   # toolchain
   build-essential cmake ninja-build pkg-config ccache
+  # LibTorch (CPU, with the OpenMP OpenBLAS that makes it fast), oneDNN (prepacked fp32/bf16
+  # linear layers), zlib, PNG, JSON, CLI, logs, HDF5 (--h5), TOML (batch jobs)
+  libtorch-dev libopenblas0-openmp libdnnl-dev zlib1g-dev libpng-dev libstb-dev nlohmann-json3-dev
+  libcli11-dev libfmt-dev libspdlog-dev libhdf5-dev libtomlplusplus-dev
+)
+packages=(
+  "${core[@]}"
   # fuzzing (scripts/fuzz.sh): clang and its libFuzzer runtime
   clang libclang-rt-14-dev
-  # core: LibTorch (CPU, with the OpenMP OpenBLAS that makes it fast), zlib, PNG, JSON, CLI, logs
-  libtorch-dev libopenblas0-openmp zlib1g-dev libpng-dev libstb-dev nlohmann-json3-dev
-  libcli11-dev libfmt-dev libspdlog-dev
   # science components (optional at build time; switched off with a message when missing)
   libopenmm-dev libopenmm-plugins librdkit-dev rdkit-data libboost-dev libhdf5-dev libsymspg-dev
   # docking: receptors with gemmi (its mmCIF reader needs PEGTL)
@@ -25,6 +33,12 @@ packages=(
   # data: Fashion-MNIST (IDX, gz)
   dataset-fashion-mnist
 )
+
+case "${1:-}" in
+  --core) packages=("${core[@]}") ;;
+  "") ;;
+  *) echo "install-deps: unknown argument '$1' (use --core, or nothing for every package)" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

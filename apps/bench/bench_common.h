@@ -27,20 +27,35 @@ struct Machine {
 // The 1-minute load average from /proc/loadavg (negative when unreadable).
 double load_average();
 Machine machine();
+// The SIMD flags of /proc/cpuinfo that decide kernel speed (fma, avx2, avx512*, amx*), or
+// "unknown": printed beside every table.
+std::string cpu_flags_line();
 std::string libtorch_version();
 
-// Timing protocol shared by every subcommand and by the PyTorch scripts: `warmup` untimed calls,
-// then `iters` timed calls, or (iters == 0) timed calls until they add up to `min_time` seconds
-// and at least `min_iters` were made. The median is the reported figure.
+// Timing protocol shared by every subcommand and by the PyTorch scripts: untimed warm-up calls
+// until at least `warmup` were made AND they took at least `warmup_time` seconds (so both sides
+// reach their steady state: allocator caches, thread pools, packed weights, CPU clocks), then
+// `iters` timed calls, or (iters == 0) timed calls until they add up to `min_time` seconds and
+// at least `min_iters` were made. The median is the reported figure, with min and max beside it.
 struct Protocol {
-  int warmup = 2;
+  int warmup = 3;
+  double warmup_time = 2.0;
   int iters = 0;
   double min_time = 2.0;
-  int min_iters = 3;
+  int min_iters = 5;
   std::string describe() const {
-    return iters > 0 ? fmt::format("warmup {}, then {} timed iterations; median", warmup, iters)
-                     : fmt::format("warmup {}, then timed iterations until {:g} s and >= {}; median",
-                                   warmup, min_time, min_iters);
+    const std::string w = fmt::format("warm-up >= {} calls and >= {:g} s", warmup, warmup_time);
+    return iters > 0 ? fmt::format("{}, then {} timed iterations; median [min..max]", w, iters)
+                     : fmt::format("{}, then timed iterations until {:g} s and >= {}; median [min..max]",
+                                   w, min_time, min_iters);
+  }
+  // Runs fn until the warm-up rule above is met.
+  template <class F>
+  void warm_up(F&& fn) const {
+    using clock = std::chrono::steady_clock;
+    const auto start = clock::now();
+    for (int i = 0; i < warmup || std::chrono::duration<double>(clock::now() - start).count() < warmup_time; ++i)
+      fn();
   }
 };
 
@@ -55,7 +70,7 @@ Timing summarize(std::vector<double> samples);
 template <class F>
 Timing time_runs(F&& fn, const Protocol& p) {
   using clock = std::chrono::steady_clock;
-  for (int i = 0; i < p.warmup; ++i) fn();
+  p.warm_up(fn);
   std::vector<double> samples;
   double total_s = 0;
   while (true) {
@@ -108,7 +123,13 @@ class TempDir {
 
 std::string shell_quote(const std::string& s);
 // Runs argv through /bin/sh; returns its stdout (stderr passes through). Throws on failure.
-std::string run_capture(const std::vector<std::string>& argv);
+// `env`: NAME=value settings for that process only.
+std::string run_capture(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
+// The environment a baseline process gets so that its thread count is what the engine uses:
+// OMP_NUM_THREADS (read by libgomp and OpenBLAS when they load, before torch.set_num_threads can
+// act; without it a PyTorch process on this stack runs measurably slower, which would flatter
+// the engine) and OPENBLAS_NUM_THREADS / MKL_NUM_THREADS.
+std::vector<std::string> baseline_env(int threads);
 // A time in ms for a table cell: 1 decimal from 100 ms on, else 2.
 std::string ms_cell(double v);
 

@@ -29,6 +29,7 @@
 #include <CLI/CLI.hpp>
 #include <dit/error.h>
 #include <dit/inference.h>
+#include <dit/linear.h>
 #include <dit/kernels.h>
 #include <dit/model.h>
 #include <dit/runtime.h>
@@ -52,6 +53,7 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <sstream>
 #include <optional>
 #include <string>
 #include <thread>
@@ -99,6 +101,21 @@ Machine machine() {
   return m;
 }
 
+std::string cpu_flags_line() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    std::string w, out;
+    while (words >> w)
+      if (w == "fma" || w == "avx2" || w.rfind("avx512", 0) == 0 || w.rfind("amx", 0) == 0)
+        out += (out.empty() ? "" : " ") + w;
+    return out.empty() ? "none of fma/avx2/avx512/amx" : out;
+  }
+  return "unknown";
+}
+
 std::string libtorch_version() { return TORCH_VERSION; }
 
 Timing summarize(std::vector<double> samples) {
@@ -123,8 +140,9 @@ Timing summarize(std::vector<double> samples) {
 std::vector<Timing> time_interleaved(const std::vector<std::function<void()>>& fns,
                                      const Protocol& p) {
   using clock = std::chrono::steady_clock;
-  for (int i = 0; i < p.warmup; ++i)
+  p.warm_up([&] {
     for (const auto& fn : fns) fn();
+  });
   std::vector<std::vector<double>> samples(fns.size());
   std::vector<double> total(fns.size(), 0.0);
   while (true) {
@@ -158,8 +176,14 @@ std::string shell_quote(const std::string& s) {
 }
 
 // Runs argv through /bin/sh; returns its stdout (stderr passes through). Throws on failure.
-std::string run_capture(const std::vector<std::string>& argv) {
-  std::string cmd;
+std::vector<std::string> baseline_env(int threads) {
+  const std::string n = std::to_string(threads);
+  return {"OMP_NUM_THREADS=" + n, "OPENBLAS_NUM_THREADS=" + n, "MKL_NUM_THREADS=" + n};
+}
+
+std::string run_capture(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  std::string cmd = env.empty() ? "" : "env";
+  for (const auto& e : env) cmd += " " + shell_quote(e);
   for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + shell_quote(a);
   std::fflush(nullptr);
   FILE* pipe = popen(cmd.c_str(), "r");
@@ -209,7 +233,9 @@ struct ForwardOptions {
   bool compile = false;              // also time torch.compile on the PyTorch side
   bool keep_temp = false;
   std::string kernels = "auto";  // kernel backend of the engine (kernels::ScopedBackend)
-  bool inference = false;        // time DiTInference (reused buffers) instead of DiT::forward
+  bool module_forward = false;   // time DiT::forward instead of the sampling path (DiTInference)
+  std::string precision = "fp32";  // the engine's linears on the CPU (the baseline stays fp32)
+  bool cross_check = true;       // time the PyTorch baseline in a second, separate process too
   bool compare_paths = false;    // also time reference / cpu forward / cpu inference interleaved
 };
 
@@ -260,6 +286,7 @@ struct ForwardSetup {
   torch::ScalarType dtype = torch::kFloat32;
   torch::Device device{torch::kCPU};
   double parity_tol = 1e-4;
+  LinearPrecision precision = LinearPrecision::kFloat32;
   void sync() const {
     if (on_gpu) torch::cuda::synchronize();
   }
@@ -270,6 +297,7 @@ ForwardSetup validate_forward(const ForwardOptions& o) {
   for (auto b : o.batches)
     if (b <= 0) throw Error(fmt::format("--batch: sizes must be positive, got {}", b));
   if (o.protocol.warmup < 0) throw Error("--warmup must be >= 0");
+  if (!(o.protocol.warmup_time >= 0)) throw Error("--warmup-time must be >= 0");
   if (o.protocol.iters < 0) throw Error("--iters must be >= 0");
   if (!(o.protocol.min_time >= 0)) throw Error("--min-time must be >= 0");
   if (o.protocol.min_iters < 1) throw Error("--min-iters must be >= 1");
@@ -293,7 +321,13 @@ ForwardSetup validate_forward(const ForwardOptions& o) {
   if (o.cuda_graph && !(s.on_gpu && CudaGraphForward::supported()))
     throw Error("--cuda-graph needs --device cuda and a build against a CUDA torch");
   if (s.on_gpu && o.compare_paths) throw Error("--compare-paths compares the CPU paths");
-  s.parity_tol = o.parity_tol.value_or(s.dtype == torch::kFloat32 ? 1e-4 : 5e-2);
+  s.precision = parse_linear_precision(o.precision, "--precision");
+  if (s.on_gpu && s.precision != LinearPrecision::kFloat32)
+    throw Error("--precision bf16 is the CPU inference path's option (on a GPU: --dtype bf16)");
+  if (s.precision != LinearPrecision::kFloat32 && o.module_forward)
+    throw Error("--precision bf16 applies to the sampling path, not --module-forward");
+  s.parity_tol = o.parity_tol.value_or(
+      s.dtype == torch::kFloat32 && s.precision == LinearPrecision::kFloat32 ? 1e-4 : 5e-2);
   s.device = s.on_gpu ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   return s;
 }
@@ -353,7 +387,9 @@ void print_forward_header(const ForwardOptions& o, const Machine& mach, int thre
   fmt::print("dit-bench forward\n");
   fmt::print("command:   {}\n", g_command_line);
   fmt::print("machine:   {}; load average {:.2f} at start\n", mach.line(), load_before);
-  fmt::print("threads:   {} (engine and pytorch intra-op)\n", threads);
+  fmt::print("cpu flags: {}\n", cpu_flags_line());
+  fmt::print("threads:   {} (engine and pytorch intra-op; the PyTorch process also gets "
+             "OMP_NUM_THREADS={})\n", threads, threads);
   if (load_before >= 0.5 && load_before + threads > mach.cores + 0.25)
     fmt::print("warning:   load average {:.2f} on {} cores: other processes compete for the CPU, "
                "timings will be noisy and threads that wait on each other can stall (try fewer "
@@ -363,7 +399,12 @@ void print_forward_header(const ForwardOptions& o, const Machine& mach, int thre
   fmt::print("model:     {}, {:.2f} M parameters\n", m.description, m.parameters / 1e6);
   fmt::print("engine:    dit-engine on libtorch {}, attention backend '{}', {}\n",
              libtorch_version(), attention_backend,
-             o.inference ? "DiTInference (reused buffers, in-place residuals)" : "DiT::forward");
+             o.module_forward ? "DiT::forward (--module-forward)"
+                              : fmt::format("the sampling path (DiTInference: reused buffers, "
+                                            "in-place residuals), {} linears{}",
+                                            o.precision,
+                                            kernels::PackedLinear::available() ? " (oneDNN, prepacked)"
+                                                                      : " (torch::linear)"));
   fmt::print("protocol:  {}\n", o.protocol.describe());
   std::fflush(stdout);
 }
@@ -414,9 +455,9 @@ EngineResults time_engine(const ForwardOptions& o, const ForwardSetup& s, DiT& m
   EngineResults r;
   torch::NoGradGuard no_grad;
   c10::InferenceMode inference;
-  DiTInference inference_path(model);
+  DiTInference inference_path(model, s.precision);
   auto run = [&](const BatchInputs& in) {
-    return o.inference ? inference_path.forward(in.x, in.t, in.y) : model->forward(in.x, in.t, in.y);
+    return o.module_forward ? model->forward(in.x, in.t, in.y) : inference_path.forward(in.x, in.t, in.y);
   };
   r.parity_out = run(inputs.engine[inputs.parity_i]).to(torch::kCPU, torch::kFloat32).clone();
   for (size_t i = 0; i < o.batches.size(); ++i) {
@@ -475,13 +516,14 @@ json run_pytorch_baseline(const ForwardOptions& o, const TempDir& tmp, const std
                                    "--batch", batch_list,
                                    "--threads", std::to_string(threads),
                                    "--warmup", std::to_string(o.protocol.warmup),
+                                   "--warmup-time", fmt::format("{}", o.protocol.warmup_time),
                                    "--iters", std::to_string(o.protocol.iters),
                                    "--min-time", fmt::format("{}", o.protocol.min_time),
                                    "--min-iters", std::to_string(o.protocol.min_iters),
                                    "--device", o.device,
                                    "--dtype", o.dtype};
   if (o.compile) argv.push_back("--compile");
-  std::string out = run_capture(argv);
+  std::string out = run_capture(argv, baseline_env(threads));
   json py;
   try {
     py = json::parse(out);
@@ -495,8 +537,52 @@ json run_pytorch_baseline(const ForwardOptions& o, const TempDir& tmp, const std
   if (py["threads"].get<int>() != threads)
     throw Error(fmt::format("pytorch ran with {} threads, engine with {}",
                             py["threads"].get<int>(), threads));
+  if (o.cross_check && !o.compile) {
+    // The same baseline again in a fresh process: its medians must agree with the first within
+    // noise, else the baseline was not in its steady state (or the machine is too busy to
+    // measure) and the table says so. The ratios use the faster of the two processes.
+    fmt::print(stderr, "pytorch cross-check: a second, separate process on the same weights\n");
+    json again;
+    try {
+      again = json::parse(run_capture(argv, baseline_env(threads)));
+    } catch (const json::exception& e) {
+      throw Error(fmt::format("{}: cross-check output is not JSON ({})", o.pytorch_script, e.what()));
+    }
+    if (!again.contains("results") || again["results"].size() != o.batches.size())
+      throw Error(fmt::format("{}: unexpected cross-check output", o.pytorch_script));
+    py["cross_check"] = again["results"];
+  }
   if (o.keep_temp) fmt::print(stderr, "kept {}\n", tmp.path());
   return py;
+}
+
+// Median of the faster PyTorch process for row i (the first, or the cross-check), and whether
+// the two agree: within 10%, or their [min..max] ranges overlap.
+struct Baseline {
+  double median_ms = 0, other_ms = 0;
+  bool checked = false, agree = true;
+  json chosen;
+};
+
+Baseline pick_baseline(const json& py, size_t i) {
+  Baseline b;
+  const auto& first = py["results"][i];
+  b.median_ms = first["median_ms"].get<double>();
+  b.chosen = first;
+  if (!py.contains("cross_check")) return b;
+  const auto& second = py["cross_check"][i];
+  const double m2 = second["median_ms"].get<double>();
+  b.checked = true;
+  const bool overlap = second["min_ms"].get<double>() <= first["max_ms"].get<double>() &&
+                       first["min_ms"].get<double>() <= second["max_ms"].get<double>();
+  b.agree = overlap || std::abs(m2 - b.median_ms) <= 0.1 * std::min(m2, b.median_ms);
+  b.other_ms = b.median_ms;
+  if (m2 < b.median_ms) {
+    b.other_ms = b.median_ms, b.median_ms = m2, b.chosen = second;
+  } else {
+    b.other_ms = m2;
+  }
+  return b;
 }
 
 // The lines above the table: the PyTorch side, the graph replay, the parity. Returns
@@ -530,21 +616,23 @@ std::optional<double> print_forward_notes(const ForwardOptions& o, const json& p
 // path (graph when timed) against each PyTorch side. Returns its rows as JSON.
 json print_forward_table(const ForwardOptions& o, const json& py, const EngineResults& r) {
   const bool have_py = !py.is_null();
-  std::string head = fmt::format("\n{:>6}  {:>10}  {:>12}", "batch", "engine ms", "engine img/s");
+  const bool checked = have_py && py.contains("cross_check");
+  std::string head = fmt::format("\n{:>6}  {:>26}  {:>9}", "batch", "engine ms [min..max]", "img/s");
   if (o.cuda_graph) head += fmt::format("  {:>9}", "graph ms");
-  if (have_py) head += fmt::format("  {:>11}  {:>13}", "pytorch ms", "pytorch img/s");
+  if (have_py) head += fmt::format("  {:>26}  {:>9}", "pytorch ms [min..max]", "img/s");
+  if (checked) head += fmt::format("  {:>10}", "2nd proc");
   if (have_py && o.compile) head += fmt::format("  {:>11}", "compiled ms");
   if (have_py) head += fmt::format("  {:>6}", "ratio");
   if (have_py && o.compile) head += fmt::format("  {:>11}", "vs compiled");
   fmt::print("{}\n", head);
   json rows = json::array();
+  bool disagree = false;
   for (size_t i = 0; i < o.batches.size(); ++i) {
     const int64_t b = o.batches[i];
     const Timing& e = r.engine[i];
     const double best_ms = o.cuda_graph ? std::min(e.median_ms, r.graph[i].median_ms) : e.median_ms;
     json row = {{"batch", b}, {"engine", timing_json(e, b)}};
-    std::string line = fmt::format("{:>6}  {:>10}  {:>12.1f}", b, ms_cell(e.median_ms),
-                                   b * 1e3 / e.median_ms);
+    std::string line = fmt::format("{:>6}  {:>26}  {:>9.1f}", b, spread(e), b * 1e3 / e.median_ms);
     if (o.cuda_graph) {
       row["graph"] = timing_json(r.graph[i], b);
       line += fmt::format("  {:>9}", ms_cell(r.graph[i].median_ms));
@@ -554,10 +642,21 @@ json print_forward_table(const ForwardOptions& o, const json& py, const EngineRe
       if (pr["batch"].get<int64_t>() != b)
         throw Error(fmt::format("pytorch results out of order: batch {} vs {}",
                                 pr["batch"].get<int64_t>(), b));
-      const double pms = pr["median_ms"].get<double>();
+      const Baseline base = pick_baseline(py, i);
+      const double pms = base.median_ms;
       row["pytorch"] = pr;
+      if (checked) {
+        row["pytorch_cross_check"] = py["cross_check"][i];
+        row["baseline_agree"] = base.agree;
+        disagree |= !base.agree;
+      }
+      row["baseline_ms"] = pms;
       row["ratio"] = pms / best_ms;  // engine speed / pytorch speed
-      line += fmt::format("  {:>11}  {:>13.1f}", ms_cell(pms), b * 1e3 / pms);
+      const std::string prange = fmt::format("{} [{}..{}]", ms_cell(pms),
+                                             ms_cell(base.chosen["min_ms"].get<double>()),
+                                             ms_cell(base.chosen["max_ms"].get<double>()));
+      line += fmt::format("  {:>26}  {:>9.1f}", prange, b * 1e3 / pms);
+      if (checked) line += fmt::format("  {:>10}", ms_cell(base.other_ms) + (base.agree ? "" : "!"));
       std::string vs_compiled;
       if (o.compile) {
         const auto& c = py["compiled"][i];
@@ -574,9 +673,14 @@ json print_forward_table(const ForwardOptions& o, const json& py, const EngineRe
   }
   if (have_py)
     fmt::print("ratio = engine img/s / pytorch eager img/s{} (> 1: engine faster; the engine's "
-               "{}); medians\n",
+               "{}); medians{}\n",
                o.compile ? ", vs compiled = the same against torch.compile" : "",
-               o.cuda_graph ? "faster of forward and graph replay" : "forward");
+               o.cuda_graph ? "faster of forward and graph replay" : "forward",
+               checked ? "; pytorch = the faster of two separate processes (2nd proc = the other)"
+                       : "");
+  if (disagree)
+    fmt::print("warning:   the two PyTorch processes disagree (marked !): the machine is noisy "
+               "or the baseline not steady; do not quote these ratios\n");
   return rows;
 }
 
@@ -599,9 +703,11 @@ void write_forward_json(const ForwardOptions& o, const ForwardSetup& s, const Ma
       {"engine",
        {{"libtorch", libtorch_version()},
         {"attention_backend", attention_backend},
-        {"path", o.inference ? "DiTInference" : "DiT::forward"}}},
+        {"path", o.module_forward ? "DiT::forward" : "DiTInference"},
+        {"precision", o.precision}}},
       {"protocol",
        {{"warmup", o.protocol.warmup},
+        {"warmup_time_s", o.protocol.warmup_time},
         {"iters", o.protocol.iters},
         {"min_time_s", o.protocol.min_time},
         {"min_iters", o.protocol.min_iters},
@@ -674,7 +780,7 @@ void add_forward(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--threads", o->threads, "Intra-op threads for both sides (0: all cores)")
       ->capture_default_str();
-  cmd->add_option("--warmup", o->protocol.warmup, "Untimed runs per batch size")
+  cmd->add_option("--warmup", o->protocol.warmup, "Untimed runs per batch size (at least)")
       ->capture_default_str();
   auto* iters = cmd->add_option("--iters", o->protocol.iters,
                                 "Timed runs per batch size (default: run until --min-time)");
@@ -709,8 +815,19 @@ void add_forward(CLI::App& app) {
   cmd->add_flag("--compare-paths", o->compare_paths,
                 "Also time the engine's paths against each other in interleaved rounds: reference "
                 "kernels, cpu kernels (DiT::forward), cpu kernels + DiTInference");
-  cmd->add_flag("--inference", o->inference,
-                "Time the engine's inference path (DiTInference: buffers reused across calls)");
+  cmd->add_flag_function("--inference", [](int64_t) {},
+                "(the default; kept for old command lines) Time the sampling path");
+  cmd->add_flag("--module-forward", o->module_forward,
+                "Time DiT::forward (the training module) instead of the sampling path");
+  cmd->add_option("--precision", o->precision,
+                  "The engine's linear layers on the CPU: fp32 or bf16 (the PyTorch baseline "
+                  "stays fp32 eager)")
+      ->capture_default_str();
+  cmd->add_option("--warmup-time", o->protocol.warmup_time,
+                  "Seconds of untimed runs per batch size (at least; and --warmup runs)")
+      ->capture_default_str();
+  cmd->add_flag("!--no-cross-check", o->cross_check,
+                "Skip the second, separate PyTorch process that checks the baseline");
   cmd->add_option("--kernels", o->kernels,
                   "Engine kernel backend: auto, reference, cpu, cpu:avx512, cpu:avx2, cpu:scalar, "
                   "cuda")
@@ -1047,6 +1164,7 @@ void add_adaln(CLI::App& app) {
 void add_scheduler(CLI::App& app);  // scheduler_bench.cpp
 void add_protein(CLI::App& app);    // protein_bench.cpp
 void add_crystal(CLI::App& app);    // crystal_bench.cpp
+void add_cli(CLI::App& app);        // cli_bench.cpp
 
 void add_gemm(CLI::App& app) {
   auto o = std::make_shared<KernelBenchOptions>();
@@ -1178,6 +1296,7 @@ int main(int argc, char** argv) {
   dit::bench::add_autotune(app);
   dit::bench::add_protein(app);
   dit::bench::add_crystal(app);
+  dit::bench::add_cli(app);
   dit::apps::add_no_autotune_flag(app, argc, argv);
   try {
     app.parse(argc, argv);

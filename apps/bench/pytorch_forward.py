@@ -9,7 +9,7 @@ stderr).
 
 Usage (dit-bench runs this itself; standalone use works too):
   pytorch_forward.py --weights model.safetensors --batch 1,8,32 --threads 4
-                     [--warmup 2] [--iters N | --min-time 2.0] [--min-iters 3]
+                     [--warmup 3] [--warmup-time 2.0] [--iters N | --min-time 2.0] [--min-iters 5]
                      [--inputs inputs.safetensors]   # x.B, t.B, y.B per batch + engine_out
                      [--parity-batch B]              # compare against engine_out of that batch
                      [--device cpu|cuda] [--dtype f32|bf16|fp16] [--compile]
@@ -60,13 +60,16 @@ def build_model(weights, metadata, source):
 
 # ---- timing -------------------------------------------------------------------------------------
 
-def time_runs(fn, warmup, iters, min_time, min_iters):
-    """Same protocol as dit-bench: `warmup` untimed calls, then `iters` timed calls, or (iters 0)
+def time_runs(fn, warmup, iters, min_time, min_iters, warmup_time=0.0):
+    """Same protocol as dit-bench: untimed calls until at least `warmup` were made and they took
+    at least `warmup_time` seconds (the steady state), then `iters` timed calls, or (iters 0)
     timed calls until their total reaches min_time seconds and at least min_iters were made.
     Returns the timed samples and the seconds the warm-up took."""
     start = time.perf_counter()
-    for _ in range(warmup):
+    done = 0
+    while done < warmup or time.perf_counter() - start < warmup_time:
         fn()
+        done += 1
     warmup_s = time.perf_counter() - start
     samples = []
     total = 0.0
@@ -110,10 +113,12 @@ def main():
     ap.add_argument("--weights", required=True)
     ap.add_argument("--batch", default="1,8,32")
     ap.add_argument("--threads", type=int, default=0, help="0: torch's default")
-    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--warmup-time", type=float, default=2.0,
+                    help="warm up for at least this many seconds (and --warmup calls)")
     ap.add_argument("--iters", type=int, default=0, help="0: run until --min-time")
     ap.add_argument("--min-time", type=float, default=2.0)
-    ap.add_argument("--min-iters", type=int, default=3)
+    ap.add_argument("--min-iters", type=int, default=5)
     ap.add_argument("--inputs", help="safetensors with x.B, t.B, y.B (and engine_out)")
     ap.add_argument("--parity-batch", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0, help="inputs when --inputs is absent")
@@ -193,7 +198,8 @@ def main():
                     sync()
 
                 samples, warmup_s = time_runs(call, max(args.warmup, 1 if fn is compiled else 0),
-                                              args.iters, args.min_time, args.min_iters)
+                                              args.iters, args.min_time, args.min_iters,
+                                              args.warmup_time)
                 r = {"batch": b, **summarize(samples, b), "warmup_s": warmup_s}
                 print(f"pytorch {'compiled' if fn is compiled else 'eager'} batch {b}: "
                       f"{r['iters']} iters, median {r['median_ms']:.2f} ms "

@@ -16,7 +16,7 @@ and crystal models have neither; other files are refused). Eval and inference_mo
 
 Usage (dit-bench protein and dit-bench crystal run this themselves):
   pytorch_token_forward.py --weights w.safetensors --inputs inputs.safetensors --threads N
-                           [--warmup 2] [--iters N | --min-time 2.0] [--min-iters 3]
+                           [--warmup 3] [--warmup-time 2.0] [--iters N | --min-time 2.0] [--min-iters 5]
 inputs.safetensors holds, for the prefixes "timed." (the batch that is timed) and "mixed." (a
 batch of mixed lengths, compared only): x [B, N, Cx], t [B] in [0, 1], features [B, N, F],
 mask [B, N] (int64, 1 = real), cond [B, K], engine_out [B, N, Cx], and labels [B] (int64) for
@@ -129,10 +129,11 @@ def main():
     ap.add_argument("--weights", required=True)
     ap.add_argument("--inputs", required=True)
     ap.add_argument("--threads", type=int, default=0, help="0: torch's default")
-    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--warmup-time", type=float, default=2.0)
     ap.add_argument("--iters", type=int, default=0, help="0: run until --min-time")
     ap.add_argument("--min-time", type=float, default=2.0)
-    ap.add_argument("--min-iters", type=int, default=3)
+    ap.add_argument("--min-iters", type=int, default=5)
     args = ap.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -166,7 +167,7 @@ def main():
         x, t, features, mask, cond, labels, _ = batch("timed.")
         mask = mask.bool()
         samples, warmup_s = time_runs(lambda: model(x, t, features, mask, cond, labels), args.warmup,
-                                      args.iters, args.min_time, args.min_iters)
+                                      args.iters, args.min_time, args.min_iters, args.warmup_time)
         r = summarize(samples, x.shape[0])
         r["warmup_s"] = warmup_s
         result["result"] = r

@@ -20,7 +20,9 @@ void add_token_bench_options(CLI::App* cmd, TokenBenchOptions& o) {
   cmd->add_option("-t,--threads", o.threads, "Intra-op threads for both sides (0: all cores)")
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed of the noise and times")->capture_default_str();
-  cmd->add_option("--warmup", o.protocol.warmup, "Untimed forwards")->capture_default_str();
+  cmd->add_option("--warmup", o.protocol.warmup, "Untimed forwards (at least)")->capture_default_str();
+  cmd->add_option("--warmup-time", o.protocol.warmup_time, "Seconds of untimed forwards (at least)")
+      ->capture_default_str();
   auto* iters = cmd->add_option("--iters", o.protocol.iters,
                                 "Timed forwards (default: run until --min-time)");
   cmd->add_option("--min-time", o.protocol.min_time, "Seconds of timed forwards (without --iters)")
@@ -112,9 +114,10 @@ json run_pytorch(const std::string& name, const TokenBenchOptions& o, FlowNetImp
   const std::vector<std::string> argv = {
       o.python, o.pytorch_script, "--weights", weights, "--inputs", inputs,
       "--threads", std::to_string(threads), "--warmup", std::to_string(o.protocol.warmup),
+      "--warmup-time", fmt::format("{}", o.protocol.warmup_time),
       "--iters", std::to_string(o.protocol.iters), "--min-time", fmt::format("{}", o.protocol.min_time),
       "--min-iters", std::to_string(o.protocol.min_iters)};
-  const std::string text = run_capture(argv);
+  const std::string text = run_capture(argv, baseline_env(threads));
   json py;
   try {
     py = json::parse(text);

@@ -1,6 +1,7 @@
 #pragma once
 // Each subcommand lives in its own file and adds itself to the CLI here.
 #include <CLI/CLI.hpp>
+#include <dit/linear.h>
 
 namespace dit::cli {
 
@@ -31,5 +32,11 @@ std::string default_classifier_path();
 // progressive --distill-guidance W`).
 constexpr double kAutoCfgScale = -1;
 double resolve_cfg_scale(double requested, bool uses_flow_map);
+
+// --precision fp32|bf16 of every sampling command (the linear layers of the sampling path,
+// dit/inference.h), into `target` ("" when not given).
+void add_precision_option(CLI::App& cmd, std::string& target);
+// The precision to sample with: `flag`, or the default ($DIT_LINEAR_PRECISION, else fp32).
+kernels::LinearPrecision sampling_precision(const std::string& flag);
 
 }  // namespace dit::cli

@@ -2,6 +2,8 @@
 // classifier-free guidance, written as a PNG grid (and optionally raw samples to HDF5).
 #include <dit/error.h>
 #include <dit/image.h>
+#include <dit/inference.h>
+#include <dit/runtime.h>
 #include <dit/sampler.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
@@ -19,6 +21,8 @@ struct SampleArgs {
   std::vector<int64_t> classes;
   int64_t count = 16, nrow = 0, chunk = 64;
   int steps = 30, threads = 0;
+  std::string precision;  // "" = $DIT_LINEAR_PRECISION, else fp32
+  bool timings = false;
   double cfg_scale = kAutoCfgScale, cfg_rescale = 0.0, shift = 3.0, atol = 1e-4, rtol = 1e-4, diffusion = 1.0;
   std::vector<double> cfg_interval{0.0, 1.0};
   uint64_t seed = 42;
@@ -65,9 +69,16 @@ void run_sample(const SampleArgs& a) {
   check_output_dir("-o", a.output);
   check_output_dir("--h5", a.h5);
   const std::string model_path = a.model.empty() ? default_model_path() : a.model;
+  const auto precision = sampling_precision(a.precision);
   torch::NoGradGuard no_grad;
   DiT model = load_dit(model_path);
+  model->inference_precision = precision;
   const auto& c = model->config();
+  if (!a.output.empty() && c.in_channels != 1 && c.in_channels != 3)
+    throw Error(fmt::format("-o {}: {} makes {}-channel samples (latents), a PNG needs 1 or 3: "
+                            "give -o '' and --h5 FILE for the raw samples",
+                            a.output, model_path, c.in_channels));
+  const double loaded_s = process_age_s();
   auto sampler = make_sampler(a.sampler);
   const double cfg_scale = resolve_cfg_scale(a.cfg_scale, sampler->uses_flow_map());
 
@@ -103,6 +114,7 @@ void run_sample(const SampleArgs& a) {
   SampleStats total;
   auto samples = generate_images(model, labels, sampling, progress, &total, 0, noise);
   progress.finish(fmt::format("NFE {}", total.nfe));
+  const double sampled_s = process_age_s();
 
   std::ostringstream params;
   params << "dit image sample --model " << model_path << " --sampler " << a.sampler
@@ -136,6 +148,14 @@ void run_sample(const SampleArgs& a) {
     }
     fmt::print(stderr, "wrote {}\n", a.h5);
   }
+  if (a.timings) {
+    const double end_s = process_age_s();
+    fmt::print(stderr,
+               "timings: start-up {:.3f} s (process start to model loaded), sampling {:.3f} s, "
+               "output {:.3f} s, total {:.3f} s; linears {}\n",
+               loaded_s, sampled_s - loaded_s, end_s - sampled_s, end_s,
+               kernels::precision_name(kernels::resolve_precision(precision)));
+  }
 }
 }  // namespace
 
@@ -159,6 +179,9 @@ void add_image_sample(CLI::App& image) {
   cmd->add_option("--diffusion", a->diffusion, "euler-maruyama noise level")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("-s,--seed", a->seed, "Seed: image i uses noise seeded by (seed, i)")->capture_default_str();
   cmd->add_option("-t,--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
+  add_precision_option(*cmd, a->precision);
+  cmd->add_flag("--timings", a->timings,
+                "Print start-up (process start to model loaded), sampling and output seconds");
   cmd->add_option("-o,--output", a->output, "PNG grid path ('' to skip)")->capture_default_str();
   cmd->add_option("--nrow", a->nrow, "Images per grid row (default: square)");
   cmd->add_option("--h5", a->h5, "Also write raw samples, labels and seeds to this HDF5 file");

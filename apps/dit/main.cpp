@@ -2,6 +2,7 @@
 // non-zero exit code.
 #include <dit/error.h>
 #include <dit/image.h>
+#include <dit/inference.h>
 #include <dit/kernels.h>
 #include <dit/runtime.h>
 #include <fmt/format.h>
@@ -16,6 +17,16 @@ std::string default_classifier_path() { return data_dir() + "/models/fmnist-clas
 double resolve_cfg_scale(double requested, bool uses_flow_map) {
   if (!(requested < 0)) return requested;  // NaN passes through to the guidance's own check
   return uses_flow_map ? 1.0 : 3.0;
+}
+void add_precision_option(CLI::App& cmd, std::string& target) {
+  cmd.add_option("--precision", target,
+                 "Linear layers: fp32, or bf16 (about 2x faster linears on CPUs with "
+                 "AVX512-BF16; fp32 with a message elsewhere). Default: $DIT_LINEAR_PRECISION, "
+                 "else fp32")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+}
+kernels::LinearPrecision sampling_precision(const std::string& flag) {
+  return flag.empty() ? default_linear_precision() : kernels::parse_linear_precision(flag, "--precision");
 }
 }  // namespace dit::cli
 

@@ -18,7 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct SampleArgs {
-  std::string model, out = "backbones", h5, sampler = "euler", grid = "uniform";
+  std::string model, out = "backbones", h5, sampler = "euler", grid = "uniform", precision;
   std::vector<int64_t> lengths = {100};
   int64_t count = 10, steps = 100, chunk = 32;
   double shift = 3.0, diffusion = 1.0;
@@ -31,6 +31,7 @@ void run_sample(const SampleArgs& a) {
   set_threads(a.threads);
   const std::string model_path = a.model.empty() ? protein::default_protein_model_path() : a.model;
   auto model = protein::load_protein_model(model_path);
+  model->inference_precision = sampling_precision(a.precision);
   auto sampler = make_sampler(a.sampler);  // unknown names fail here, listing the known ones
   if (sampler->uses_flow_map() && !model->step_conditioned())
     throw Error(fmt::format("--sampler {}: needs a few-step (step-conditioned) model; {} is not one",
@@ -145,6 +146,7 @@ void add_protein(CLI::App& app) {
   s->add_option("--chunk", a->chunk, "Backbones per model batch")->capture_default_str()->check(CLI::Range(1, 100000));
   s->add_flag("--no-relax", a->no_relax, "Skip the restrained OpenMM relaxation of the rebuilt backbones");
   s->add_option("-t,--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
+  add_precision_option(*s, a->precision);
   s->add_flag("-q,--quiet", a->quiet, "No progress bar");
   s->callback([a] { run_sample(*a); });
 

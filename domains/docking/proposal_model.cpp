@@ -6,6 +6,7 @@
 
 #include <dit/error.h>
 #include <dit/flow.h>
+#include <dit/inference.h>
 #include <dit/runtime.h>
 #include <dit/sampler.h>
 #include <fmt/format.h>
@@ -181,6 +182,9 @@ std::vector<Pose> model_starts(const LigandTopology& topology, const RDKit::ROMo
                                int count, const ProposalSettings& settings) {
   torch::NoGradGuard no_grad;
   auto model = cached_model(settings.model_path);
+  model.net->inference_precision =
+      settings.precision.empty() ? default_linear_precision()
+                                 : parse_linear_precision(settings.precision, "precision");
   auto complex = std::make_shared<DockingComplex>();
   complex->topology = &topology;
   complex->grid = &grid;

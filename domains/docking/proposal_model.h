@@ -18,6 +18,7 @@ struct ProposalSettings {
   int steps = 20;
   double guidance = 1.0;
   uint64_t seed = 0;
+  std::string precision;  // "" = the default (dit/inference.h), fp32, bf16
 };
 
 // The pose of the ligand's own geometry nearest to `target` (heavy atoms in topology order).

@@ -193,6 +193,7 @@ struct DockOptions {
   std::string sampler = "euler";
   int sample_steps = 20;
   double guidance = 1.0;    // weight of the score-gradient guidance during sampling
+  std::string precision;    // the model's linear layers: "" (default: $DIT_LINEAR_PRECISION, else fp32), fp32, bf16
 };
 
 struct TermValuesReport {

@@ -5,6 +5,7 @@
 // of a sampler), residual updates in place, and the fused kernels' out= / in-place forms
 // (kernels::adaln_layernorm_out, kernels::gate_residual_). Used by dit_velocity whenever grad
 // mode is off. One DiTInference serves one caller at a time (a mutex serialises calls).
+#include <dit/linear.h>
 #include <dit/model.h>
 
 #include <memory>
@@ -12,16 +13,46 @@
 
 namespace dit {
 
-// Precision of the linear layers on the inference path. kBF16: weights cast to bfloat16 once
-// (when the DiTInference is made: make a new one after changing the weights), activations cast
-// to bfloat16 before each linear, products accumulated by libtorch's oneDNN bf16 gemm (AVX512-BF16
-// where the CPU has it) and written back as float32; LayerNorm, attention, GELU and the residual
-// stream stay float32. About 2x faster linears on such CPUs (docs/performance.md); relative error
-// of each linear ~4e-3. Image quality against fp32 is still to be checked with the eval table.
-enum class LinearPrecision { kFloat32, kBF16 };
+// Precision of the linear layers on the inference path (dit/linear.h). kFloat32: fp32 products.
+// kBF16: weights rounded to bfloat16 once (when the DiTInference is made: make a new one after
+// changing the weights), activations rounded to bfloat16 before each linear, fp32 accumulation;
+// LayerNorm, attention and the residual stream stay float32. Relative error per linear ~4e-3;
+// image quality against fp32: docs/performance.md. With oneDNN (the default build) the linears
+// run as kernels::PackedLinear (prepacked weights, bias and tanh-GELU fused, fc1 writing bf16
+// straight into fc2's input); without it, torch::linear.
+using LinearPrecision = kernels::LinearPrecision;
+using kernels::parse_linear_precision;
 
-// "fp32" / "bf16" -> precision; throws dit::Error naming `where` otherwise.
-LinearPrecision parse_linear_precision(const std::string& name, const std::string& where);
+// The precision the sampling commands use by default: $DIT_LINEAR_PRECISION (fp32 / bf16), else
+// fp32. A command's --precision overrides it (FlowSampling::precision).
+LinearPrecision default_linear_precision();
+
+// The block stack of either front-end (DiT over image patches, TokenDiT over token sets) run
+// for sampling: the same function as calling each DiTBlock's forward in turn, without autograd,
+// with the activations in buffers allocated once per (batch, tokens) and reused by every block
+// and every later call of that shape, residual updates in place, the fused kernels' out= and
+// in-place forms, and the linear layers in `precision` (dit/linear.h). One caller at a time (a
+// mutex serialises calls).
+class BlockStackInference {
+ public:
+  BlockStackInference(torch::nn::ModuleList blocks, int64_t num_heads, LinearPrecision precision);
+  // tokens [B, N, D], c [B, D], key_mask [B, N] (true = real token) -> the tokens after every
+  // block: a workspace buffer that the next call overwrites (use it before calling again).
+  torch::Tensor run(const torch::Tensor& tokens, const torch::Tensor& c,
+                    const std::optional<torch::Tensor>& key_mask = std::nullopt);
+  // Buffer allocations so far (each a change of (batch, tokens, dtype)): for tests and benches.
+  int64_t allocations() const;
+  LinearPrecision precision() const { return precision_; }
+  struct Linears;    // internal (src/model/inference.cpp)
+  struct Workspace;  // internal
+
+ private:
+  torch::nn::ModuleList blocks_;
+  int64_t heads_;
+  LinearPrecision precision_;
+  std::shared_ptr<Linears> linears_;  // prepacked or bf16 weights; null: torch::linear in fp32
+  std::shared_ptr<Workspace> ws_;
+};
 
 class DiTInference {
  public:
@@ -33,16 +64,13 @@ class DiTInference {
   // Tokens in, tokens out, as DiT::run_blocks (key_mask [B, N], true = real token).
   torch::Tensor run_blocks(const torch::Tensor& tokens, const torch::Tensor& c,
                            const std::optional<torch::Tensor>& key_mask = std::nullopt);
-  // Buffer allocations so far (each a change of (batch, tokens, dtype)): for tests and benches.
-  int64_t allocations() const;
+  int64_t allocations() const { return stack_.allocations(); }
   const DiT& model() const { return model_; }
+  LinearPrecision precision() const { return stack_.precision(); }
 
  private:
-  struct Workspace;
-  struct BF16Weights;
   DiT model_;
-  std::shared_ptr<BF16Weights> bf16_;  // null for kFloat32
-  std::shared_ptr<Workspace> ws_;
+  BlockStackInference stack_;
 };
 
 // One DiTInference::forward captured as a CUDA graph and replayed: at batch 1 a DiT forward is

@@ -5,6 +5,7 @@
 //   pos_embed, x_embedder.proj, t_embedder.mlp.{0,2}, y_embedder.embedding_table,
 //   blocks.{i}.attn.{qkv,proj}, blocks.{i}.mlp.{fc1,fc2}, blocks.{i}.adaLN_modulation.1,
 //   final_layer.{linear,adaLN_modulation.1}
+#include <dit/linear.h>
 #include <dit/safetensors.h>
 #include <torch/torch.h>
 
@@ -99,6 +100,8 @@ struct FlowInputs {
   int64_t batch_size() const;
 };
 
+class BlockStackInference;  // dit/inference.h
+
 // A flow network: u(x, t, d | inputs), t and d in [0, 1] ([B] each). d undefined gives the
 // velocity v(x, t) (DESIGN.md time convention: t = 0 data, v = eps - x0). The output has x's
 // shape; padded tokens (mask false) get zero. DiT (images) and TokenDiT (token sets) are the two
@@ -110,6 +113,9 @@ struct FlowNetImpl : torch::nn::Module {
   virtual std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&,
                                       const FlowInputs&, const torch::Tensor&)>
   inference();
+  // Precision of the linear layers on that path (dit/linear.h, dit/inference.h); unset: the
+  // default ($DIT_LINEAR_PRECISION, else fp32). The sampling commands set it from --precision.
+  std::optional<kernels::LinearPrecision> inference_precision;
   virtual int64_t num_classes() const = 0;  // 0: no labels; the null class is num_classes()
   virtual bool step_conditioned() const = 0;
   virtual std::string describe() const = 0;  // one line: the architecture
@@ -187,7 +193,9 @@ struct FinalLayerImpl : torch::nn::Module {
 TORCH_MODULE(FinalLayer);
 
 struct DiTImpl : FlowNetImpl {
-  explicit DiTImpl(const DiTConfig& config);
+  // initialize = false: skip the DiT initialisation (for a model whose weights are loaded next:
+  // load_dit; saves ~0.1 s of random draws at DiT-S/2 in every command's start-up).
+  explicit DiTImpl(const DiTConfig& config, bool initialize = true);
 
   // FlowNetImpl: x [B, C, H, W], inputs.labels [B] (required when num_classes > 0); returns the
   // first in_channels output channels (the variance channels of learn_sigma models dropped).
@@ -276,6 +284,11 @@ struct TokenDiTImpl : FlowNetImpl {
   // Returns [B, N, state_dim], zero at padded tokens.
   torch::Tensor flow(const torch::Tensor& x, const torch::Tensor& t, const FlowInputs& inputs,
                      const torch::Tensor& d = {}) override;
+  // With grad mode off: the blocks through BlockStackInference (dit/inference.h: reused
+  // buffers, fused kernels, linears in inference_precision); otherwise flow().
+  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const FlowInputs&,
+                              const torch::Tensor&)>
+  inference() override;
   int64_t num_classes() const override { return config_.num_classes; }
   bool step_conditioned() const override { return config_.step_conditioning; }
   std::string describe() const override { return config_.describe(); }
@@ -290,6 +303,9 @@ struct TokenDiTImpl : FlowNetImpl {
   FinalLayer final_layer{nullptr};
 
  private:
+  // flow() with the blocks run by `stack` (null: each block's forward, with autograd).
+  torch::Tensor flow_with(const torch::Tensor& x, const torch::Tensor& t, const FlowInputs& inputs,
+                         const torch::Tensor& d, BlockStackInference* stack);
   TokenDiTConfig config_;
 };
 TORCH_MODULE(TokenDiT);

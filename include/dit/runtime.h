@@ -13,6 +13,10 @@ namespace dit {
 // affinity mask: a SLURM task or taskset gets its share, not the whole node). Returns the count.
 int set_threads(int n);
 
+// Seconds since this process started (exec), dynamic loading and static initialisers included
+// (from /proc/self/stat; 0 where unreadable): the start-up figure of the commands' --timings.
+double process_age_s();
+
 // Generator for sample `index` of a run seeded with `seed`: the same (seed, index) gives the
 // same draws whatever the batch, shard or resume point (SplitMix64 of both).
 torch::Generator sample_generator(uint64_t seed, uint64_t index);

@@ -139,7 +139,7 @@ torch::Tensor FinalLayerImpl::forward(const torch::Tensor& x, const torch::Tenso
 
 // ---- DiT -------------------------------------------------------------------------------------
 
-DiTImpl::DiTImpl(const DiTConfig& config) : config_(config) {
+DiTImpl::DiTImpl(const DiTConfig& config, bool initialize) : config_(config) {
   config_.validate();
   const auto& c = config_;
   x_embedder = register_module("x_embedder", PatchEmbed(c.in_channels, c.hidden_size, c.patch_size));
@@ -155,7 +155,7 @@ DiTImpl::DiTImpl(const DiTConfig& config) : config_(config) {
       "final_layer", FinalLayer(c.hidden_size, c.patch_size * c.patch_size * c.out_channels()));
   pos_embed = register_buffer(
       "pos_embed", sincos_pos_embed_2d(c.hidden_size, c.grid_size()).unsqueeze(0));  // [1, N, D]
-  initialize_weights();
+  if (initialize) initialize_weights();
 }
 
 void initialize_dit_weights(nn::Module& net, TimestepEmbedder& t_embedder,

@@ -20,11 +20,10 @@ std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const Fl
                             const torch::Tensor&)>
 DiTImpl::inference() {
   // With grad mode off (sampling), the inference path: buffers reused across sampler steps.
-  // DIT_LINEAR_PRECISION=bf16 selects bfloat16 linear layers there (see dit/inference.h).
+  // Linear layers in inference_precision (--precision), else DIT_LINEAR_PRECISION, else fp32.
   DiT model(std::static_pointer_cast<DiTImpl>(shared_from_this()));
-  const char* env = std::getenv("DIT_LINEAR_PRECISION");
   auto inference = std::make_shared<DiTInference>(
-      model, parse_linear_precision(env ? env : "", "DIT_LINEAR_PRECISION"));
+      model, inference_precision ? *inference_precision : default_linear_precision());
   return [model, inference](const torch::Tensor& x, const torch::Tensor& t,
                             const FlowInputs& in, const torch::Tensor& d) mutable {
     if (torch::GradMode::is_enabled()) return model->flow(x, t, in, d);

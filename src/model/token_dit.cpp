@@ -1,6 +1,7 @@
 // The DiT over token sets (see TokenDiTImpl in dit/model.h), the FlowInputs helpers, and the
 // network files every domain reads and writes (load_flow_net / save_flow_net).
 #include <dit/error.h>
+#include <dit/inference.h>
 #include <dit/model.h>
 #include <dit/safetensors.h>
 #include <fmt/format.h>
@@ -193,6 +194,25 @@ std::shared_ptr<FlowNetImpl> TokenDiTImpl::fresh() const {
 
 torch::Tensor TokenDiTImpl::flow(const torch::Tensor& x, const torch::Tensor& t,
                                  const FlowInputs& in, const torch::Tensor& d) {
+  return flow_with(x, t, in, d, nullptr);
+}
+
+std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const FlowInputs&,
+                            const torch::Tensor&)>
+TokenDiTImpl::inference() {
+  auto self = std::static_pointer_cast<TokenDiTImpl>(shared_from_this());
+  auto stack = std::make_shared<BlockStackInference>(
+      blocks, config_.num_heads,
+      inference_precision ? *inference_precision : default_linear_precision());
+  return [self, stack](const torch::Tensor& x, const torch::Tensor& t, const FlowInputs& in,
+                       const torch::Tensor& d) {
+    return self->flow_with(x, t, in, d, torch::GradMode::is_enabled() ? nullptr : stack.get());
+  };
+}
+
+torch::Tensor TokenDiTImpl::flow_with(const torch::Tensor& x, const torch::Tensor& t,
+                                      const FlowInputs& in, const torch::Tensor& d,
+                                      BlockStackInference* stack) {
   const auto& c = config_;
   if (x.dim() != 3 || x.size(2) != c.state_dim)
     throw Error(fmt::format("token DiT: x must be [B, N, {}], got {} dims", c.state_dim, x.dim()));
@@ -243,8 +263,11 @@ torch::Tensor TokenDiTImpl::flow(const torch::Tensor& x, const torch::Tensor& t,
     throw Error("token DiT: step sizes given to a model without step conditioning");
   }
   const bool padded = !mask.all().item<bool>();
-  for (auto& block : *blocks)
-    tokens = block->as<DiTBlockImpl>()->forward(tokens, cond, padded ? std::optional(mask) : std::nullopt);
+  const auto key_mask = padded ? std::optional(mask) : std::nullopt;
+  if (stack)
+    tokens = stack->run(tokens, cond, key_mask);  // a workspace buffer, read once below
+  else
+    for (auto& block : *blocks) tokens = block->as<DiTBlockImpl>()->forward(tokens, cond, key_mask);
   auto out = final_layer->forward(tokens.narrow(1, 0, N), cond);  // [B, N, Cx]
   if (in.mask.defined()) out = out * in.mask.unsqueeze(-1).to(out.dtype());
   return out;

@@ -63,7 +63,7 @@ DiT load_dit(const std::string& path, torch::Dtype dtype) {
       throw Error(fmt::format("{}: tensor '{}' has shape [{}], expected [{}]", path, name,
                               fmt::join(stored, ", "), fmt::join(shape, ", ")));
   }
-  DiT model(config);
+  DiT model(config, /*initialize=*/false);  // every tensor is loaded below
   TensorMap weights;
   for (const auto& name : file.names())
     if (name.rfind(prefix, 0) == 0) weights[name.substr(prefix.size())] = file.view(name);
