@@ -123,8 +123,10 @@ class TempDir {
 
 std::string shell_quote(const std::string& s);
 // Runs argv through /bin/sh; returns its stdout (stderr passes through). Throws on failure.
-// `env`: NAME=value settings for that process only.
-std::string run_capture(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
+// `env`: NAME=value settings for that process only; `merge_stderr`: capture stderr too (and
+// include the output in the error).
+std::string run_capture(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
+                        bool merge_stderr = false);
 // The environment a baseline process gets so that its thread count is what the engine uses:
 // OMP_NUM_THREADS (read by libgomp and OpenBLAS when they load, before torch.set_num_threads can
 // act; without it a PyTorch process on this stack runs measurably slower, which would flatter

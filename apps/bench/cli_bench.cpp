@@ -58,22 +58,9 @@ std::string default_dit() {
 
 // Runs a command line, returns (wall seconds, stdout + stderr). Throws on a non-zero exit.
 std::pair<double, std::string> run_timed(const std::vector<std::string>& argv) {
-  std::string cmd;
-  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + shell_quote(a);
-  cmd += " 2>&1";
-  std::fflush(nullptr);
   const auto start = std::chrono::steady_clock::now();
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) throw Error(fmt::format("cannot run {}", argv.front()));
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  const int status = pclose(pipe);
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw Error(fmt::format("{} failed:\n{}", cmd, out));
-  return {wall, out};
+  std::string out = run_capture(argv, {}, /*merge_stderr=*/true);
+  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), out};
 }
 
 struct CliRun {

@@ -181,10 +181,12 @@ std::vector<std::string> baseline_env(int threads) {
   return {"OMP_NUM_THREADS=" + n, "OPENBLAS_NUM_THREADS=" + n, "MKL_NUM_THREADS=" + n};
 }
 
-std::string run_capture(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+std::string run_capture(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                        bool merge_stderr) {
   std::string cmd = env.empty() ? "" : "env";
   for (const auto& e : env) cmd += " " + shell_quote(e);
   for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + shell_quote(a);
+  if (merge_stderr) cmd += " 2>&1";
   std::fflush(nullptr);
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) throw Error(fmt::format("cannot run {}", argv.front()));
@@ -194,9 +196,9 @@ std::string run_capture(const std::vector<std::string>& argv, const std::vector<
   while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
   int status = pclose(pipe);
   if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw Error(fmt::format("{} failed (exit status {}); its error is printed above",
-                            argv.size() > 1 ? argv[1] : argv[0],
-                            status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+    throw Error(fmt::format("{} failed (exit status {}){}", argv.size() > 1 ? argv[1] : argv[0],
+                            status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                            merge_stderr ? ":\n" + out : "; its error is printed above"));
   return out;
 }
 
