@@ -14,7 +14,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -52,9 +52,9 @@ bool autotune_enabled() {
 std::string autotune_cache_path() {
   if (const char* p = std::getenv("DIT_AUTOTUNE_CACHE"); p && *p) return p;
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x)
-    return (std::filesystem::path(x) / "dit-engine" / "autotune.json").string();
+    return (dit::fs::path(x) / "dit-engine" / "autotune.json").string();
   if (const char* h = std::getenv("HOME"); h && *h)
-    return (std::filesystem::path(h) / ".cache" / "dit-engine" / "autotune.json").string();
+    return (dit::fs::path(h) / ".cache" / "dit-engine" / "autotune.json").string();
   return "";  // no home: tune per process, remember nothing
 }
 
@@ -97,7 +97,7 @@ void load_locked() {
 // the same file), then replaces it atomically. Returns the value in force for `key`.
 nlohmann::json merge_into_file(const std::string& path, const std::string& key,
                                const nlohmann::json& value, bool overwrite) {
-  namespace fs = std::filesystem;
+  namespace fs = dit::fs;
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
   const std::string lock_path = path + ".lock";

@@ -32,4 +32,17 @@ struct DeviceBackend {
 // Called once from a static initialiser in the backend's file; returns true (for that use).
 bool register_device_backend(const DeviceBackend& backend);
 
+// The layouts the fused adaLN ops of a device backend take (the cuda backend asks these; they are
+// plain tensor metadata, so tests/kernels/layout_test.cpp checks on the CPU that the model passes
+// what they take). nullptr when the inputs qualify, else a sentence naming the field:
+//   adaln_layernorm_out: x and out [B, N, D] row-major contiguous, of one device and dtype (fp32,
+//     bf16 or fp16); shift and scale [B, D] rows with unit stride along D (chunks of the adaLN
+//     projection [B, 6D] qualify as they are).
+//   gate_residual_: x [B, N, D] contiguous; y of x's shape (any strides: copied once when not
+//     contiguous); gate a [B, D] row operand; one device and dtype.
+const char* adaln_layout_unsupported(const torch::Tensor& out, const torch::Tensor& x,
+                                     const torch::Tensor& shift, const torch::Tensor& scale);
+const char* gate_residual_layout_unsupported(const torch::Tensor& x, const torch::Tensor& gate,
+                                             const torch::Tensor& y);
+
 }  // namespace dit::kernels

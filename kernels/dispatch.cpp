@@ -197,8 +197,11 @@ torch::Tensor adaln_layernorm(const torch::Tensor& x, const torch::Tensor& shift
                               const torch::Tensor& scale) {
   const std::string b = choose({&x, &shift, &scale}, "adaln_layernorm");
   if (find_device_backend(b)) {
-    auto out = torch::empty_like(x, at::MemoryFormat::Contiguous);
-    adaln_layernorm_out(out, x, shift, scale);
+    // The device kernels take row-major tokens: a strided x is copied once (the model passes
+    // contiguous tokens: DiTImpl::embed_patches).
+    const auto xc = x.contiguous();
+    auto out = torch::empty_like(xc);
+    adaln_layernorm_out(out, xc, shift, scale);
     return out;
   }
   if (b == "reference") return reference::adaln_layernorm(x, shift, scale);
@@ -222,9 +225,10 @@ void adaln_layernorm_out(const torch::Tensor& out, const torch::Tensor& x,
   const std::string b = choose({&out, &x, &shift, &scale}, "adaln_layernorm_out");
   if (const DeviceBackend* d = find_device_backend(b)) {
     if (d->adaln_layernorm_out(out, x, shift, scale)) return;
-    if (selected_by_name(*d))
-      throw refused(*d, "adaln_layernorm_out", "needs contiguous x and out of one dtype (fp32, "
-                    "bf16 or fp16) and unit-stride shift and scale rows");
+    if (selected_by_name(*d)) {
+      const char* why = adaln_layout_unsupported(out, x, shift, scale);
+      throw refused(*d, "adaln_layernorm_out", why ? why : "the kernel refused these sizes");
+    }
   } else if (b != "reference") {
     return cpu::adaln_layernorm_out(out, x, shift, scale);
   }
@@ -235,13 +239,54 @@ void gate_residual_(const torch::Tensor& x, const torch::Tensor& gate, const tor
   const std::string b = choose({&x, &gate, &y}, "gate_residual_");
   if (const DeviceBackend* d = find_device_backend(b)) {
     if (d->gate_residual_(x, gate, y)) return;
-    if (selected_by_name(*d))
-      throw refused(*d, "gate_residual_", "needs contiguous x and y of one dtype (fp32, bf16 or "
-                    "fp16) and unit-stride gate rows");
+    if (selected_by_name(*d)) {
+      const char* why = gate_residual_layout_unsupported(x, gate, y);
+      throw refused(*d, "gate_residual_", why ? why : "the kernel refused these sizes");
+    }
   } else if (b != "reference") {
     return cpu::gate_residual_(x, gate, y);
   }
   x.add_(gate.unsqueeze(1) * y);
+}
+
+namespace {
+bool device_dtype(const torch::Tensor& t) {
+  const auto s = t.scalar_type();
+  return s == torch::kFloat32 || s == torch::kBFloat16 || s == torch::kHalf;
+}
+bool same_place(std::initializer_list<const torch::Tensor*> ts) {
+  for (const auto* t : ts)
+    if (t->device() != (*ts.begin())->device() || t->scalar_type() != (*ts.begin())->scalar_type())
+      return false;
+  return true;
+}
+// A [B, D] operand whose row b is read at data + b * stride(0), unit stride along D.
+const char* row_operand_unsupported(const torch::Tensor& r, const torch::Tensor& x, const char* msg) {
+  if (r.dim() != 2 || r.size(0) != x.size(0) || r.size(1) != x.size(2) || r.stride(1) != 1) return msg;
+  return nullptr;
+}
+}  // namespace
+
+const char* adaln_layout_unsupported(const torch::Tensor& out, const torch::Tensor& x,
+                                     const torch::Tensor& shift, const torch::Tensor& scale) {
+  if (!same_place({&out, &x, &shift, &scale}))
+    return "x, out, shift and scale must share one device and dtype";
+  if (!device_dtype(x)) return "x must be fp32, bf16 or fp16";
+  if (x.dim() != 3) return "x must be [B, N, D]";
+  if (!x.is_contiguous()) return "x must be row-major contiguous [B, N, D] (got a strided view)";
+  if (out.sizes() != x.sizes() || !out.is_contiguous()) return "out must be contiguous and shaped as x";
+  if (auto why = row_operand_unsupported(shift, x, "shift must be [B, D] rows with unit stride along D"))
+    return why;
+  return row_operand_unsupported(scale, x, "scale must be [B, D] rows with unit stride along D");
+}
+
+const char* gate_residual_layout_unsupported(const torch::Tensor& x, const torch::Tensor& gate,
+                                             const torch::Tensor& y) {
+  if (!same_place({&x, &gate, &y})) return "x, gate and y must share one device and dtype";
+  if (!device_dtype(x)) return "x must be fp32, bf16 or fp16";
+  if (x.dim() != 3 || !x.is_contiguous()) return "x must be row-major contiguous [B, N, D]";
+  if (y.sizes() != x.sizes()) return "y must be shaped as x";
+  return row_operand_unsupported(gate, x, "gate must be [B, D] rows with unit stride along D");
 }
 
 }  // namespace dit::kernels

@@ -10,7 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -109,7 +109,7 @@ class TempDir {
   ~TempDir() {
     if (keep_) return;
     std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
+    dit::fs::remove_all(path_, ec);
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

@@ -16,7 +16,7 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
+#include <dit/fs.h>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -27,7 +27,7 @@
 
 namespace dit::bench {
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 using json = nlohmann::json;
 
 void randomize_parameters(torch::nn::Module& model, uint64_t seed);  // dit_bench.cpp

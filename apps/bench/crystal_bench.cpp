@@ -32,7 +32,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include <filesystem>
+#include <dit/fs.h>
 #include <memory>
 #include <string>
 #include <vector>
@@ -185,7 +185,7 @@ void run_crystal(const CrystalBenchOptions& o) {
       throw Error(fmt::format("--sampler {}: crystal models are not few-step models", o.sampler));
   }
   const std::string path = o.model.empty() ? crystal::default_crystal_model_path() : o.model;
-  if (o.model.empty() && !std::filesystem::exists(path))
+  if (o.model.empty() && !dit::fs::exists(path))
     throw Error(fmt::format("no bundled crystal model at {}: give one with --model", path));
   auto model = crystal::load_crystal_model(path);
   auto& net = *model.net;

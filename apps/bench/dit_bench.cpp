@@ -47,7 +47,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -68,7 +68,7 @@
 #define DIT_BENCH_SCRIPT_DIR "apps/bench"
 #endif
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 using json = nlohmann::json;
 
 namespace dit::bench {

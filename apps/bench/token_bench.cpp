@@ -9,7 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
+#include <dit/fs.h>
 #include <tuple>
 
 namespace dit::bench {
@@ -58,7 +58,7 @@ void validate_token_bench(const TokenBenchOptions& o) {
 
 BenchStart start_token_bench(const std::string& name, const TokenBenchOptions& o, FlowNetImpl& net,
                              const std::string& model_path, const std::string& threads_note) {
-  if (!o.no_pytorch && !std::filesystem::exists(o.pytorch_script))
+  if (!o.no_pytorch && !dit::fs::exists(o.pytorch_script))
     throw Error(fmt::format("PyTorch script {} not found (set --pytorch-script)", o.pytorch_script));
   BenchStart s;
   s.model_path = model_path;

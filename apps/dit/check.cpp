@@ -9,7 +9,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
+#include <dit/fs.h>
 #include <map>
 
 #include "check.h"
@@ -75,7 +75,7 @@ int run_check(const Args& a) {
                a.file);
     return kCheckBadInput;
   }
-  if (!std::filesystem::is_regular_file(a.file)) {
+  if (!dit::fs::is_regular_file(a.file)) {
     fmt::print(stderr, "dit check: error: {}: no such file\n", a.file);
     return kCheckBadInput;
   }

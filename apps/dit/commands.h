@@ -1,7 +1,7 @@
 #pragma once
 // Each subcommand lives in its own file and adds itself to the CLI here.
 #include <CLI/CLI.hpp>
-#include <dit/linear.h>
+#include <dit/inference.h>
 
 namespace dit::cli {
 
@@ -33,10 +33,9 @@ std::string default_classifier_path();
 constexpr double kAutoCfgScale = -1;
 double resolve_cfg_scale(double requested, bool uses_flow_map);
 
-// --precision fp32|bf16 of every sampling command (the linear layers of the sampling path,
-// dit/inference.h), into `target` ("" when not given).
-void add_precision_option(CLI::App& cmd, std::string& target);
-// The precision to sample with: `flag`, or the default ($DIT_LINEAR_PRECISION, else fp32).
-kernels::LinearPrecision sampling_precision(const std::string& flag);
+// --device cpu|cuda[:N]|auto and --dtype fp32|bf16|fp16 (also spelt --precision, its older
+// name) of every sampling command, into `target` (dit/inference.h Placement; the net is placed
+// with place_for_sampling).
+void add_placement_options(CLI::App& cmd, Placement& target);
 
 }  // namespace dit::cli

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 
-#include <filesystem>
+#include <dit/fs.h>
 
 #include "check.h"
 #include "commands.h"
@@ -14,10 +14,11 @@
 namespace dit::cli {
 namespace {
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 
 struct SampleArgs {
-  std::string model, out = "crystals", h5, sampler = "euler", grid = "uniform", precision;
+  std::string model, out = "crystals", h5, sampler = "euler", grid = "uniform";
+  Placement placement;  // --device, --dtype
   std::vector<std::string> compositions;
   int atoms = 0, spacegroup = 0;
   int64_t count = 20, steps = 50, chunk = 64;
@@ -40,7 +41,7 @@ void run_sample(const SampleArgs& a) {
   }
   const std::string model_path = a.model.empty() ? crystal::default_crystal_model_path() : a.model;
   auto model = crystal::load_crystal_model(model_path);
-  model.net->inference_precision = sampling_precision(a.precision);
+  place_for_sampling(*model.net, a.placement);
   auto sampler = make_sampler(a.sampler);  // unknown names fail here, listing the known ones
   if (sampler->uses_flow_map()) throw Error(fmt::format("--sampler {}: crystal models are not few-step models", a.sampler));
   if (a.cfg_scale != 1.0 && a.spacegroup == 0)
@@ -163,7 +164,7 @@ void add_crystal(CLI::App& app) {
   s->add_option("--chunk", a->chunk, "Cells per model batch")->capture_default_str()->check(CLI::Range(1, 100000));
   s->add_flag("--no-standardized", a->no_standardized, "Do not write spglib's standardised cells");
   s->add_option("-t,--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
-  add_precision_option(*s, a->precision);
+  add_placement_options(*s, a->placement);
   s->add_flag("-q,--quiet", a->quiet, "No progress bar");
   s->callback([a] { run_sample(*a); });
 

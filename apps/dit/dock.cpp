@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
-#include <filesystem>
+#include <dit/fs.h>
 
 #include "commands.h"
 
@@ -17,7 +17,8 @@ namespace dit::cli {
 namespace {
 struct DockArgs {
   std::string receptor, ligand, smiles, box, autobox_ligand, output = "poses.sdf", h5, summary;
-  std::string model = "default", sampler = "euler", precision;
+  std::string model = "default", sampler = "euler";
+  Placement placement;  // --device, --dtype (the proposal model)
   int num_poses = 40, top = 5, threads = 0, steps = 20, mc_steps = 30, max_heavy = 128;
   double guidance = 1.0, autobox_padding = 4.0, pocket_cutoff = 8.0;
   uint64_t seed = 1234;
@@ -27,12 +28,12 @@ struct DockArgs {
 std::string resolve_model(const std::string& requested) {
   if (requested == "none") return "";
   if (requested != "default") {
-    if (!std::filesystem::is_regular_file(requested))
+    if (!dit::fs::is_regular_file(requested))
       throw Error(fmt::format("--model {}: file not found", requested));
     return requested;
   }
   const std::string bundled = data_dir() + "/models/dock-dit.safetensors";
-  return std::filesystem::is_regular_file(bundled) ? bundled : "";
+  return dit::fs::is_regular_file(bundled) ? bundled : "";
 }
 
 struct SummaryRow {
@@ -65,7 +66,9 @@ void run_dock(const DockArgs& a) {
   options.sampler = a.sampler;
   options.sample_steps = a.steps;
   options.guidance = a.guidance;
-  options.precision = a.precision;
+  options.precision = a.placement.dtype;
+  options.device = a.placement.device;
+  resolve_device(a.placement.device);  // a GPU that is not there fails now, before any work
   docking::LigandLimits limits;
   limits.max_heavy_atoms = a.max_heavy;
   auto reader = a.smiles.empty() ? docking::LigandReader::from_file(a.ligand, a.seed, limits)
@@ -170,7 +173,7 @@ void add_dock(CLI::App& app) {
   cmd->add_option("--max-heavy-atoms", args->max_heavy, "Refuse larger ligands")->capture_default_str();
   cmd->add_option("--seed", args->seed, "Random seed")->capture_default_str();
   cmd->add_option("-t,--threads", args->threads, "CPU threads (0: all)")->capture_default_str();
-  add_precision_option(*cmd, args->precision);
+  add_placement_options(*cmd, args->placement);
   cmd->add_flag("--no-checks", args->no_checks, "Skip the PoseBusters checks");
   auto* score_only = cmd->add_flag("--score-only", args->score_only, "Score and check the input pose(s), no search");
   cmd->add_flag("--local-only", args->local_only, "Only optimise the input pose(s) locally (L-BFGS)")->excludes(score_only);

@@ -13,7 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -61,7 +61,7 @@ class RdkitLogCapture {
 // The first molecule of an SDF file, sanitised, hydrogens removed (for the RMSD).
 std::unique_ptr<RDKit::ROMol> read_reference(const std::string& path, RdkitLogCapture& log) {
   std::ifstream file(path, std::ios::binary);
-  if (!std::filesystem::is_regular_file(path) || !file)
+  if (!dit::fs::is_regular_file(path) || !file)
     throw Error(fmt::format("{}: cannot read reference ligand file", path));
   RDKit::ForwardSDMolSupplier supplier(&file, false, /*sanitize=*/false, /*removeHs=*/false);
   std::unique_ptr<RDKit::ROMol> mol;
@@ -108,7 +108,7 @@ int check_poses(const Args& a) {
     return kCheckBadInput;
   }
   std::ifstream file(a.poses, std::ios::binary);
-  if (!std::filesystem::is_regular_file(a.poses) || !file) {
+  if (!dit::fs::is_regular_file(a.poses) || !file) {
     fmt::print(stderr, "dit check: error: {}: cannot read poses file\n", a.poses);
     return kCheckBadInput;
   }

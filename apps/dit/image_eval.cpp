@@ -5,7 +5,7 @@
 #include <dit/image.h>
 #include <fmt/format.h>
 
-#include <filesystem>
+#include <dit/fs.h>
 #include <dit/sampler.h>
 
 #include <fstream>
@@ -73,12 +73,12 @@ void run_eval(const EvalArgs& a) {
   auto train_x = images_to_model_space(train.images), test_x = images_to_model_space(test.images);
 
   ImageClassifier clf{nullptr};
-  if (a.train_classifier || !std::filesystem::exists(clf_path)) {
+  if (a.train_classifier || !dit::fs::exists(clf_path)) {
     fmt::print(stderr, "training the evaluation classifier ({} epochs) -> {}\n", a.classifier_epochs, clf_path);
     Progress p("classifier", 0);
     clf = train_classifier(train_x, train.labels, a.classifier_epochs, 0, p);
-    if (auto dir = std::filesystem::path(clf_path).parent_path(); !dir.empty())
-      std::filesystem::create_directories(dir);
+    if (auto dir = dit::fs::path(clf_path).parent_path(); !dir.empty())
+      dit::fs::create_directories(dir);
     save_classifier(clf_path, clf);
   } else {
     clf = load_classifier(clf_path);

@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 
-#include <filesystem>
+#include <dit/fs.h>
 #include <sstream>
 
 #include "commands.h"
@@ -21,7 +21,7 @@ struct SampleArgs {
   std::vector<int64_t> classes;
   int64_t count = 16, nrow = 0, chunk = 64;
   int steps = 30, threads = 0;
-  std::string precision;  // "" = $DIT_LINEAR_PRECISION, else fp32
+  Placement placement;  // --device, --dtype
   bool timings = false;
   double cfg_scale = kAutoCfgScale, cfg_rescale = 0.0, shift = 3.0, atol = 1e-4, rtol = 1e-4, diffusion = 1.0;
   std::vector<double> cfg_interval{0.0, 1.0};
@@ -33,8 +33,8 @@ constexpr double kMaxNoise = 100.0;
 // Fails before any sampling when an output cannot be created: its directory must exist.
 void check_output_dir(const std::string& flag, const std::string& path) {
   if (path.empty()) return;
-  const auto dir = std::filesystem::path(path).parent_path();
-  if (!dir.empty() && !std::filesystem::is_directory(dir))
+  const auto dir = dit::fs::path(path).parent_path();
+  if (!dir.empty() && !dit::fs::is_directory(dir))
     throw Error(fmt::format("{} {}: directory {} does not exist", flag, path, dir.string()));
 }
 
@@ -69,10 +69,9 @@ void run_sample(const SampleArgs& a) {
   check_output_dir("-o", a.output);
   check_output_dir("--h5", a.h5);
   const std::string model_path = a.model.empty() ? default_model_path() : a.model;
-  const auto precision = sampling_precision(a.precision);
   torch::NoGradGuard no_grad;
   DiT model = load_dit(model_path);
-  model->inference_precision = precision;
+  const std::string placed = place_for_sampling(*model, a.placement);
   const auto& c = model->config();
   if (!a.output.empty() && c.in_channels != 1 && c.in_channels != 3)
     throw Error(fmt::format("-o {}: {} makes {}-channel samples (latents), a PNG needs 1 or 3: "
@@ -143,7 +142,7 @@ void run_sample(const SampleArgs& a) {
     try {
       write_image_samples_h5(a.h5, samples, labels, seeds, parameters);
     } catch (...) {  // a failed run leaves no output: not the grid of a run that failed either
-      if (!a.output.empty()) std::filesystem::remove(a.output);
+      if (!a.output.empty()) dit::fs::remove(a.output);
       throw;
     }
     fmt::print(stderr, "wrote {}\n", a.h5);
@@ -152,9 +151,8 @@ void run_sample(const SampleArgs& a) {
     const double end_s = process_age_s();
     fmt::print(stderr,
                "timings: start-up {:.3f} s (process start to model loaded), sampling {:.3f} s, "
-               "output {:.3f} s, total {:.3f} s; linears {}\n",
-               loaded_s, sampled_s - loaded_s, end_s - sampled_s, end_s,
-               kernels::precision_name(kernels::resolve_precision(precision)));
+               "output {:.3f} s, total {:.3f} s; {}\n",
+               loaded_s, sampled_s - loaded_s, end_s - sampled_s, end_s, placed);
   }
 }
 }  // namespace
@@ -179,7 +177,7 @@ void add_image_sample(CLI::App& image) {
   cmd->add_option("--diffusion", a->diffusion, "euler-maruyama noise level")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("-s,--seed", a->seed, "Seed: image i uses noise seeded by (seed, i)")->capture_default_str();
   cmd->add_option("-t,--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
-  add_precision_option(*cmd, a->precision);
+  add_placement_options(*cmd, a->placement);
   cmd->add_flag("--timings", a->timings,
                 "Print start-up (process start to model loaded), sampling and output seconds");
   cmd->add_option("-o,--output", a->output, "PNG grid path ('' to skip)")->capture_default_str();

@@ -4,7 +4,7 @@
 #include <dit/train.h>
 #include <fmt/format.h>
 
-#include <filesystem>
+#include <dit/fs.h>
 
 #include "commands.h"
 
@@ -59,7 +59,7 @@ void run_train(const TrainArgs& a) {
   }
   FlowMatchingTrainer trainer(model, data, opts);
 
-  std::filesystem::create_directories(a.out);
+  dit::fs::create_directories(a.out);
   const std::string model_path = a.out + "/model.safetensors";
   TrainRun run;
   run.checkpoint = a.out + "/checkpoint.safetensors";

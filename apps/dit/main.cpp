@@ -18,15 +18,16 @@ double resolve_cfg_scale(double requested, bool uses_flow_map) {
   if (!(requested < 0)) return requested;  // NaN passes through to the guidance's own check
   return uses_flow_map ? 1.0 : 3.0;
 }
-void add_precision_option(CLI::App& cmd, std::string& target) {
-  cmd.add_option("--precision", target,
-                 "Linear layers: fp32, or bf16 (about 2x faster linears on CPUs with "
-                 "AVX512-BF16; fp32 with a message elsewhere). Default: $DIT_LINEAR_PRECISION, "
-                 "else fp32")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
-}
-kernels::LinearPrecision sampling_precision(const std::string& flag) {
-  return flag.empty() ? default_linear_precision() : kernels::parse_linear_precision(flag, "--precision");
+void add_placement_options(CLI::App& cmd, Placement& target) {
+  cmd.add_option("--device", target.device,
+                 "Where to sample: cpu, cuda, cuda:N, or auto (a GPU when this build and the "
+                 "machine have one, else the CPU)")
+      ->capture_default_str();
+  cmd.add_option("--dtype,--precision", target.dtype,
+                 "Precision: fp32; bf16 (on the CPU: bf16 linear layers, about 2x faster on "
+                 "CPUs with AVX512-BF16, fp32 with a message elsewhere; on a GPU: bf16 weights "
+                 "and kernels); fp16 (GPU only). Default: $DIT_LINEAR_PRECISION, else fp32")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
 }
 }  // namespace dit::cli
 

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 
-#include <filesystem>
+#include <dit/fs.h>
 #include <map>
 
 #include "check.h"
@@ -15,10 +15,11 @@
 namespace dit::cli {
 namespace {
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 
 struct SampleArgs {
-  std::string model, out = "backbones", h5, sampler = "euler", grid = "uniform", precision;
+  std::string model, out = "backbones", h5, sampler = "euler", grid = "uniform";
+  Placement placement;  // --device, --dtype
   std::vector<int64_t> lengths = {100};
   int64_t count = 10, steps = 100, chunk = 32;
   double shift = 3.0, diffusion = 1.0;
@@ -31,7 +32,7 @@ void run_sample(const SampleArgs& a) {
   set_threads(a.threads);
   const std::string model_path = a.model.empty() ? protein::default_protein_model_path() : a.model;
   auto model = protein::load_protein_model(model_path);
-  model->inference_precision = sampling_precision(a.precision);
+  place_for_sampling(*model, a.placement);
   auto sampler = make_sampler(a.sampler);  // unknown names fail here, listing the known ones
   if (sampler->uses_flow_map() && !model->step_conditioned())
     throw Error(fmt::format("--sampler {}: needs a few-step (step-conditioned) model; {} is not one",
@@ -146,7 +147,7 @@ void add_protein(CLI::App& app) {
   s->add_option("--chunk", a->chunk, "Backbones per model batch")->capture_default_str()->check(CLI::Range(1, 100000));
   s->add_flag("--no-relax", a->no_relax, "Skip the restrained OpenMM relaxation of the rebuilt backbones");
   s->add_option("-t,--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
-  add_precision_option(*s, a->precision);
+  add_placement_options(*s, a->placement);
   s->add_flag("-q,--quiet", a->quiet, "No progress bar");
   s->callback([a] { run_sample(*a); });
 

@@ -7,6 +7,7 @@
 // passing every check: failing samples are written and flagged, never dropped).
 #include <dit/crystal.h>
 #include <dit/error.h>
+#include <dit/inference.h>
 #include <dit/jobs.h>
 #include <dit/runtime.h>
 #include <fmt/format.h>
@@ -47,6 +48,8 @@ class CrystalBatchDomain : public jobs::BatchDomain {
     if (compositions_.empty()) throw Error(fmt::format("{} compositions: required (e.g. [\"Fe6O8\"])", where));
     model_path_ = job.model.empty() ? default_crystal_model_path() : job.model;
     model_ = load_crystal_model(model_path_);
+    place_for_sampling(*model_.net, Placement{job.device, job.dtype}, job.path + ": device",
+                       job.path + ": dtype");
     domain_ = std::make_unique<CrystalDomain>(model_.scaling);
     sampling_.sampler = job.sampler.name;
     sampling_.options = job.sampler.options;

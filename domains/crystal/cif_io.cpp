@@ -10,7 +10,7 @@
 #include <gemmi/smcif.hpp>
 
 #include <cmath>
-#include <filesystem>
+#include <dit/fs.h>
 #include <sstream>
 
 namespace dit::crystal {
@@ -34,7 +34,7 @@ std::vector<std::string> listed_operations(gemmi::cif::Block& block) {
 }  // namespace
 
 Crystal read_crystal_cif(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path)) throw Error(fmt::format("{}: no such file", path));
+  if (!dit::fs::is_regular_file(path)) throw Error(fmt::format("{}: no such file", path));
   gemmi::cif::Document doc;
   try {
     doc = gemmi::cif::read(gemmi::MaybeGzipped(path));
@@ -81,7 +81,7 @@ Crystal read_crystal_cif(const std::string& path) {
                               "structures are not supported", path, site.label, site.occ));
   }
   Crystal out;
-  out.name = std::filesystem::path(path).stem().string();
+  out.name = dit::fs::path(path).stem().string();
   out.cell = {small.cell.a, small.cell.b, small.cell.c, small.cell.alpha, small.cell.beta, small.cell.gamma};
   for (const auto& site : small.get_all_unit_cell_sites()) {
     const int z = site.element.atomic_number();

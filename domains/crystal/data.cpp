@@ -6,7 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
+#include <dit/fs.h>
 
 #include "domains/crystal/data.h"
 #include "domains/crystal/model.h"
@@ -14,7 +14,7 @@
 namespace dit::crystal {
 
 std::vector<Crystal> load_crystals(const std::string& path, int split, int64_t max_atoms, std::vector<int>* spacegroups) {
-  if (!std::filesystem::is_regular_file(path))
+  if (!dit::fs::is_regular_file(path))
     throw Error(fmt::format("{}: no such file (prepare it with scripts/crystal/prepare.py)", path));
   h5md::File file(path, h5md::Mode::ReadData);
   for (const char* name : {"crystals/num_atoms", "crystals/offset", "crystals/lattice", "crystals/split",
@@ -41,7 +41,7 @@ std::vector<Crystal> load_crystals(const std::string& path, int split, int64_t m
     if (splits[s].item<int64_t>() != split || n[s] < 1 || n[s] > max_atoms) continue;
     if (o[s] < 0 || o[s] + n[s] > A) throw Error(fmt::format("{}: crystal {}: offset {} + {} atoms beyond atoms/Z", path, s, o[s], n[s]));
     Crystal c;
-    c.name = fmt::format("{}#{}", std::filesystem::path(path).filename().string(), s);
+    c.name = fmt::format("{}#{}", dit::fs::path(path).filename().string(), s);
     for (int k = 0; k < 6; ++k) c.cell[k] = l[s][k];
     if (!std::isfinite(cell_volume(c.cell))) throw Error(fmt::format("{}: crystal {}: crystals/lattice is not a cell", path, s));
     for (int64_t i = o[s]; i < o[s] + n[s]; ++i) {

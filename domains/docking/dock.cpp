@@ -45,7 +45,8 @@ DockResult dock(const Receptor& receptor, const RDKit::ROMol& ligand, const Box&
     }
   } else {
     ProposalSettings settings{options.model, options.sampler, options.sample_steps,
-                              options.guidance, options.seed, options.precision};
+                              options.guidance, options.seed, options.precision,
+                              options.device};
     starts = model_starts(topology, ligand, pocket, grid, box, options.num_poses, settings);
   }
   SearchSettings search;

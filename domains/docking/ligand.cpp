@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 #include <set>
 
@@ -111,7 +111,7 @@ LigandReader::~LigandReader() = default;
 
 LigandReader LigandReader::from_file(const std::string& path, uint64_t seed,
                                      const LigandLimits& limits) {
-  if (!std::filesystem::is_regular_file(path))
+  if (!dit::fs::is_regular_file(path))
     throw Error(fmt::format("{}: ligand file not found", path));
   auto impl = std::make_unique<Impl>();
   impl->source = path;

@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 #include <optional>
 
@@ -43,8 +43,8 @@ PoseWriter::PoseWriter(const std::string& sdf_path, const std::string& h5_path,
   s.h5_path = h5_path;
   for (const auto& path : {sdf_path, h5_path}) {
     if (path.empty()) continue;
-    const auto dir = std::filesystem::path(path).parent_path();
-    if (!dir.empty() && !std::filesystem::is_directory(dir))
+    const auto dir = dit::fs::path(path).parent_path();
+    if (!dir.empty() && !dit::fs::is_directory(dir))
       throw Error(fmt::format("{}: directory {} does not exist", path, dir.string()));
   }
   if (!sdf_path.empty()) {

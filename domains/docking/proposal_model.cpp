@@ -182,9 +182,7 @@ std::vector<Pose> model_starts(const LigandTopology& topology, const RDKit::ROMo
                                int count, const ProposalSettings& settings) {
   torch::NoGradGuard no_grad;
   auto model = cached_model(settings.model_path);
-  model.net->inference_precision =
-      settings.precision.empty() ? default_linear_precision()
-                                 : parse_linear_precision(settings.precision, "precision");
+  place_for_sampling(*model.net, Placement{settings.device, settings.precision});
   auto complex = std::make_shared<DockingComplex>();
   complex->topology = &topology;
   complex->grid = &grid;

@@ -19,6 +19,7 @@ struct ProposalSettings {
   double guidance = 1.0;
   uint64_t seed = 0;
   std::string precision;  // "" = the default (dit/inference.h), fp32, bf16
+  std::string device = "cpu";  // cpu, cuda, cuda:N, auto
 };
 
 // The pose of the ligand's own geometry nearest to `target` (heavy atoms in topology order).

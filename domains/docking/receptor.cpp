@@ -8,7 +8,9 @@
 #include <gemmi/read_coor.hpp>
 
 #include <cmath>
-#include <filesystem>
+#include <cstdlib>
+#include <fstream>
+#include <dit/fs.h>
 #include <set>
 #include <algorithm>
 
@@ -64,10 +66,42 @@ bool template_nitrogen_acceptor(const ReceptorAtom& a) {
   return a.residue == "HIS" && (a.name == "ND1" || a.name == "NE2");
 }
 
+// gemmi reads a PDB ATOM/HETATM record that was cut short (a truncated download or copy) as an
+// atom with missing coordinates; refuse it, naming the file and line. Plain-text PDB only
+// (gzip and mmCIF files are left to gemmi).
+void check_pdb_records(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  int64_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (number == 1 && line.size() >= 2 && static_cast<unsigned char>(line[0]) == 0x1f &&
+        static_cast<unsigned char>(line[1]) == 0x8b)
+      return;  // gzip
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.rfind("data_", 0) == 0) return;  // mmCIF
+    if (line.rfind("ATOM  ", 0) != 0 && line.rfind("HETATM", 0) != 0) continue;
+    if (line.size() < 54)
+      throw Error(fmt::format("{}:{}: {} record cut short ({} characters; x, y, z need columns "
+                              "31-54): a truncated file?",
+                              path, number, line.substr(0, 6), line.size()));
+    for (size_t col : {30, 38, 46}) {
+      const std::string field = line.substr(col, 8);
+      char* end = nullptr;
+      const double v = std::strtod(field.c_str(), &end);
+      while (end && *end == ' ') ++end;
+      if (end == field.c_str() || (end && *end != '\0') || !std::isfinite(v))
+        throw Error(fmt::format("{}:{}: {} record: coordinate '{}' (columns {}-{}) is not a number",
+                                path, number, line.substr(0, 6), field, col + 1, col + 8));
+    }
+  }
+}
+
 }  // namespace
 
 Receptor read_receptor(const std::string& path, const std::string& drop_residue) {
-  if (!std::filesystem::exists(path)) throw Error(fmt::format("{}: receptor file not found", path));
+  if (!dit::fs::exists(path)) throw Error(fmt::format("{}: receptor file not found", path));
+  check_pdb_records(path);
   gemmi::Structure st;
   try {
     st = gemmi::read_structure_gz(path);

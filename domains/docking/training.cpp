@@ -11,12 +11,12 @@
 #include <dit/train.h>
 #include <fmt/format.h>
 
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 
 namespace dit::docking {
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 
 namespace {
 Box read_box_file(const std::string& path) {

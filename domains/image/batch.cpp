@@ -4,6 +4,7 @@
 // Output: /images/value [sample][C][H][W] float32 (model space, pixels = (x + 1) / 2) and
 // /images/label [sample], beside the /samples records every domain writes.
 #include <dit/error.h>
+#include <dit/inference.h>
 #include <dit/image.h>
 #include <dit/jobs.h>
 #include <fmt/format.h>
@@ -20,6 +21,8 @@ class ImageBatchDomain : public jobs::BatchDomain {
       if (key != "classes") throw Error(fmt::format("{} {}: unknown key in [image]", where, key));
     model_path_ = job.model.empty() ? default_image_model_path() : job.model;
     model_ = load_dit(model_path_);
+    place_for_sampling(*model_, Placement{job.device, job.dtype}, job.path + ": device",
+                       job.path + ": dtype");
     const auto& c = model_->config();
     if (c.num_classes <= 0) throw Error(fmt::format("{}: the image domain needs a class-conditional model", model_path_));
     if (job.domain_options.contains("classes")) {

@@ -9,7 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 
 namespace dit {
@@ -120,7 +120,7 @@ ImageDataset load_image_dataset(const std::string& name, const std::string& spli
   std::string prefix = split == "train" ? "train" : "t10k";
   auto find = [&](const std::string& stem) {
     for (const std::string& candidate : {root + "/" + stem + ".gz", root + "/" + stem})
-      if (std::filesystem::exists(candidate)) return candidate;
+      if (dit::fs::exists(candidate)) return candidate;
     throw Error(fmt::format(
         "{}: dataset file {}[.gz] not found (install it: scripts/install-deps.sh for "
         "fashion-mnist, scripts/get-mnist.sh for mnist)",

@@ -6,6 +6,7 @@
 // /observables/{length, checks/<value>, checks/valid}, and the /samples records (valid = finite
 // and passing every check: failing samples are written and flagged, never dropped).
 #include <dit/error.h>
+#include <dit/inference.h>
 #include <dit/jobs.h>
 #include <dit/protein.h>
 #include <dit/runtime.h>
@@ -46,6 +47,8 @@ class ProteinBatchDomain : public jobs::BatchDomain {
     domain_ = std::make_unique<ProteinDomain>(decode);
     model_path_ = job.model.empty() ? default_protein_model_path() : job.model;
     model_ = load_protein_model(model_path_);
+    place_for_sampling(*model_, Placement{job.device, job.dtype}, job.path + ": device",
+                       job.path + ": dtype");
     sampling_.sampler = job.sampler.name;
     sampling_.options = job.sampler.options;
     sampling_.guidance = job.sampler.guidance;

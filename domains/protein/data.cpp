@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <hdf5.h>
 
-#include <filesystem>
+#include <dit/fs.h>
 
 #include "domains/protein/model.h"
 
@@ -87,7 +87,7 @@ std::vector<std::string> read_names(hid_t file, const std::string& path, size_t 
 }  // namespace
 
 std::vector<Chain> load_chains(const std::string& path, int split, int64_t min_length, int64_t max_length) {
-  if (!std::filesystem::is_regular_file(path))
+  if (!dit::fs::is_regular_file(path))
     throw Error(fmt::format("{}: no such file (prepare it with scripts/protein/prepare.py)", path));
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // our errors name the file and dataset
   H5Id file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
@@ -184,7 +184,7 @@ void train_protein_model(const ProteinTrainOptions& o) {
     save_protein_model(o.output, *std::static_pointer_cast<TokenDiTImpl>(t.ema_net()),
                        {{"train.step", std::to_string(t.current_step())},
                         {"train.chains", std::to_string(n_chains)},
-                        {"train.data", std::filesystem::path(o.data).filename().string()},
+                        {"train.data", dit::fs::path(o.data).filename().string()},
                         {"train.lengths", fmt::format("{}-{}", o.min_length, o.max_length)},
                         {"train.objective", opts.objective}});
   };

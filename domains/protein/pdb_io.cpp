@@ -11,7 +11,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -34,7 +34,7 @@ Vec3 position(const gemmi::Atom& a) { return {a.pos.x, a.pos.y, a.pos.z}; }
 }  // namespace
 
 Backbone read_backbone_pdb(const std::string& path, const std::string& chain_name) {
-  if (!std::filesystem::exists(path)) throw Error(path + ": backbone file not found");
+  if (!dit::fs::exists(path)) throw Error(path + ": backbone file not found");
   gemmi::Structure st;
   try {
     st = gemmi::read_structure(gemmi::MaybeGzipped(path));
@@ -56,7 +56,7 @@ Backbone read_backbone_pdb(const std::string& path, const std::string& chain_nam
     throw Error(path + (chain_name.empty() ? ": no protein chain (no amino-acid residue) in the first model"
                                            : ": no chain '" + chain_name + "' in the first model"));
   Backbone b;
-  b.name = std::filesystem::path(path).stem().string();
+  b.name = dit::fs::path(path).stem().string();
   bool any_cb = false;
   std::vector<Vec3> cb;
   for (const gemmi::Residue& r : chain->first_conformer()) {

@@ -194,6 +194,7 @@ struct DockOptions {
   int sample_steps = 20;
   double guidance = 1.0;    // weight of the score-gradient guidance during sampling
   std::string precision;    // the model's linear layers: "" (default: $DIT_LINEAR_PRECISION, else fp32), fp32, bf16
+  std::string device = "cpu";  // where the proposal model samples: cpu, cuda, cuda:N, auto (dit/inference.h Placement)
 };
 
 struct TermValuesReport {

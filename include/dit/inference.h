@@ -27,6 +27,25 @@ using kernels::parse_linear_precision;
 // fp32. A command's --precision overrides it (FlowSampling::precision).
 LinearPrecision default_linear_precision();
 
+// Where, and in what precision, a sampling command runs its network: --device and --dtype
+// (--precision is the older name of --dtype) of dit image sample, dit dock, dit protein sample,
+// dit crystal sample, and the `device` / `dtype` keys of batch job files.
+struct Placement {
+  std::string device = "cpu";  // cpu, cuda, cuda:N or auto (dit/runtime.h resolve_device)
+  std::string dtype;           // fp32, bf16 or fp16; "" = $DIT_LINEAR_PRECISION, else fp32
+};
+
+// Puts `net` where `placement` says, for sampling (sample_flow then runs the whole loop there:
+// noise, CFG batch and sampler state on that device, samples returned on the CPU). On a GPU
+// the weights become `dtype` (the fused CUDA kernels take bf16 and fp16; fp32 runs libtorch's
+// ops). On the CPU the weights stay float32 and bf16 selects the bf16 linear layers
+// (inference_precision: fp32 with a one-line message on CPUs without AVX512-BF16); fp16 on the
+// CPU is an error. Errors are dit::Error naming `flag_device` / `flag_dtype`. Returns what was
+// chosen, e.g. "cuda:0 bf16" or "cpu fp32 (linears bf16)".
+std::string place_for_sampling(FlowNetImpl& net, const Placement& placement,
+                               const std::string& flag_device = "--device",
+                               const std::string& flag_dtype = "--dtype");
+
 // The block stack of either front-end (DiT over image patches, TokenDiT over token sets) run
 // for sampling: the same function as calling each DiTBlock's forward in turn, without autograd,
 // with the activations in buffers allocated once per (batch, tokens) and reused by every block

@@ -43,10 +43,12 @@ struct Job {
   int64_t max_batch_tokens = 0;  // most padded tokens per batch (0: batch_size x largest sample)
   bool bucketing = true;     // schedule batches by token count (false: in index order)
   int threads = 0;           // 0: all cores
+  std::string device = "cpu";  // cpu, cuda, cuda:N, auto (dit/inference.h Placement)
+  std::string dtype;           // fp32, bf16, fp16; "" = $DIT_LINEAR_PRECISION, else fp32
   SamplerSettings sampler;
   nlohmann::json domain_options;  // the [<domain>] table, validated by the domain
-  // Canonical JSON of everything that decides the samples (not output, threads): shards and
-  // resumes must agree on it.
+  // Canonical JSON of everything that decides the samples (not output, threads, device; dtype
+  // when given): shards and resumes must agree on it.
   nlohmann::json fingerprint() const;
 };
 

@@ -96,6 +96,10 @@ struct FlowInputs {
   FlowInputs index_select(const torch::Tensor& index) const;
   FlowInputs repeat(int64_t times) const;
   static FlowInputs cat(const FlowInputs& a, const FlowInputs& b);
+  // Every field on `device`; floating-point fields (features, context, cond) also in `floating`
+  // when given (a bf16 / fp16 model on a GPU); labels, masks and rows keep their dtypes.
+  FlowInputs to(const torch::Device& device,
+                std::optional<torch::ScalarType> floating = std::nullopt) const;
   // The batch size (0 when every field is undefined).
   int64_t batch_size() const;
 };

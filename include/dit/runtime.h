@@ -13,6 +13,13 @@ namespace dit {
 // affinity mask: a SLURM task or taskset gets its share, not the whole node). Returns the count.
 int set_threads(int n);
 
+// --device of the sampling commands (and `device` of job files): "cpu", "cuda", "cuda:N" or
+// "auto" (the first GPU when this build's libtorch has CUDA and the machine has a GPU, else the
+// CPU). Asking for CUDA where there is none is a dit::Error that names `what` and says which is
+// missing (a CPU-only libtorch, such as Debian's: docs/gpu-build.md; no GPU visible; N out of
+// range); so is a malformed spec.
+torch::Device resolve_device(const std::string& spec, const std::string& what = "--device");
+
 // Seconds since this process started (exec), dynamic loading and static initialisers included
 // (from /proc/self/stat; 0 where unreadable): the start-up figure of the commands' --timings.
 double process_age_s();

@@ -183,17 +183,9 @@ torch::Tensor attention(const torch::Tensor& q_in, const torch::Tensor& k_in,
 
 // ---- adaLN ----------------------------------------------------------------------------------
 
-// x, out [B, N, D] contiguous; a [B, D] row operand with unit stride along D.
-bool row_operand(const torch::Tensor& r, const torch::Tensor& x) {
-  return r.dim() == 2 && r.size(0) == x.size(0) && r.size(1) == x.size(2) && r.stride(1) == 1;
-}
-
 bool adaln_layernorm_out(const torch::Tensor& out, const torch::Tensor& x,
                          const torch::Tensor& shift, const torch::Tensor& scale) {
-  if (!same_device_and_dtype({&out, &x, &shift, &scale}) || !cuda_dtype(x) || x.dim() != 3 ||
-      !x.is_contiguous() || !out.is_contiguous() || out.sizes() != x.sizes() ||
-      !row_operand(shift, x) || !row_operand(scale, x))
-    return false;
+  if (adaln_layout_unsupported(out, x, shift, scale) || !cuda_dtype(x)) return false;  // device_backends.h
   AdaLNCudaParams p;
   p.x = x.data_ptr();
   p.shift = shift.data_ptr();
@@ -214,9 +206,7 @@ bool adaln_layernorm_out(const torch::Tensor& out, const torch::Tensor& x,
 }
 
 bool gate_residual_(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& y_in) {
-  if (!same_device_and_dtype({&x, &gate, &y_in}) || !cuda_dtype(x) || x.dim() != 3 ||
-      !x.is_contiguous() || y_in.sizes() != x.sizes() || !row_operand(gate, x))
-    return false;
+  if (gate_residual_layout_unsupported(x, gate, y_in) || !cuda_dtype(x)) return false;
   const auto y = y_in.contiguous();
   GateResidualCudaParams p;
   p.x = x.data_ptr();

@@ -8,6 +8,13 @@
 # importance (the kernel benchmarks last: check.sh runs them too), each with its own time limit:
 #   test_kernels                         the shared test bodies on every backend, cuda included
 #                                        (bf16 and fp16 against float64), whole-model bf16 parity
+#   test_model                           the model tests; Placement.SamplingOnTheGpuMatchesTheCpu
+#                                        (sample_flow on cuda, fp32 and bf16, against the CPU)
+#   no_filesystem                        test_runtime (std::filesystem interposed) and the nm scan
+#                                        of every built binary: nothing binds to the wheel's
+#                                        std::filesystem copies (pytorch#133437)
+#   sample                               dit image sample --device cuda (fp32, bf16) and cpu:
+#                                        64 images, 50 steps, --timings
 #   forward (dit-bench, DiT-XL/2, bf16)  engine (forward and CUDA-graph replay) vs PyTorch eager,
 #                                        batch 1, 64, 256
 #   compiled                             the same with torch.compile too (compiles per batch)
@@ -44,13 +51,23 @@ step configure 120 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
 grep -q '"cuda" kernel backend' "$LOG/configure.log" ||
   echo "== warning: configure did not report the cuda kernel backend" | tee -a "$summary"
 step build 300 cmake --build build-gpu -j "$(nproc)" \
-  --target dit dit-bench test_kernels dit-cuda-selftest || exit 1
+  --target dit dit_cli dit-bench test_kernels test_model test_runtime dit-cuda-selftest || exit 1
 
 run_step() {
   case $1 in
     test_kernels)
       step test_kernels 180 build-gpu/tests/test_kernels \
         --gtest_output="json:$LOG/test_kernels.json" ;;
+    test_model)
+      step test_model 180 build-gpu/tests/test_model --gtest_output="json:$LOG/test_model.json" ;;
+    no_filesystem)
+      step no_filesystem 120 bash -c "build-gpu/tests/test_runtime && bash tests/runtime/no_std_filesystem.sh \
+        build-gpu/libdit.so build-gpu/dit build-gpu/dit-bench build-gpu/tests/test_kernels \
+        build-gpu/tests/test_model build-gpu/tests/test_runtime" ;;
+    sample)
+      step sample 240 bash -c "for d in 'cuda fp32' 'cuda bf16' 'cpu fp32'; do set -- \$d; \
+        echo \"== --device \$1 --dtype \$2\"; build-gpu/dit image sample --device \$1 --dtype \$2 \
+        -b 64 --steps 50 --timings -o $LOG/sample_\$1_\$2.png || exit 1; done" ;;
     kernel_bench)
       step kernel_bench 90 build-gpu/kernels/cuda/dit-cuda-selftest bench --json "$LOG/bench.json" ;;
     sdpa)
@@ -64,13 +81,13 @@ run_step() {
         --batch 64,1,256 --inference --cuda-graph --compile --python "$python" \
         --warmup 3 --min-time 1 --json "$LOG/forward_xl2_compiled.json" ;;
     *)
-      echo "== unknown step '$1' (test_kernels, forward, compiled, kernel_bench, sdpa)" |
+      echo "== unknown step '$1' (test_kernels, test_model, no_filesystem, sample, forward, compiled, kernel_bench, sdpa)" |
         tee -a "$summary"
       return 2 ;;
   esac
 }
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(test_kernels forward compiled kernel_bench sdpa)
+[ ${#steps[@]} -gt 0 ] || steps=(test_kernels test_model no_filesystem sample forward compiled kernel_bench sdpa)
 for s in "${steps[@]}"; do
   run_step "$s" || status=1
 done

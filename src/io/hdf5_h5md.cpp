@@ -13,7 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <cstdlib>
-#include <filesystem>
+#include <dit/fs.h>
 #include <functional>
 
 namespace dit {
@@ -225,7 +225,7 @@ File::File(const std::string& path, Mode mode, const Provenance& provenance)
   mdc.decr_mode = H5C_decr__off;
   H5Pset_mdc_config(fapl.get(), &mdc);
   if (mode == Mode::Create || mode == Mode::Scratch) {
-    if (mode == Mode::Create && std::filesystem::exists(path))
+    if (mode == Mode::Create && dit::fs::exists(path))
       throw Error(fmt::format("{}: output file exists already", path));
     // No free-space reuse: new data is always allocated past the end of the file, never in
     // space that the last flushed state still refers to.
@@ -236,7 +236,7 @@ File::File(const std::string& path, Mode mode, const Provenance& provenance)
     if (!impl_->file.ok()) throw Error(fmt::format("{}: cannot create HDF5 file{}", path, hdf5_reason()));
     write_h5md_header(*this, provenance);
   } else {
-    if (!std::filesystem::exists(path)) throw Error(fmt::format("{}: no such file", path));
+    if (!dit::fs::exists(path)) throw Error(fmt::format("{}: no such file", path));
     if (H5Fis_hdf5(path.c_str()) <= 0) throw Error(fmt::format("{}: not an HDF5 file", path));
     unsigned flags = mode == Mode::Append ? H5F_ACC_RDWR : H5F_ACC_RDONLY;  // Read, ReadData: read-only
     impl_->file = Id(H5Fopen(path.c_str(), flags, fapl.get()), H5Fclose);

@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -120,7 +120,7 @@ nlohmann::json to_json(const toml::node& node) {
 nlohmann::json Job::fingerprint() const {
   const auto& o = sampler.options;
   const auto& g = sampler.guidance;
-  return {{"domain", domain},
+  nlohmann::json fp = {{"domain", domain},
           {"model", model},
           {"samples", samples},
           {"seed", seed},
@@ -133,6 +133,8 @@ nlohmann::json Job::fingerprint() const {
             {"diffusion", o.diffusion}, {"cfg_scale", g.scale},
             {"cfg_interval", {g.t_lo, g.t_hi}}, {"cfg_rescale", g.rescale}}},
           {domain, domain_options}};
+  if (!dtype.empty()) fp["dtype"] = dtype;  // older files (no dtype key) keep their fingerprint
+  return fp;
 }
 
 Job parse_job(const std::string& text, const std::string& path) {
@@ -166,6 +168,10 @@ Job parse_job(const std::string& text, const std::string& path) {
   top.get("bucketing", job.bucketing);
   top.get("threads", job.threads);
   require(job.threads >= 0, top.where("threads"), "must be >= 0 (0: all cores)");
+  top.get("device", job.device);  // checked where the model is placed (resolve_device)
+  top.get("dtype", job.dtype);
+  require(job.dtype.empty() || job.dtype == "fp32" || job.dtype == "bf16" || job.dtype == "fp16",
+          top.where("dtype"), fmt::format("must be fp32, bf16 or fp16, got \"{}\"", job.dtype));
 
   if (const toml::table* s = top.table("sampler")) {
     TableReader r(*s, path, "sampler");
@@ -211,7 +217,7 @@ Job parse_job(const std::string& text, const std::string& path) {
 
 Job parse_job_file(const std::string& path) {
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
+  if (dit::fs::is_directory(path, ec))
     throw Error(fmt::format("{}: is a directory, expected a job file (TOML)", path));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(fmt::format("{}: cannot open job file: {}", path, std::strerror(errno)));

@@ -6,7 +6,7 @@
 #include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 
 #include <algorithm>
-#include <filesystem>
+#include <dit/fs.h>
 
 namespace dit::jobs {
 
@@ -14,7 +14,7 @@ void merge_outputs(const std::vector<std::string>& inputs, const std::string& ou
   if (inputs.empty()) throw Error("merge: no input files");
   std::vector<h5md::File> files;
   for (const auto& path : inputs) {
-    if (std::filesystem::absolute(path) == std::filesystem::absolute(output))
+    if (dit::fs::absolute(path) == dit::fs::absolute(output))
       throw Error(fmt::format("merge: output {} is also an input", output));
     files.emplace_back(path, h5md::Mode::Read);
   }

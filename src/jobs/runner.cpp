@@ -12,7 +12,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
-#include <filesystem>
+#include <dit/fs.h>
 #include <set>
 
 #include "src/jobs/plan.h"
@@ -118,9 +118,9 @@ RunReport run_job(const Job& job, const RunOptions& options) {
     return report;
   }
 
-  if (auto dir = std::filesystem::path(report.output).parent_path(); !dir.empty()) {
+  if (auto dir = dit::fs::path(report.output).parent_path(); !dir.empty()) {
     std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
+    dit::fs::create_directories(dir, ec);
     if (ec)
       throw Error(fmt::format("{}: cannot create the output folder {}: {}", report.output,
                               dir.string(), ec.message()));
@@ -129,7 +129,7 @@ RunReport run_job(const Job& job, const RunOptions& options) {
   const std::string fingerprint = job.fingerprint().dump();
   std::set<int64_t> done;
   std::optional<h5md::File> file;
-  if (std::filesystem::exists(report.output)) {
+  if (dit::fs::exists(report.output)) {
     file.emplace(report.output, h5md::Mode::Append);
     auto stored = file->string_attribute("parameters/job", "fingerprint");
     if (!stored || *stored != fingerprint)
@@ -199,7 +199,7 @@ RunReport run_job(const Job& job, const RunOptions& options) {
   int64_t largest_growth = 0;
   const auto file_bytes = [&] {
     std::error_code ec;
-    const auto n = std::filesystem::file_size(report.output, ec);
+    const auto n = dit::fs::file_size(report.output, ec);
     return ec ? int64_t{0} : static_cast<int64_t>(n);
   };
   for (const auto& batch : mine) {

@@ -222,7 +222,10 @@ torch::Tensor DiTImpl::condition(const torch::Tensor& t, const torch::Tensor& y,
 }
 
 torch::Tensor DiTImpl::embed_patches(const torch::Tensor& x) {
-  return x_embedder->forward(x) + pos_embed;  // [B, N, D]
+  // The patch embedding is a transposed view ([B, D, N] memory); the sum is made contiguous
+  // once here, so every block gets the row-major [B, N, D] tokens the fused kernels take
+  // (kernels/device_layout.h: the cuda backend refuses other layouts).
+  return (x_embedder->forward(x) + pos_embed).contiguous();  // [B, N, D]
 }
 
 torch::Tensor DiTImpl::run_blocks(torch::Tensor tokens, const torch::Tensor& c,

@@ -87,12 +87,27 @@ torch::Tensor sample_flow(FlowNetImpl& net, const FlowInputs& inputs, const torc
   const bool cfg = net.num_classes() > 0;
   if (cfg && !inputs.labels.defined())
     throw Error("sampling: this model is class-conditional: give labels (the null class for none)");
-  auto flow = net.inference();  // one inference path (and workspace) for velocity and flow map
+  // The net's device and weight dtype (dit image sample --device / --dtype): each chunk's inputs
+  // and noise go to that device; the sampler's state stays float32, a bf16 / fp16 net gets its
+  // input cast to its dtype and its output cast back; samples come back to the CPU. Noise is
+  // drawn on the CPU either way, so a seed gives the same noise on every device.
+  const auto params = net.parameters();
+  if (params.empty()) throw Error("sampling: the network has no parameters");
+  const torch::Device device = params.front().device();
+  const auto weights = params.front().scalar_type();
+  const std::optional<torch::ScalarType> floating =
+      weights == torch::kFloat32 ? std::nullopt : std::optional<torch::ScalarType>(weights);
+  auto flow = [raw = net.inference(), weights](const torch::Tensor& x, const torch::Tensor& t,
+                                               const FlowInputs& in, const torch::Tensor& d) {
+    if (x.scalar_type() == weights) return raw(x, t, in, d);
+    return raw(x.to(weights), t, in, d).to(x.scalar_type());
+  };  // one inference path (and workspace) for velocity and flow map
   SampleStats total;
   std::vector<torch::Tensor> outputs, finites;
   for (int64_t first = 0; first < count; first += sampling.chunk) {
     const int64_t n = std::min(sampling.chunk, count - first);
-    const FlowInputs in = inputs.narrow(first, n);
+    const FlowInputs in_cpu = inputs.narrow(first, n);
+    const FlowInputs in = device.is_cpu() && !floating ? in_cpu : in_cpu.to(device, floating);
     // The chunk's model at step size d: CFG calls it with the labels of a B or 2B batch (the
     // conditional and the null labels); every other input follows the batch.
     auto conditional = [&](const torch::Tensor& d) {
@@ -110,7 +125,19 @@ torch::Tensor sample_flow(FlowNetImpl& net, const FlowInputs& inputs, const torc
       if (cfg) return classifier_free_guidance(model, in.labels, net.num_classes(), sampling.guidance);
       return [model](const torch::Tensor& x, const torch::Tensor& t) { return model(x, t, {}); };
     };
-    auto domain = [&](VelocityFn v) { return hooks.guide ? hooks.guide(std::move(v), in) : v; };
+    // Domain hooks run on the CPU with the chunk's CPU inputs: on a GPU, x and v cross over
+    // around them (structure domains: small tensors, CPU-side physics).
+    auto domain = [&](VelocityFn v) -> VelocityFn {
+      if (!hooks.guide) return v;
+      if (device.is_cpu()) return hooks.guide(std::move(v), in);
+      VelocityFn host = [v = std::move(v), device](const torch::Tensor& x, const torch::Tensor& t) {
+        return v(x.to(device), t.to(device)).cpu();
+      };
+      return [g = hooks.guide(std::move(host), in_cpu), device](const torch::Tensor& x,
+                                                                const torch::Tensor& t) {
+        return g(x.cpu(), t.cpu()).to(device);
+      };
+    };
     SampleOptions opts = sampling.options;
     if (sampler->uses_flow_map())  // guidance applies to the flow map at each step size
       opts.flow_map = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& d) {
@@ -118,7 +145,13 @@ torch::Tensor sample_flow(FlowNetImpl& net, const FlowInputs& inputs, const torc
         progress.advance();
         return out;
       };
-    if (hooks.project) opts.project = [&](torch::Tensor& x, double t) { hooks.project(x, t, in); };
+    if (hooks.project)
+      opts.project = [&](torch::Tensor& x, double t) {
+        if (device.is_cpu()) return hooks.project(x, t, in);
+        auto host = x.cpu();
+        hooks.project(host, t, in_cpu);
+        x.copy_(host);
+      };
     opts.generators.clear();
     for (int64_t i = 0; i < n; ++i)
       opts.generators.push_back(sample_generator(
@@ -131,7 +164,8 @@ torch::Tensor sample_flow(FlowNetImpl& net, const FlowInputs& inputs, const torc
     };
     SampleStats chunk_stats;
     Progress inner;  // silent: `progress` counts evaluations across chunks
-    auto x0 = sampler->sample(counted, x1.narrow(0, first, n), opts, inner, &chunk_stats);
+    auto x0 = sampler->sample(counted, x1.narrow(0, first, n).to(device), opts, inner, &chunk_stats)
+                  .to(torch::kCPU);
     // Stats describe one trajectory: the most expensive chunk (chunks differ for dopri5).
     total.nfe = std::max(total.nfe, chunk_stats.nfe);
     total.steps = std::max(total.steps, chunk_stats.steps);

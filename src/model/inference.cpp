@@ -4,6 +4,7 @@
 #include <dit/error.h>
 #include <dit/inference.h>
 #include <dit/kernels.h>
+#include <dit/runtime.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 
@@ -18,6 +19,28 @@ namespace dit {
 LinearPrecision default_linear_precision() {
   const char* env = std::getenv("DIT_LINEAR_PRECISION");
   return parse_linear_precision(env ? env : "", "DIT_LINEAR_PRECISION");
+}
+
+std::string place_for_sampling(FlowNetImpl& net, const Placement& placement,
+                               const std::string& flag_device, const std::string& flag_dtype) {
+  const torch::Device device = resolve_device(placement.device, flag_device);
+  const std::string& dtype = placement.dtype;
+  if (!dtype.empty() && dtype != "fp32" && dtype != "bf16" && dtype != "fp16")
+    throw Error(fmt::format("{} {}: expected fp32, bf16 or fp16", flag_dtype, dtype));
+  if (device.is_cpu()) {
+    if (dtype == "fp16")
+      throw Error(fmt::format("{} fp16: runs on a GPU only (--device cuda); on the CPU use fp32, "
+                              "or bf16 on CPUs with AVX512-BF16", flag_dtype));
+    net.to(torch::kCPU, torch::kFloat32);
+    const auto linears = kernels::resolve_precision(
+        dtype.empty() ? default_linear_precision() : parse_linear_precision(dtype, flag_dtype));
+    net.inference_precision = linears;
+    return fmt::format("cpu fp32 (linears {})", kernels::precision_name(linears));
+  }
+  const auto weights = dtype == "bf16" ? torch::kBFloat16 : dtype == "fp16" ? torch::kHalf : torch::kFloat32;
+  net.to(device, weights);
+  net.inference_precision = LinearPrecision::kFloat32;  // torch::linear in the weights' dtype
+  return fmt::format("{} {}", device.str(), dtype.empty() ? "fp32" : dtype);
 }
 
 struct BlockStackInference::Workspace {

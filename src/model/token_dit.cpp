@@ -45,6 +45,13 @@ FlowInputs FlowInputs::repeat(int64_t times) const {
   });
 }
 
+FlowInputs FlowInputs::to(const torch::Device& device,
+                          std::optional<torch::ScalarType> floating) const {
+  return map_fields(*this, [&](const torch::Tensor& t) {
+    return floating && t.is_floating_point() ? t.to(device, *floating) : t.to(device);
+  });
+}
+
 FlowInputs FlowInputs::cat(const FlowInputs& a, const FlowInputs& b) {
   FlowInputs out;
   auto join = [](const torch::Tensor& x, const torch::Tensor& y, const char* name) {

@@ -11,7 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
+#include <dit/fs.h>
 
 namespace dit {
 
@@ -109,8 +109,8 @@ std::string data_dir() {
   // An installed library finds its data beside it: <prefix>/lib/libdit.so -> <prefix>/share/dit.
   Dl_info info;
   if (::dladdr(reinterpret_cast<void*>(&data_dir), &info) && info.dli_fname) {
-    auto installed = std::filesystem::path(info.dli_fname).parent_path().parent_path() / "share" / "dit";
-    if (std::filesystem::exists(installed / "models")) return installed.string();
+    auto installed = dit::fs::path(info.dli_fname).parent_path().parent_path() / "share" / "dit";
+    if (dit::fs::exists(installed / "models")) return installed.string();
   }
   return DIT_DATA_DIR;  // the source tree's data/ (build tree use)
 }

@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 
 #include <csignal>
-#include <filesystem>
+#include <dit/fs.h>
 
 namespace dit {
 
@@ -39,7 +39,7 @@ TrainRunResult run_training(FlowMatchingTrainer& trainer, const TrainRun& run) {
   if (run.checkpoint_every < 1)
     throw Error(fmt::format("training: checkpoint_every must be positive (got {})", run.checkpoint_every));
   if (run.resume) {
-    if (!std::filesystem::exists(run.checkpoint))
+    if (!dit::fs::exists(run.checkpoint))
       throw Error(fmt::format("--resume: {} does not exist", run.checkpoint));
     trainer.load_checkpoint(run.checkpoint);
   }

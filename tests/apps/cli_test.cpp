@@ -8,14 +8,14 @@
 
 #include <array>
 #include <cstdio>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 
 #include "run_cli.h"
 
 namespace {
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 
 using dit::test::Result;
 using dit::test::run;
@@ -92,16 +92,39 @@ TEST(Cli, ErrorsAreOneLineWithNonZeroExitAndNoOutput) {
       {"image sample --steps 0", "steps"},
       {"image sample --cfg-scale -1", "cfg-scale"},
       {"image sample --bogus-flag", "bogus"},
+      {"image sample --device tpu", "--device tpu: expected cpu, cuda, cuda:N or auto"},
+      {"image sample --dtype fp16", "--dtype fp16: runs on a GPU only"},
+      {"image sample --dtype int4", "--dtype"},
   };
+  // Without a GPU (a CPU-only libtorch, or no device): --device cuda fails before any work.
+  if (dit::resolve_device("auto").is_cpu()) {
+    cases.push_back({"image sample --device cuda --h5 " + dir + "/never.h5", "--device cuda: "});
+    cases.push_back({"image sample --device cuda:1", "--device cuda:1: "});
+  }
   for (const auto& c : cases) {
     auto r = run(c.args + " -o " + out + kFast);
     EXPECT_NE(r.code, 0) << c.args;
     EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
     EXPECT_FALSE(fs::exists(out)) << c.args;
   }
+  EXPECT_FALSE(fs::exists(dir + "/never.h5"));
   auto r = run("image sample -m " + dir + "/truncated.safetensors -o " + out);
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
   EXPECT_EQ(r.output.rfind("dit: error: ", 0), 0u) << r.output;
+}
+
+// --device auto takes the CPU where there is no GPU; --timings says where it ran; --precision is
+// the older name of --dtype.
+TEST(Cli, DeviceAutoAndDtypeNameWhereItRan) {
+  if (!dit::resolve_device("auto").is_cpu()) GTEST_SKIP() << "a GPU is present: auto takes it";
+  const std::string out = temp_dir() + "/auto.png";
+  auto r = run("image sample --device auto --dtype fp32 -b 2 --timings -o " + out + kFast);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("; cpu fp32 (linears fp32)"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(out));
+  auto p = run("image sample --device cpu --precision fp32 -b 2 -o " + out + kFast);
+  EXPECT_EQ(p.code, 0) << p.output;
+  fs::remove(out);
 }
 
 TEST(Cli, FewStepModelSamplesInOneAndTwoSteps) {

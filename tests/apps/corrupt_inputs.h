@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
+#include <dit/fs.h>
 #include <string>
 #include <vector>
 
@@ -15,7 +15,7 @@
 
 namespace dit::test {
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 
 // A damaged input: its bytes, or (empty bytes and is_dir) a directory in its place.
 struct Variant {

@@ -18,7 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -29,7 +29,7 @@
 
 namespace {
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 
 using dit::test::CorruptInputs;
 using dit::test::read_bytes;

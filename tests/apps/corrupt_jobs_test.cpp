@@ -19,7 +19,7 @@ using dit::test::Result;
 using dit::test::run;
 using dit::test::Variant;
 using dit::test::write_bytes;
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 
 // A small image job (the bundled model): 8 samples in batches of 4, one sampler step.
 std::string job_text(const std::string& output, const std::string& extra_top = "",
@@ -66,6 +66,12 @@ TEST_F(CorruptInputs, JobFiles) {
       {"batch_size zero", replace("batch_size = 4", "batch_size = 0"), {"batch_size: must be in 1..65536"}},
       {"batch_size absurd", replace("batch_size = 4", "batch_size = 100000000"), {"batch_size: must be in 1..65536"}},
       {"threads negative", replace("threads = 1", "threads = -2"), {"threads: must be >= 0"}},
+      {"device unknown", top("device = \"tpu\"\n"), {"device tpu: expected cpu, cuda, cuda:N or auto"}},
+      {"dtype unknown", top("dtype = \"int8\"\n"), {"dtype: must be fp32, bf16 or fp16"}},
+      {"dtype fp16 on the CPU", top("dtype = \"fp16\"\n"), {"dtype fp16: runs on a GPU only"}},
+      {"device a number", top("device = 3\n"), {"device: must be a string"}},
+      // (this suite needs HDF5, which the GPU machine lacks: here there is never a GPU)
+      {"device cuda without a GPU", top("device = \"cuda\"\n"), {"device cuda: "}},
       {"output empty", replace("output = \"" + out + "\"", "output = \"\""), {"output: must not be empty"}},
       {"output a number", replace("output = \"" + out + "\"", "output = 5"), {"output: must be a string"}},
       {"unknown domain", replace("\"image\"", "\"chemistry\""), {"unknown domain 'chemistry'"}},

@@ -19,7 +19,7 @@ using dit::test::Result;
 using dit::test::run;
 using dit::test::Variant;
 using dit::test::write_bytes;
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 
 // Eight real Fashion-MNIST test images as an IDX training set in `root`.
 void write_small_dataset(const std::string& root) {

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
+#include <dit/fs.h>
 #include <string>
 
 #ifdef DIT_HAVE_HDF5
@@ -18,7 +18,7 @@
 
 namespace {
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 
 dit::DiT bundled_model() {
   return dit::load_dit(std::string(DIT_SOURCE_DIR) + "/data/models/fmnist-dit.safetensors");

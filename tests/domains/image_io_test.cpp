@@ -4,7 +4,7 @@
 #include <dit/runtime.h>
 #include <gtest/gtest.h>
 
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 
 #ifdef DIT_HAVE_HDF5
@@ -16,7 +16,7 @@
 namespace {
 
 std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("dit_image_test_" + name)).string();
+  return (dit::fs::temp_directory_path() / ("dit_image_test_" + name)).string();
 }
 
 std::string read_bytes(const std::string& path) {
@@ -106,7 +106,7 @@ TEST(Png, GridRoundTripWithTextChunk) {
 #ifdef DIT_HAVE_HDF5
 TEST(Hdf5, ImageSamplesReadBack) {
   const std::string path = temp_path("samples.h5");
-  std::filesystem::remove(path);
+  dit::fs::remove(path);
   auto images = torch::randn({3, 1, 28, 28});
   images[1][0][3][4] = std::numeric_limits<float>::quiet_NaN();  // flagged invalid, still kept
   auto labels = torch::tensor({4, 5, 6}, torch::kLong);

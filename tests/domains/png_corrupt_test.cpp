@@ -7,7 +7,7 @@
 
 #include <array>
 #include <cstdint>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -16,7 +16,7 @@
 
 namespace {
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 
 using dit::test::read_bytes;
 using dit::test::write_bytes;

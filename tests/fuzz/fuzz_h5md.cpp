@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
+#include <dit/fs.h>
 
 #include "fuzz_input.h"
 
@@ -17,10 +17,10 @@ namespace {
 
 std::string out_dir() {
   static const std::string dir = [] {
-    const std::filesystem::path base =
-        std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : std::filesystem::temp_directory_path();
+    const dit::fs::path base =
+        dit::fs::is_directory("/dev/shm") ? "/dev/shm" : dit::fs::temp_directory_path();
     auto d = base / ("dit-fuzz-h5md-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(d);
+    dit::fs::create_directories(d);
     return d.string();
   }();
   return dir;
@@ -52,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   input_file(data, size);  // a fresh copy: resume_reads may have shrunk datasets
   const std::string out = out_dir() + "/merged.h5";
   dit_fuzz::expect_dit_errors_only(in, [&] { dit::jobs::merge_outputs({in}, out); });
-  std::filesystem::remove(out);
-  std::filesystem::remove(out + ".tmp");
+  dit::fs::remove(out);
+  dit::fs::remove(out + ".tmp");
   return 0;
 }

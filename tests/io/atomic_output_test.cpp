@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -15,7 +15,7 @@
 
 namespace {
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 using dit::test::read_bytes;
 using dit::test::temp_leftovers;
 using dit::test::write_bytes;

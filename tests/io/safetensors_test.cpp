@@ -12,7 +12,7 @@
 
 #include <csignal>
 #include <cstring>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 #include <initializer_list>
 #include <iterator>
@@ -23,7 +23,7 @@
 
 #include "tests/file_bytes.h"
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 using json = nlohmann::json;
 
 namespace {

@@ -5,12 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 
 namespace {
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 using dit::h5md::File;
 using dit::h5md::Mode;
 

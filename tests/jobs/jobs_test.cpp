@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 
 #include "src/jobs/plan.h"
@@ -17,7 +17,7 @@
 
 namespace {
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 using namespace dit::jobs;
 
 std::string error_of(const std::string& text) {

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -19,7 +19,7 @@
 namespace {
 
 namespace k = dit::kernels;
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 using json = nlohmann::json;
 
 constexpr double kAttentionTol = 1e-5;  // as tests/kernels/backends_test.cpp (fp32, N(0,1) inputs)

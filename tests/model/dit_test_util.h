@@ -8,7 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
+#include <dit/fs.h>
 #include <functional>
 #include <initializer_list>
 #include <string>
@@ -98,18 +98,18 @@ class TempDir {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     std::string name = std::string("dit_model_test_") + (info ? info->name() : "x") + "_" +
                        std::to_string(::getpid());
-    path_ = std::filesystem::temp_directory_path() / name;
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
+    path_ = dit::fs::temp_directory_path() / name;
+    dit::fs::remove_all(path_);
+    dit::fs::create_directories(path_);
   }
   ~TempDir() {
     std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
+    dit::fs::remove_all(path_, ec);
   }
   std::string file(const std::string& name) const { return (path_ / name).string(); }
 
  private:
-  std::filesystem::path path_;
+  dit::fs::path path_;
 };
 
 // Fills every parameter of a model with N(0, std^2) (non-zero adaLN, unlike the reference

@@ -7,7 +7,7 @@
 #include <dit/train.h>
 #include <gtest/gtest.h>
 
-#include <filesystem>
+#include <dit/fs.h>
 
 #include "tests/train/small_training.h"
 
@@ -112,7 +112,7 @@ TEST(FewStep, StepConditioningRoundTripsThroughAModelFile) {
   EXPECT_EQ(loaded->config().parameter_count(), student->config().parameter_count());
   // Old files (no dt_embedder) still load as plain flow models.
   EXPECT_FALSE(dit::load_dit(teacher_file())->config().step_conditioning);
-  std::filesystem::remove(path);
+  dit::fs::remove(path);
 }
 
 TEST(FewStep, ShortcutLossIsFiniteAndDecreases) {
@@ -192,7 +192,7 @@ TEST(FewStep, ProgressiveResumeRestoresTheRoundTeacher) {
   other.objective = "shortcut";
   dit::FlowMatchingTrainer wrong(student(), data, other);
   EXPECT_THROW(wrong.load_checkpoint(ckpt), dit::Error) << "objective mismatch is refused";
-  std::filesystem::remove(ckpt);
+  dit::fs::remove(ckpt);
 }
 
 TEST(FewStep, OneAndTwoStepSamplingIsDeterministicForASeed) {

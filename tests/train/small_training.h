@@ -4,7 +4,7 @@
 #include <dit/image.h>
 #include <dit/train.h>
 
-#include <filesystem>
+#include <dit/fs.h>
 #include <string>
 
 namespace dit_test {
@@ -29,7 +29,7 @@ inline dit::TrainOptions small_options(int64_t steps) {
 }
 
 inline std::string temp_path(const std::string& prefix, const std::string& name) {
-  return (std::filesystem::temp_directory_path() / (prefix + name)).string();
+  return (dit::fs::temp_directory_path() / (prefix + name)).string();
 }
 
 }  // namespace dit_test

@@ -4,7 +4,7 @@
 #include <dit/train.h>
 #include <gtest/gtest.h>
 
-#include <filesystem>
+#include <dit/fs.h>
 
 #include "tests/train/small_training.h"
 
@@ -58,7 +58,7 @@ TEST(Trainer, ResumeIsBitIdenticalToUninterruptedRun) {
   for (auto& [name, t] : a) EXPECT_TRUE(torch::equal(t, b.at(name))) << "model." << name;
   auto ea = dit::state_dict(*straight.ema()), eb = dit::state_dict(*resumed.ema());
   for (auto& [name, t] : ea) EXPECT_TRUE(torch::equal(t, eb.at(name))) << "ema." << name;
-  std::filesystem::remove(ckpt);
+  dit::fs::remove(ckpt);
 }
 
 TEST(Trainer, BatchesArePureFunctionsOfSeedAndStep) {
@@ -127,7 +127,7 @@ TEST(Trainer, CheckpointOfAnotherModelIsRefused) {
   } catch (const dit::Error& e) {
     EXPECT_NE(std::string(e.what()).find(ckpt), std::string::npos) << e.what();
   }
-  std::filesystem::remove(ckpt);
+  dit::fs::remove(ckpt);
 }
 
 }  // namespace

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 
 #include "domains/crystal/data.h"
@@ -18,7 +18,7 @@
 #include "tests/apps/run_cli.h"
 #include "tests/file_bytes.h"
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 using dit::crystal::Crystal;
 
 namespace {

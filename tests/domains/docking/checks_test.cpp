@@ -15,7 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -24,7 +24,7 @@
 
 namespace {
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 using dit::docking::CheckValue;
 using dit::docking::PoseCheckInput;
 using dit::docking::PoseCheckReport;

@@ -13,7 +13,7 @@
 #include <algorithm>
 #include <iostream>
 #include <cmath>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 #include <random>
 
@@ -24,7 +24,7 @@
 
 namespace {
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 using namespace dit::docking;
 
 const std::string kFixtures = std::string(DIT_TEST_FIXTURES) + "/docking";
@@ -250,6 +250,29 @@ TEST(DockingInput, BadInputsNameTheInput) {
   const auto bad = fs::temp_directory_path() / "dit_bad_receptor.pdb";
   std::ofstream(bad) << "HELLO this is not a PDB\n";
   EXPECT_THROW(read_receptor(bad.string()), dit::Error);
+  // A receptor cut off in the middle of an ATOM record: refused, naming the file and line.
+  {
+    std::ifstream in(kPocket, std::ios::binary);
+    std::string text(std::istreambuf_iterator<char>(in), {});
+    const auto last_atom = text.rfind("\nATOM  ");
+    ASSERT_NE(last_atom, std::string::npos);
+    const auto cut = fs::temp_directory_path() / "dit_cut_receptor.pdb";
+    std::ofstream(cut.string(), std::ios::binary) << text.substr(0, last_atom + 40);
+    const int64_t line = std::count(text.begin(), text.begin() + static_cast<long>(last_atom) + 1, '\n') + 1;
+    try {
+      read_receptor(cut.string());
+      FAIL() << "a truncated receptor was accepted";
+    } catch (const dit::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(cut.string() + ":" + std::to_string(line) + ": ATOM   record cut short"),
+                std::string::npos) << e.what();
+    }
+    // A coordinate that is not a number.
+    std::string garbled = text;
+    garbled.replace(last_atom + 1 + 38, 8, "  12.x45");
+    std::ofstream(cut.string(), std::ios::binary) << garbled;
+    EXPECT_THROW(read_receptor(cut.string()), dit::Error);
+    fs::remove(cut);
+  }
   auto metal = LigandReader::from_smiles("[Zn+2].OC(=O)CC(=O)O", "zn");
   LigandRecord record;
   ASSERT_TRUE(metal.next(record));

@@ -7,7 +7,7 @@
 #include <functional>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
+#include <dit/fs.h>
 #include <map>
 
 #include "domains/protein/backbone.h"
@@ -239,7 +239,7 @@ TEST(ProteinChecks, DISABLED_CalibrateOnRealChains) {
   const char* dir = std::getenv("DIT_PROTEIN_CALIB_DIR");
   ASSERT_NE(dir, nullptr) << "set DIT_PROTEIN_CALIB_DIR";
   std::vector<std::string> files;
-  for (const auto& e : std::filesystem::directory_iterator(dir))
+  for (const auto& e : dit::fs::directory_iterator(dir))
     if (e.path().extension() == ".pdb") files.push_back(e.path().string());
   std::sort(files.begin(), files.end());
   std::map<std::string, size_t> check_pass;

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 
 #include "domains/protein/data.h"
@@ -21,7 +21,7 @@
 
 namespace {
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 using dit::protein::Backbone;
 using dit::protein::ProteinDomain;
 using dit::protein::ProteinRequest;

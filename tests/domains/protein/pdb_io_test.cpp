@@ -5,7 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
+#include <dit/fs.h>
 #include <fstream>
 #include <sstream>
 
@@ -15,7 +15,7 @@
 namespace dit::protein {
 namespace {
 
-namespace fs = std::filesystem;
+namespace fs = dit::fs;
 
 fs::path temp_path(const std::string& name) {
   return fs::temp_directory_path() / ("dit_protein_" + std::to_string(::getpid()) + "_" + name);
