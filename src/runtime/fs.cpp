@@ -168,17 +168,10 @@ bool create_directories(const path& p, std::error_code& ec) noexcept {
 }
 
 bool remove(const path& p) {
-  struct stat st {};
-  if (!stat_of(p, st, /*follow=*/false)) {
-    if (errno == ENOENT || errno == ENOTDIR) return false;
-    fail("cannot stat", p, errno);
-  }
-  const int rc = S_ISDIR(st.st_mode) ? ::rmdir(p.c_str()) : ::unlink(p.c_str());
-  if (rc != 0) {
-    if (errno == ENOENT) return false;
-    fail("cannot remove", p, errno);
-  }
-  return true;
+  std::error_code ec;
+  const bool removed = remove(p, ec);
+  if (ec) fail("cannot remove", p, ec.value());
+  return removed;
 }
 bool remove(const path& p, std::error_code& ec) noexcept {
   ec.clear();
