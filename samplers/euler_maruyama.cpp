@@ -10,31 +10,12 @@
 namespace dit {
 namespace {
 
-// z ~ N(0, I) shaped like x [B, ...]. With per-sample generators row i is drawn from
-// generators[i] alone, so a sample's noise does not depend on the batch it is in.
-torch::Tensor draw_noise(const torch::Tensor& x, const std::vector<torch::Generator>& gens) {
-  if (gens.empty()) return torch::randn(x.sizes(), x.options());  // z: [B, ...]
-  std::vector<torch::Tensor> rows;
-  rows.reserve(gens.size());
-  for (const auto& gen : gens) {
-    // Draw on the generator's device in x's dtype, then move to x's device.
-    rows.push_back(torch::randn(x.sizes().slice(1), gen, x.options().device(gen.device()))
-                       .to(x.device()));  // row: [...]
-  }
-  return torch::stack(rows);  // z: [B, ...]
-}
-
 class EulerMaruyamaSampler final : public Sampler {
  public:
   torch::Tensor sample(const VelocityFn& v, torch::Tensor x1, const SampleOptions& opts,
                        Progress& progress, SampleStats* stats) const override {
     samplers_detail::check_x1("euler-maruyama", x1);
-    if (!opts.generators.empty() &&
-        static_cast<int64_t>(opts.generators.size()) != x1.size(0)) {
-      throw Error(fmt::format("sampler \"euler-maruyama\": generators has {} entries, expected "
-                              "one per sample (x1.size(0) = {}) or none",
-                              opts.generators.size(), x1.size(0)));
-    }
+    samplers_detail::check_generators("euler-maruyama", x1, opts.generators);
     const double diffusion = opts.diffusion;
     if (!(diffusion >= 0.0) || !std::isfinite(diffusion)) {
       throw Error(fmt::format("sampler \"euler-maruyama\": diffusion = {}, expected a finite "
@@ -58,7 +39,7 @@ class EulerMaruyamaSampler final : public Sampler {
           // (g^2 / 2) s = D t s = -D (x + (1 - t) v): written without the 1/t.
           const torch::Tensor drift = vel + (x + vel * (1.0 - t)) * diffusion;  // v - g^2/2 s
           const double noise_scale = std::sqrt(2.0 * diffusion * t * h);  // g(t) sqrt(h)
-          return x - drift * h + draw_noise(x, opts.generators) * noise_scale;
+          return x - drift * h + samplers_detail::draw_noise(x, opts.generators) * noise_scale;
         });
   }
   int order() const override { return 0; }  // strong order 1/2: not a fixed-step ODE order

@@ -40,4 +40,25 @@ torch::Tensor integrate_fixed(const char* sampler, const VelocityFn& v, torch::T
   return x;
 }
 
+void check_generators(const char* sampler, const torch::Tensor& x1,
+                      const std::vector<torch::Generator>& generators) {
+  if (!generators.empty() && static_cast<int64_t>(generators.size()) != x1.size(0)) {
+    throw Error(fmt::format("sampler \"{}\": generators has {} entries, expected one per sample "
+                            "(x1.size(0) = {}) or none",
+                            sampler, generators.size(), x1.size(0)));
+  }
+}
+
+torch::Tensor draw_noise(const torch::Tensor& x, const std::vector<torch::Generator>& gens) {
+  if (gens.empty()) return torch::randn(x.sizes(), x.options());  // z: [B, ...]
+  std::vector<torch::Tensor> rows;
+  rows.reserve(gens.size());
+  for (const auto& gen : gens) {
+    // Draw on the generator's device in x's dtype, then move to x's device.
+    rows.push_back(torch::randn(x.sizes().slice(1), gen, x.options().device(gen.device()))
+                       .to(x.device()));  // row: [...]
+  }
+  return torch::stack(rows);  // z: [B, ...]
+}
+
 }  // namespace dit::samplers_detail

@@ -22,4 +22,12 @@ torch::Tensor integrate_fixed(const char* sampler, const VelocityFn& v, torch::T
                               const SampleOptions& opts, Progress& progress, SampleStats* stats,
                               const StepFn& step);
 
+// Checks that generators has one entry per sample (x1.size(0)) or none; dit::Error otherwise.
+void check_generators(const char* sampler, const torch::Tensor& x1,
+                      const std::vector<torch::Generator>& generators);
+
+// z ~ N(0, I) shaped like x [B, ...]. With per-sample generators row i is drawn from
+// generators[i] alone, so a sample's noise does not depend on the batch it is in.
+torch::Tensor draw_noise(const torch::Tensor& x, const std::vector<torch::Generator>& gens);
+
 }  // namespace dit::samplers_detail

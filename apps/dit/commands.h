@@ -11,6 +11,7 @@ void add_image_eval(CLI::App& image);
 void add_info(CLI::App& app);
 void add_batch(CLI::App& app);
 void add_merge(CLI::App& app);
+void add_convert(CLI::App& app);  // convert.cpp: .pt checkpoints to safetensors
 #ifdef DIT_HAVE_DOCKING
 void add_dock(CLI::App& app);        // dock.cpp
 void add_dock_train(CLI::App& app);  // dock_train.cpp

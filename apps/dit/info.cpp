@@ -1,5 +1,6 @@
 // dit info MODEL: the config inferred from a model or checkpoint's tensor shapes.
 #include <dit/model.h>
+#include <dit/torch_pt.h>
 #include <fmt/format.h>
 
 #include "commands.h"
@@ -8,10 +9,21 @@ namespace dit::cli {
 
 void add_info(CLI::App& app) {
   auto path = std::make_shared<std::string>();
+  auto load = std::make_shared<DiTLoadOptions>();
   auto* cmd = app.add_subcommand("info", "Print the config inferred from a model's weights");
-  cmd->add_option("model", *path, "Model or checkpoint (.safetensors); default: bundled model");
-  cmd->callback([path] {
+  cmd->add_option("model", *path, "Model or checkpoint (.safetensors, or a torch.save .pt); default: bundled model");
+  cmd->add_option("--heads", load->heads, "Attention heads (.pt files do not store them)")->check(CLI::Range(1, 4096));
+  cmd->add_option("--prediction", load->prediction, "Model kind when the file does not say")->check(CLI::IsMember({"flow", "epsilon", "sit"}));
+  cmd->callback([path, load] {
     std::string p = path->empty() ? default_model_path() : *path;
+    if (is_torch_zip_file(p)) {  // a published .pt: loaded (the pickle reader), then described
+      DiT model = load_dit(p, *load);
+      int64_t params = 0;
+      for (const auto& t : model->parameters()) params += t.numel();
+      fmt::print("file: {} (torch.save)\n{}\nparameters: {:.2f} M\n", p, model->config().describe(),
+                 params / 1e6);  // pos_embed is a buffer here
+      return;
+    }
     SafeTensorsFile file(p);
     const std::string prefix = weights_prefix(file);
     auto config = infer_config(file, prefix);

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   dit::cli::add_info(app);
   dit::cli::add_batch(app);
   dit::cli::add_merge(app);
+  dit::cli::add_convert(app);
 #ifdef DIT_HAVE_DOCKING
   dit::cli::add_dock(app);
   dit::cli::add_dock_train(app);

@@ -159,6 +159,9 @@ void define_particle_group(File& file, const ParticleGroupSpec& spec);
 // turned non-finite or failed its domain's checks; such samples are kept, flagged, not dropped).
 void append_sample_records(File& file, const torch::Tensor& indices, const torch::Tensor& seeds,
                            const torch::Tensor& valid);
+// Appends one observable value per sample: /observables/<name>/{step, time, value}.
+void append_observable(File& file, const std::string& name, const torch::Tensor& values,
+                       const torch::Tensor& samples);
 // The check values of generated structures as observables: /observables/checks/<value> and
 // checks/valid (1 when finite and passing every check); a value that some sample lacks (a
 // non-finite sample has none) is left out.
@@ -192,9 +195,5 @@ void append_generated_records(File& file, const std::vector<Generated<S>>& sampl
   }
   append_sample_records(file, index, seeds, valid);
 }
-
-// Appends one observable value per sample: /observables/<name>/{step, time, value}.
-void append_observable(File& file, const std::string& name, const torch::Tensor& values,
-                       const torch::Tensor& samples);
 
 }  // namespace dit::h5md

@@ -66,10 +66,13 @@ torch::Tensor generate_images(DiT& model, const torch::Tensor& labels,
 void append_image_samples(h5md::File& file, const torch::Tensor& images, const torch::Tensor& labels);
 // A complete image file in one go (dit image sample --h5): /h5md, /parameters (from
 // `parameters`), the images, and /samples with index 0..B-1, `seeds` and the finite flag.
+// Latent models add `latents` [B, 4, h, w] (the sampler's output, before the VAE) as
+// /latents/value; their /images are the decoded images (undefined `images` with defined
+// `latents`: a latent run without a VAE, and the file holds latents only).
 // Written to a temp name and renamed. Throws dit::Error without HDF5 or on any HDF5 failure.
 void write_image_samples_h5(const std::string& path, const torch::Tensor& images,
                             const torch::Tensor& labels, const torch::Tensor& seeds,
-                            const nlohmann::json& parameters);
+                            const nlohmann::json& parameters, const torch::Tensor& latents = {});
 
 // The image domain on the shared layer (dit/domain.h; registered as "image"): requests are
 // class labels, structures images in model space [C, H, W] for a DiT of `config`. No checks.

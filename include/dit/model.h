@@ -40,6 +40,17 @@ struct DiTConfig {
   // condition (Frans et al. 2024, "One Step Diffusion via Shortcut Models", sec. 3). Files
   // without dt_embedder tensors load as plain flow models.
   bool step_conditioning = false;
+  // What the network predicts (the model's kind; it selects the samplers, dit/sampler.h):
+  //   "flow"    dit-engine's flow matching (DESIGN.md time convention: t = 0 data, t = 1 noise,
+  //             v = eps - x0), t scaled by kTimestepScale;
+  //   "epsilon" the published facebookresearch/DiT checkpoints: the noise of a DDPM with the
+  //             1000-step linear beta schedule, at integer timesteps 0..999 (999 = noise), and
+  //             with learn_sigma the learned-range variance in the other C channels: sampled by
+  //             "ddpm" and "ddim" (samplers/ddpm.cpp);
+  //   "sit"     SiT checkpoints (Ma et al. 2024): the velocity of the linear interpolant
+  //             x_s = s x0 + (1 - s) eps in SiT's time s = 1 - t (s = 0 noise, s = 1 data, not
+  //             scaled), so v = x0 - eps: our velocity is -model(x, 1 - t) (docs/official-checkpoints.md).
+  std::string prediction = "flow";
 
   int64_t out_channels() const { return learn_sigma ? 2 * in_channels : in_channels; }
   int64_t grid_size() const { return input_size / patch_size; }
@@ -122,6 +133,10 @@ struct FlowNetImpl : torch::nn::Module {
   std::optional<kernels::LinearPrecision> inference_precision;
   virtual int64_t num_classes() const = 0;  // 0: no labels; the null class is num_classes()
   virtual bool step_conditioned() const = 0;
+  // The model's kind (DiTConfig::prediction): "flow" (every network dit-engine trains),
+  // "epsilon" (published DiT checkpoints: inference() then returns the raw output, epsilon and
+  // variance channels, at t = timestep / 1000) or "sit" (inference() returns our velocity).
+  virtual std::string prediction() const { return "flow"; }
   virtual std::string describe() const = 0;  // one line: the architecture
   virtual Metadata metadata() const = 0;     // the architecture, for the file's header
   // A new network of the same architecture (initialised weights): EMA copies, snapshots.
@@ -210,6 +225,7 @@ struct DiTImpl : FlowNetImpl {
   inference() override;  // DiTInference (dit/inference.h), bf16 linears per DIT_LINEAR_PRECISION
   int64_t num_classes() const override { return config_.num_classes; }
   bool step_conditioned() const override { return config_.step_conditioning; }
+  std::string prediction() const override { return config_.prediction; }
   std::string describe() const override { return config_.describe(); }
   Metadata metadata() const override { return config_.to_metadata(); }
   std::shared_ptr<FlowNetImpl> fresh() const override;
@@ -335,6 +351,20 @@ std::string weights_prefix(const SafeTensorsFile& file);
 
 // Loads a model file or a training checkpoint (its EMA weights) and infers the config.
 DiT load_dit(const std::string& path, torch::Dtype dtype = torch::kFloat32);
+
+// What a file does not say about its model. The published .pt checkpoints (torch.save state
+// dicts, dit/torch_pt.h) store neither the head count nor the kind. Heads: `heads` when given,
+// else the file's "dit.num_heads", else the reference rule (head size 64 for DiT-S, B and L;
+// 16 heads for XL). Kind: `prediction` when given, else the file's "dit.prediction", else for a
+// .pt file its name (SiT-*.pt: "sit"; any other: "epsilon", the DiT release), else "flow".
+struct DiTLoadOptions {
+  int64_t heads = 0;       // 0: from the file, else the reference rule
+  std::string prediction;  // "": from the file or its name
+  torch::Dtype dtype = torch::kFloat32;
+};
+// load_dit for safetensors model files, training checkpoints and torch.save .pt files (state
+// dicts, or training checkpoints with "ema" / "model"), with the config inferred from shapes.
+DiT load_dit(const std::string& path, const DiTLoadOptions& options);
 // A step-conditioned copy of a flow model (same weights, a fresh dt_embedder whose output is
 // zero): the starting point of few-step training. `model` must not be step-conditioned.
 DiT with_step_conditioning(DiT& model);

@@ -38,6 +38,20 @@ struct TimeGridOptions {
 };
 std::unique_ptr<TimeGrid> make_time_grid(const TimeGridOptions& opts);
 
+// ---- discrete-time diffusion (epsilon-prediction models) ----------------------------------
+// The DDPM forward process the published DiT checkpoints were trained with (Ho et al. 2020;
+// Nichol & Dhariwal 2021): beta_i linear from beta_start to beta_end over train_steps steps
+// (scaled by 1000 / train_steps, as improved-diffusion's "linear" schedule), alpha-bar_i the
+// product of (1 - beta_j) for j <= i.
+struct DiffusionSchedule {
+  int train_steps = 1000;
+  double beta_start = 1e-4, beta_end = 0.02;
+};
+// The timesteps a respaced sampler visits (improved-diffusion's space_timesteps with one
+// section, Nichol & Dhariwal 2021, sec. 4): `steps` indices round(i (T - 1) / (steps - 1)),
+// ascending and distinct. Throws dit::Error unless 1 <= steps <= T.
+std::vector<int> respaced_timesteps(int train_steps, int steps);
+
 // ---- samplers -----------------------------------------------------------------------------
 struct SampleOptions {
   int steps = 30;              // fixed-step solvers; initial step count hint for dopri5
@@ -53,6 +67,10 @@ struct SampleOptions {
   // The model's flow map, for samplers with uses_flow_map() (set it for step-conditioned
   // models; those samplers throw dit::Error without it).
   FlowMapFn flow_map;
+  // Discrete-time diffusion samplers (uses_epsilon(): "ddpm", "ddim"): the training noise
+  // schedule, and DDIM's eta (0: deterministic; 1: DDPM's posterior variance).
+  DiffusionSchedule diffusion_schedule;
+  double eta = 0.0;
 };
 
 struct SampleStats {
@@ -75,6 +93,11 @@ class Sampler {
   virtual bool stochastic() const { return false; }
   // Few-step samplers step with SampleOptions::flow_map instead of the velocity.
   virtual bool uses_flow_map() const { return false; }
+  // Discrete-time diffusion samplers (epsilon-prediction models): the function given to
+  // sample() is then not a velocity but the model's raw output at t = timestep / train_steps
+  // (timestep the original training index, also after respacing): [B, C, ...] epsilon, or
+  // [B, 2C, ...] epsilon and the learned-range variance values in [-1, 1] (learn_sigma).
+  virtual bool uses_epsilon() const { return false; }
 };
 
 using SamplerFactory = std::function<std::unique_ptr<Sampler>()>;

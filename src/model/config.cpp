@@ -60,6 +60,10 @@ void DiTConfig::validate() const {
                       kMaxConfigDim));
   require(mlp_hidden() > 0, fmt::format("MLP width {} * {} rounds to 0", hidden_size, mlp_ratio));
   require(num_classes >= 0, fmt::format("num_classes must be >= 0, got {}", num_classes));
+  require(prediction == "flow" || prediction == "epsilon" || prediction == "sit",
+          fmt::format("prediction '{}' is not one of flow, epsilon, sit", prediction));
+  require(!step_conditioning || prediction == "flow",
+          fmt::format("a step-conditioned model must be a flow model, not '{}'", prediction));
   require(parameter_count() <= kMaxParameters,
           fmt::format("{} parameters exceed the limit {}", parameter_count(), kMaxParameters));
 }
@@ -121,14 +125,15 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> DiTConfig::weight_shap
 std::string DiTConfig::describe() const {
   return fmt::format(
       "DiT input {}x{}x{}, patch {} ({} tokens), hidden {}, depth {}, heads {} (head dim {}), "
-      "mlp {}, classes {}, learn_sigma {}{}",
+      "mlp {}, classes {}, learn_sigma {}{}{}",
       input_size, input_size, in_channels, patch_size, num_patches(), hidden_size, depth,
       num_heads, head_dim(), mlp_hidden(), num_classes, learn_sigma ? "yes" : "no",
-      step_conditioning ? ", step-conditioned" : "");
+      step_conditioning ? ", step-conditioned" : "",
+      prediction == "flow" ? "" : fmt::format(", {}-prediction", prediction));
 }
 
 Metadata DiTConfig::to_metadata() const {
-  return {{"dit.input_size", std::to_string(input_size)},
+  Metadata m = {{"dit.input_size", std::to_string(input_size)},
           {"dit.patch_size", std::to_string(patch_size)},
           {"dit.in_channels", std::to_string(in_channels)},
           {"dit.hidden_size", std::to_string(hidden_size)},
@@ -138,6 +143,8 @@ Metadata DiTConfig::to_metadata() const {
           {"dit.num_classes", std::to_string(num_classes)},
           {"dit.learn_sigma", learn_sigma ? "1" : "0"},
           {"dit.step_conditioning", step_conditioning ? "1" : "0"}};
+  if (prediction != "flow") m["dit.prediction"] = prediction;  // flow files stay as they were
+  return m;
 }
 
 DiTConfig DiTConfig::preset(const std::string& name_in) {
@@ -258,6 +265,8 @@ DiTConfig infer_config(const ShapeLookup& shape_of, const Metadata& metadata,
                               "'dit.num_heads' in the file's metadata",
                               source, c.hidden_size));
   }
+  auto kind = metadata.find("dit.prediction");
+  if (kind != metadata.end()) c.prediction = kind->second;  // checked by validate()
   try {
     c.validate();
   } catch (const Error& e) {

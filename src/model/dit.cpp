@@ -8,6 +8,8 @@
 
 #include <cmath>
 
+#include "src/model/prediction.h"
+
 namespace dit {
 
 namespace nn = torch::nn;
@@ -203,8 +205,8 @@ torch::Tensor DiTImpl::flow(const torch::Tensor& x, const torch::Tensor& t,
                             const FlowInputs& inputs, const torch::Tensor& d) {
   if (config_.num_classes > 0 && !inputs.labels.defined())
     throw Error("DiT: a class-conditional model needs labels (the null class for none)");
-  auto ds = d.defined() ? d * kTimestepScale : d;
-  return forward(x, t * kTimestepScale, inputs.labels, ds).narrow(1, 0, config_.in_channels);
+  return detail::model_output(
+      config_, forward(x, detail::model_time(config_, t), inputs.labels, detail::model_step(config_, d)));
 }
 
 torch::Tensor DiTImpl::condition(const torch::Tensor& t, const torch::Tensor& y,

@@ -3,6 +3,8 @@
 #include <dit/inference.h>
 #include <fmt/format.h>
 
+#include "src/model/prediction.h"
+
 #include <cstdlib>
 #include <memory>
 
@@ -27,9 +29,9 @@ DiTImpl::inference() {
   return [model, inference](const torch::Tensor& x, const torch::Tensor& t,
                             const FlowInputs& in, const torch::Tensor& d) mutable {
     if (torch::GradMode::is_enabled()) return model->flow(x, t, in, d);
-    auto ds = d.defined() ? d * kTimestepScale : d;
-    return inference->forward(x, t * kTimestepScale, in.labels, ds)  // [B, out, H, W]
-        .narrow(1, 0, model->config().in_channels);
+    const auto& c = model->config();
+    return detail::model_output(c, inference->forward(x, detail::model_time(c, t), in.labels,
+                                                      detail::model_step(c, d)));  // [B, out, H, W]
   };
 }
 
@@ -84,6 +86,17 @@ torch::Tensor sample_flow(FlowNetImpl& net, const FlowInputs& inputs, const torc
     throw Error(fmt::format("sampler \"{}\" needs a step-conditioned (few-step) model; this one "
                             "is a plain flow model: use euler, heun, dopri5, ...",
                             sampling.sampler));
+  // The model's kind selects the samplers: epsilon models (published DiT checkpoints) run the
+  // discrete-time diffusion samplers, every other model the flow samplers.
+  const bool epsilon = net.prediction() == "epsilon";
+  if (epsilon && !sampler->uses_epsilon())
+    throw Error(fmt::format("sampler \"{}\" integrates a velocity; this model predicts epsilon "
+                            "(a published DiT checkpoint): use --sampler ddpm or ddim",
+                            sampling.sampler));
+  if (!epsilon && sampler->uses_epsilon())
+    throw Error(fmt::format("sampler \"{}\" needs an epsilon-prediction model (a published DiT "
+                            "checkpoint); this one is a {} model: use euler, heun, dopri5, ...",
+                            sampling.sampler, net.prediction()));
   const bool cfg = net.num_classes() > 0;
   if (cfg && !inputs.labels.defined())
     throw Error("sampling: this model is class-conditional: give labels (the null class for none)");

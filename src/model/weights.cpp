@@ -1,9 +1,12 @@
 // Moving weights between modules and safetensors files under the reference key names.
 #include <dit/error.h>
+#include <dit/fs.h>
 #include <dit/model.h>
+#include <dit/torch_pt.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 
+#include <cctype>
 #include <set>
 
 namespace dit {
@@ -48,27 +51,81 @@ std::string weights_prefix(const SafeTensorsFile& file) {
   return file.contains("ema.x_embedder.proj.weight") ? "ema." : "";
 }
 
-DiT load_dit(const std::string& path, torch::Dtype dtype) {
+namespace {
+// Model weights of a file: a view of every tensor of a safetensors file, or every tensor of a
+// torch.save file, with the metadata (none in a .pt) and the prefix of the weights to use.
+struct ModelTensors {
+  TensorMap tensors;
+  Metadata metadata;
+  std::string prefix;
+  bool torch_pt = false;
+};
+
+ModelTensors read_model_tensors(const std::string& path) {
+  ModelTensors m;
+  if (is_torch_zip_file(path)) {
+    m.tensors = load_torch_pt(path);
+    m.torch_pt = true;
+    // Training checkpoints of the reference code: {"model", "ema", "opt", "args"}: the EMA.
+    for (const char* prefix : {"ema.", "model."})
+      if (m.tensors.count(std::string(prefix) + "x_embedder.proj.weight")) {
+        m.prefix = prefix;
+        break;
+      }
+    return m;
+  }
   SafeTensorsFile file(path);
-  const std::string prefix = weights_prefix(file);
-  DiTConfig config = infer_config(file, prefix);
+  m.metadata = file.metadata();
+  m.prefix = weights_prefix(file);
+  for (const auto& name : file.names()) m.tensors[name] = file.view(name);  // zero copy
+  return m;
+}
+
+std::string kind_from_name(const std::string& path) {
+  std::string name = dit::fs::path(path).filename().string();
+  for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return name.rfind("sit", 0) == 0 ? "sit" : "epsilon";
+}
+}  // namespace
+
+DiT load_dit(const std::string& path, torch::Dtype dtype) {
+  DiTLoadOptions options;
+  options.dtype = dtype;
+  return load_dit(path, options);
+}
+
+DiT load_dit(const std::string& path, const DiTLoadOptions& options) {
+  ModelTensors m = read_model_tensors(path);
+  const std::string& prefix = m.prefix;
+  auto shape_of = [&](const std::string& name) -> std::optional<std::vector<int64_t>> {
+    auto it = m.tensors.find(name);
+    if (it == m.tensors.end()) return std::nullopt;
+    return it->second.sizes().vec();
+  };
+  Metadata metadata = m.metadata;
+  if (options.heads > 0) metadata["dit.num_heads"] = std::to_string(options.heads);
+  if (!options.prediction.empty())
+    metadata["dit.prediction"] = options.prediction;
+  else if (m.torch_pt && !metadata.count("dit.prediction"))
+    metadata["dit.prediction"] = kind_from_name(path);
+  DiTConfig config = infer_config(shape_of, metadata, path, prefix);
   // Shapes alone can describe a huge model in a tiny file (zero-sized tensors elsewhere):
   // check every tensor's shape before allocating the model.
   for (const auto& [name, shape] : config.weight_shapes()) {
-    if (!file.contains(prefix + name))
+    const auto stored = shape_of(prefix + name);
+    if (!stored)
       throw Error(fmt::format("{}: tensor '{}' is missing (expected shape [{}])", path, name,
                               fmt::join(shape, ", ")));
-    const auto stored = file.shape(prefix + name);
-    if (stored != shape)
+    if (*stored != shape)
       throw Error(fmt::format("{}: tensor '{}' has shape [{}], expected [{}]", path, name,
-                              fmt::join(stored, ", "), fmt::join(shape, ", ")));
+                              fmt::join(*stored, ", "), fmt::join(shape, ", ")));
   }
   DiT model(config, /*initialize=*/false);  // every tensor is loaded below
   TensorMap weights;
-  for (const auto& name : file.names())
-    if (name.rfind(prefix, 0) == 0) weights[name.substr(prefix.size())] = file.view(name);
+  for (auto& [name, tensor] : m.tensors)
+    if (name.rfind(prefix, 0) == 0) weights[name.substr(prefix.size())] = tensor;
   load_state_dict(*model, weights, path);
-  model->to(dtype);
+  model->to(options.dtype);
   model->eval();
   return model;
 }

@@ -127,6 +127,61 @@ TEST(Cli, DeviceAutoAndDtypeNameWhereItRan) {
   fs::remove(out);
 }
 
+// A published-format checkpoint (torch.save .pt, epsilon prediction, 4 latent channels): dit
+// convert stores what the .pt does not say; sampling without --vae writes latents and says so;
+// with --vae the PNG holds the decoded RGB images and --h5 both.
+TEST(Cli, PublishedCheckpointLatentsAndVae) {
+  const std::string dir = temp_dir();
+  const std::string fixtures = std::string(DIT_SOURCE_DIR) + "/tests/fixtures/";
+  const std::string pt = fixtures + "official/DiT-tiny.pt";
+  const std::string st = dir + "/dit-tiny.safetensors";
+  fs::remove(st);
+  auto heads = run("convert " + pt + " " + st);
+  EXPECT_NE(heads.code, 0);
+  EXPECT_NE(heads.output.find("heads"), std::string::npos) << heads.output;
+  EXPECT_FALSE(fs::exists(st));
+  auto c = run("convert " + pt + " " + st + " --heads 2");
+  ASSERT_EQ(c.code, 0) << c.output;
+  EXPECT_NE(c.output.find("epsilon-prediction"), std::string::npos) << c.output;
+
+  // No --vae: the latents go next to -o, no PNG, exit 0; the default sampler is DDPM.
+  const std::string png = dir + "/dogs.png";
+  fs::remove(png);
+  auto r = run("image sample -m " + st + " --class 3 -b 2 --steps 10 -o " + png);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("no image decoded"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ddpm"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(png));
+  auto latents = dit::load_safetensors(dir + "/dogs.latents.safetensors").at("latents");
+  EXPECT_EQ(latents.sizes(), torch::IntArrayRef({2, 4, 8, 8}));
+
+  // The .pt directly with --heads, DDIM, --vae (the tiny fixture VAE: 2x upsampling), --h5.
+  const std::string vae = fixtures + "vae_tiny_weights.safetensors";
+  const std::string out = dir + "/decoded.png", lat = dir + "/lat.safetensors";
+  auto d = run("image sample -m " + pt + " --heads 2 --vae " + vae + " --sampler ddim --steps 10 "
+               "--cfg-scale 4 --class 3 -b 2 --nrow 2 -o " + out + " --latent-out " + lat
+#ifdef DIT_HAVE_HDF5
+               + " --h5 " + dir + "/decoded.h5"
+#endif
+  );
+  ASSERT_EQ(d.code, 0) << d.output;
+  auto image = dit::read_png(out);
+  EXPECT_EQ(image.channels, 3);
+  EXPECT_EQ(image.width, 2 * (32 + 2) + 2);  // two 32 px images (the tiny VAE: 8 latent px x 4)
+  EXPECT_EQ(dit::load_safetensors(lat).at("latents").sizes(), torch::IntArrayRef({2, 4, 8, 8}));
+  // The same seed and sampler give the same latents as the converted file.
+  auto again = run("image sample -m " + st + " --sampler ddim --steps 10 --cfg-scale 4 --class 3 "
+                   "-b 2 -o '' --latent-out " + dir + "/lat2.safetensors");
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_TRUE(torch::equal(dit::load_safetensors(lat).at("latents"),
+                           dit::load_safetensors(dir + "/lat2.safetensors").at("latents")));
+  // Flow samplers refuse an epsilon model.
+  auto wrong = run("image sample -m " + st + " --sampler euler -b 1 -o '' --latent-out " + dir + "/never.safetensors");
+  EXPECT_NE(wrong.code, 0);
+  EXPECT_NE(wrong.output.find("ddpm or ddim"), std::string::npos) << wrong.output;
+  EXPECT_FALSE(fs::exists(dir + "/never.safetensors"));
+}
+
 TEST(Cli, FewStepModelSamplesInOneAndTwoSteps) {
   const std::string model = dit::data_dir() + "/models/fmnist-dit-fewstep.safetensors";
   for (int steps : {1, 2}) {

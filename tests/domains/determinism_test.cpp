@@ -27,13 +27,18 @@ dit::DiT bundled_model() {
 TEST(Determinism, SameSeedSameThreadsBitIdenticalForEverySampler) {
   auto bundled = bundled_model();
   auto few_step = dit::load_dit(std::string(DIT_SOURCE_DIR) + "/data/models/fmnist-dit-fewstep.safetensors");
+  dit::DiTLoadOptions heads;  // the published-format fixture (tests/fixtures/official)
+  heads.heads = 2;
+  auto epsilon = dit::load_dit(std::string(DIT_TEST_FIXTURES) + "/official/DiT-tiny.pt", heads);
   const auto labels = torch::tensor({7, 0, 3}, torch::kLong);
   for (int threads : {1, 2}) {
     dit::set_threads(threads);
     for (const auto& [name, description] : dit::list_samplers()) {
       SCOPED_TRACE(name + ", " + std::to_string(threads) + " threads");
-      // Flow-map samplers run the bundled few-step model (they refuse a plain flow model).
-      auto& model = dit::make_sampler(name)->uses_flow_map() ? few_step : bundled;
+      // Flow-map samplers run the bundled few-step model (they refuse a plain flow model), the
+      // diffusion samplers an epsilon-prediction model.
+      const auto sampler = dit::make_sampler(name);
+      auto& model = sampler->uses_flow_map() ? few_step : sampler->uses_epsilon() ? epsilon : bundled;
       dit::ImageSampling s;
       s.sampler = name, s.seed = 2026, s.options.steps = 2, s.guidance.scale = 2.5;
       s.options.atol = 0.1, s.options.rtol = 0.1;  // dopri5: a few steps only

@@ -7,7 +7,8 @@
 
 namespace {
 
-const char* const kBuiltin[] = {"euler", "heun", "midpoint", "rk4", "dopri5", "euler-maruyama"};
+const char* const kBuiltin[] = {"euler", "heun", "midpoint", "rk4", "dopri5", "euler-maruyama",
+                                "ddpm", "ddim"};
 
 TEST(SamplerRegistry, ListsAllBuiltinSamplers) {
   const auto list = dit::list_samplers();
@@ -28,6 +29,10 @@ TEST(SamplerRegistry, MakesEachWithItsProperties) {
   EXPECT_FALSE(dit::make_sampler("rk4")->adaptive());
   EXPECT_TRUE(dit::make_sampler("euler-maruyama")->stochastic());
   EXPECT_FALSE(dit::make_sampler("euler")->stochastic());
+  EXPECT_TRUE(dit::make_sampler("ddpm")->stochastic());
+  EXPECT_FALSE(dit::make_sampler("ddim")->stochastic());  // eta 0
+  EXPECT_TRUE(dit::make_sampler("ddim")->uses_epsilon());
+  EXPECT_FALSE(dit::make_sampler("euler")->uses_epsilon());
 }
 
 TEST(SamplerRegistry, UnknownNameListsRegisteredNames) {
