@@ -85,10 +85,14 @@ class PosixFile final : public caffe2::serialize::ReadAdapterInterface {
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) throw Error(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
     struct stat st {};
-    if (::fstat(fd_, &st) != 0 || S_ISDIR(st.st_mode)) {
-      const int err = S_ISDIR(st.st_mode) ? EISDIR : errno;
+    if (::fstat(fd_, &st) != 0) {
+      const int err = errno;
       ::close(fd_);
       throw Error(fmt::format("{}: cannot read: {}", path, std::strerror(err)));
+    }
+    if (!S_ISREG(st.st_mode)) {  // a directory, a device: the words of the safetensors reader
+      ::close(fd_);
+      throw Error(fmt::format("{}: not a regular file", path));
     }
     size_ = static_cast<uint64_t>(st.st_size);
   }

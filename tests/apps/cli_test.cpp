@@ -80,6 +80,9 @@ TEST(Cli, ErrorsAreOneLineWithNonZeroExitAndNoOutput) {
     std::ifstream in(std::string(DIT_SOURCE_DIR) + "/data/models/fmnist-dit.safetensors", std::ios::binary);
     std::string bytes(std::istreambuf_iterator<char>(in), {});
     std::ofstream(dir + "/truncated.safetensors", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+    std::ifstream pt(std::string(DIT_SOURCE_DIR) + "/tests/fixtures/official/DiT-tiny.pt", std::ios::binary);
+    std::string pt_bytes(std::istreambuf_iterator<char>(pt), {});
+    std::ofstream(dir + "/truncated.pt", std::ios::binary) << pt_bytes.substr(0, pt_bytes.size() / 2);
   }
   struct Case {
     std::string args, expect;
@@ -87,6 +90,7 @@ TEST(Cli, ErrorsAreOneLineWithNonZeroExitAndNoOutput) {
   std::vector<Case> cases = {
       {"image sample -m " + dir + "/missing.safetensors", "missing.safetensors"},
       {"image sample -m " + dir + "/truncated.safetensors", "truncated.safetensors"},
+      {"image sample -m " + dir + "/truncated.pt --heads 2", "truncated.pt"},
       {"image sample --class 10", "--class 10 out of range"},
       {"image sample --sampler leapfrog", "leapfrog"},
       {"image sample --steps 0", "steps"},
