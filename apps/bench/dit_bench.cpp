@@ -1167,6 +1167,7 @@ void add_scheduler(CLI::App& app);  // scheduler_bench.cpp
 void add_protein(CLI::App& app);    // protein_bench.cpp
 void add_crystal(CLI::App& app);    // crystal_bench.cpp
 void add_cli(CLI::App& app);        // cli_bench.cpp
+void add_vae(CLI::App& app);        // vae_bench.cpp
 
 void add_gemm(CLI::App& app) {
   auto o = std::make_shared<KernelBenchOptions>();
@@ -1299,6 +1300,7 @@ int main(int argc, char** argv) {
   dit::bench::add_protein(app);
   dit::bench::add_crystal(app);
   dit::bench::add_cli(app);
+  dit::bench::add_vae(app);
   dit::apps::add_no_autotune_flag(app, argc, argv);
   try {
     app.parse(argc, argv);
