@@ -4,6 +4,9 @@
 #include <dit/runtime.h>
 #include <dit/safetensors.h>
 #include <gtest/gtest.h>
+#ifdef DIT_HAVE_HDF5
+#include <hdf5.h>
+#endif
 #include <sys/wait.h>
 
 #include <array>
@@ -173,6 +176,24 @@ TEST(Cli, PublishedCheckpointLatentsAndVae) {
   EXPECT_EQ(image.channels, 3);
   EXPECT_EQ(image.width, 2 * (32 + 2) + 2);  // two 32 px images (the tiny VAE: 8 latent px x 4)
   EXPECT_EQ(dit::load_safetensors(lat).at("latents").sizes(), torch::IntArrayRef({2, 4, 8, 8}));
+#ifdef DIT_HAVE_HDF5  // --h5: the latents and the decoded images
+  auto dims = [&](const char* dataset) {
+    std::vector<hsize_t> d(4, 0);
+    hid_t f = H5Fopen((dir + "/decoded.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return d;
+    hid_t ds = H5Dopen2(f, dataset, H5P_DEFAULT);
+    if (ds >= 0) {
+      hid_t space = H5Dget_space(ds);
+      if (H5Sget_simple_extent_ndims(space) == 4) H5Sget_simple_extent_dims(space, d.data(), nullptr);
+      H5Sclose(space);
+      H5Dclose(ds);
+    }
+    H5Fclose(f);
+    return d;
+  };
+  EXPECT_EQ(dims("/latents/value"), (std::vector<hsize_t>{2, 4, 8, 8}));
+  EXPECT_EQ(dims("/images/value"), (std::vector<hsize_t>{2, 3, 32, 32}));
+#endif
   // The same seed and sampler give the same latents as the converted file.
   auto again = run("image sample -m " + st + " --sampler ddim --steps 10 --cfg-scale 4 --class 3 "
                    "-b 2 -o '' --latent-out " + dir + "/lat2.safetensors");
