@@ -51,7 +51,7 @@ step configure 120 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
 grep -q '"cuda" kernel backend' "$LOG/configure.log" ||
   echo "== warning: configure did not report the cuda kernel backend" | tee -a "$summary"
 step build 300 cmake --build build-gpu -j "$(nproc)" \
-  --target dit dit_cli dit-bench test_kernels test_model test_runtime dit-cuda-selftest || exit 1
+  --target dit dit_cli dit-bench test_kernels test_model test_runtime test_image dit-cuda-selftest || exit 1
 
 run_step() {
   case $1 in
@@ -68,6 +68,14 @@ run_step() {
       step sample 240 bash -c "for d in 'cuda fp32' 'cuda bf16' 'cpu fp32'; do set -- \$d; \
         echo \"== --device \$1 --dtype \$2\"; build-gpu/dit image sample --device \$1 --dtype \$2 \
         -b 64 --steps 50 --timings -o $LOG/sample_\$1_\$2.png || exit 1; done" ;;
+    vae)  # the SD VAE's CUDA parity test (Vae.CudaMatchesPyTorch) and the rest of its suite
+      step vae 120 build-gpu/tests/test_image --gtest_filter='Vae.*' --gtest_output="json:$LOG/vae.json" ;;
+    published)  # a DiT-XL/2 256x256 in the published .pt format (random weights): one image,
+      # DDIM 50 steps, CFG 4, bf16, then 8 images; docs/official-checkpoints.md
+      step published 300 bash -c "\"$python\" scripts/make-random-dit-pt.py /tmp/DiT-XL-2-256x256.pt && \
+        for b in 1 8; do build-gpu/dit image sample -m /tmp/DiT-XL-2-256x256.pt --device cuda \
+        --dtype bf16 --sampler ddim --steps 50 --cfg-scale 4 --class 207 -b \$b --timings -o '' \
+        --latent-out $LOG/published_\$b.safetensors || exit 1; done; rm -f /tmp/DiT-XL-2-256x256.pt" ;;
     kernel_bench)
       step kernel_bench 90 build-gpu/kernels/cuda/dit-cuda-selftest bench --json "$LOG/bench.json" ;;
     sdpa)
@@ -81,13 +89,13 @@ run_step() {
         --batch 64,1,256 --inference --cuda-graph --compile --python "$python" \
         --warmup 3 --min-time 1 --json "$LOG/forward_xl2_compiled.json" ;;
     *)
-      echo "== unknown step '$1' (test_kernels, test_model, no_filesystem, sample, forward, compiled, kernel_bench, sdpa)" |
+      echo "== unknown step '$1' (test_kernels, test_model, no_filesystem, sample, vae, published, forward, compiled, kernel_bench, sdpa)" |
         tee -a "$summary"
       return 2 ;;
   esac
 }
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(test_kernels test_model no_filesystem sample forward compiled kernel_bench sdpa)
+[ ${#steps[@]} -gt 0 ] || steps=(test_kernels test_model no_filesystem sample vae published forward compiled kernel_bench sdpa)
 for s in "${steps[@]}"; do
   run_step "$s" || status=1
 done
