@@ -69,6 +69,8 @@ void run_dock(const DockArgs& a) {
   options.precision = a.placement.dtype;
   options.device = a.placement.device;
   resolve_device(a.placement.device);  // a GPU that is not there fails now, before any work
+  // A box away from the protein fails once, before any ligand (not once per ligand of a screen).
+  docking::box_pocket(receptor, box, a.pocket_cutoff, a.box.empty() ? "--autobox-ligand " + a.autobox_ligand : "--box");
   docking::LigandLimits limits;
   limits.max_heavy_atoms = a.max_heavy;
   auto reader = a.smiles.empty() ? docking::LigandReader::from_file(a.ligand, a.seed, limits)
@@ -89,6 +91,7 @@ void run_dock(const DockArgs& a) {
   std::vector<SummaryRow> rows;
   docking::LigandRecord record;
   int failed = 0;
+  const auto started = std::chrono::steady_clock::now();  // for ligands/min of a screen
   while (reader.next(record)) {
     SummaryRow row;
     row.name = record.name;
@@ -133,8 +136,11 @@ void run_dock(const DockArgs& a) {
                          r.status == "ok" ? (r.best_valid ? "ok" : "ok (best pose not PB-valid)") : "skipped");
   if (!a.quiet) fmt::print("{}", table);
   if (!a.summary.empty()) write_file_atomic(a.summary, table);
-  fmt::print(stderr, "dit dock: {} ligands docked, {} skipped; {} poses -> {}{}\n", rows.size() - failed,
-             failed, writer.poses_written(), a.output, a.h5.empty() ? "" : " and " + a.h5);
+  const double minutes =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() / 60.0;
+  fmt::print(stderr, "dit dock: {} ligands docked, {} skipped in {:.1f} s ({:.1f} ligands/min); {} poses -> {}{}\n",
+             rows.size() - failed, failed, minutes * 60.0, minutes > 0 ? rows.size() / minutes : 0.0,
+             writer.poses_written(), a.output, a.h5.empty() ? "" : " and " + a.h5);
 }
 }  // namespace
 

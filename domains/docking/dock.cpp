@@ -14,18 +14,23 @@
 
 namespace dit::docking {
 
+Receptor box_pocket(const Receptor& receptor, const Box& box, double cutoff, const std::string& what) {
+  Receptor pocket = pocket_atoms(receptor, box, cutoff);
+  if (pocket.heavy_atoms().empty())
+    throw Error(fmt::format("{}: no receptor atom within {} A of {} (center {:.2f},{:.2f},{:.2f}, "
+                            "size {:.1f}x{:.1f}x{:.1f}): the box is not at the protein",
+                            receptor.source, cutoff, what, box.center[0], box.center[1],
+                            box.center[2], box.size[0], box.size[1], box.size[2]));
+  return pocket;
+}
+
 DockResult dock(const Receptor& receptor, const RDKit::ROMol& ligand, const Box& box,
                 const DockOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
   box.validate("dock: --box");
   if (options.num_poses < 1) throw Error("dock: the number of poses (-n) must be at least 1");
   if (options.top < 1) throw Error("dock: --top must be at least 1");
-  const Receptor pocket = pocket_atoms(receptor, box, options.pocket_cutoff);
-  if (pocket.heavy_atoms().empty())
-    throw Error(fmt::format("{}: no receptor atom within {} A of the box (center {:.2f},{:.2f},{:.2f}): "
-                            "the box is not at the protein",
-                            receptor.source, options.pocket_cutoff, box.center[0], box.center[1],
-                            box.center[2]));
+  const Receptor pocket = box_pocket(receptor, box, options.pocket_cutoff);
   const LigandTopology topology = build_topology(ligand);
   const ReceptorGrid grid(pocket, box, topology.heavy_type);
 

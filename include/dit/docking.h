@@ -97,6 +97,10 @@ Receptor read_receptor(const std::string& path, const std::string& drop_residue 
 
 // Atoms within `cutoff` of the box (distance to the box, 0 inside it).
 Receptor pocket_atoms(const Receptor& receptor, const Box& box, double cutoff);
+// pocket_atoms with at least one heavy atom: dit::Error naming the receptor file and the box
+// otherwise (the box is not at the protein). `what` names the box's origin ("--box").
+Receptor box_pocket(const Receptor& receptor, const Box& box, double cutoff,
+                    const std::string& what = "the box");
 
 // ---- ligand -----------------------------------------------------------------------------------
 struct LigandLimits {

@@ -325,6 +325,16 @@ TEST(DockingCli, DocksWritesSdfAndH5AndRefusesBadInput) {
   r = dit::test::run("dock --receptor " + kPocket + " --smiles CCO --box 0,0,0,1000,20,20 --model none -o " + bad_sdf);
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("--box"), std::string::npos) << r.output;
+  // A box away from the protein: one error before any ligand (here a screen of two), nothing written.
+  const std::string two = (dir / "two.smi").string();
+  std::ofstream(two) << "CCO ethanol\nCCN ethylamine\n";
+  r = dit::test::run("dock --receptor " + kPocket + " --ligand " + two +
+                     " --box 500,500,500,20,20,20 --model none -o " + bad_sdf);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("no receptor atom within"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("hca_pocket.pdb"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("ethanol"), std::string::npos) << r.output;  // no ligand was tried
+  EXPECT_FALSE(fs::exists(bad_sdf));
   // Screening: a bad record is logged and skipped, the others are docked.
   const std::string screen = (dir / "screen.smi").string();
   std::ofstream(screen) << kAcetazolamide << " acz\nnot_a_smiles broken\nCC(=O)Nc1ccccc1 acetanilide\n";
@@ -333,6 +343,7 @@ TEST(DockingCli, DocksWritesSdfAndH5AndRefusesBadInput) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("skipped"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("broken"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ligands/min"), std::string::npos) << r.output;
   fs::remove_all(dir);
 }
 
