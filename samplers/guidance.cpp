@@ -26,9 +26,9 @@ VelocityFn classifier_free_guidance(ConditionalVelocityFn model, torch::Tensor y
     throw Error(fmt::format("classifier_free_guidance: rescale = {}, expected a number in [0, 1]",
                             opts.rescale));
   }
-  if (opts.guided_channels < 0) {
+  if (opts.guided_channels < -1) {
     throw Error(fmt::format("classifier_free_guidance: guided_channels = {}, expected >= 0 "
-                            "(0 = all channels)",
+                            "(0 = all channels) or -1 (the model's default: all here)",
                             opts.guided_channels));
   }
   // Labels for the unconditional half: y_null [B], the null class everywhere.
@@ -58,7 +58,7 @@ VelocityFn classifier_free_guidance(ConditionalVelocityFn model, torch::Tensor y
     const torch::Tensor v_c = out.narrow(0, 0, B);  // v_c: [B, C, ...]
     const torch::Tensor v_u = out.narrow(0, B, B);  // v_u: [B, C, ...]
     const int64_t C = v_c.size(1);
-    const int64_t G = opts.guided_channels == 0 ? C : opts.guided_channels;
+    const int64_t G = opts.guided_channels <= 0 ? C : opts.guided_channels;
     if (G > C) {
       throw Error(fmt::format("classifier_free_guidance: guided_channels = {} but the model "
                               "output has {} channels (dim 1)",

@@ -136,9 +136,7 @@ void run_sample(const SampleArgs& a) {
   auto& g = sampling.guidance;
   g.scale = cfg_scale, g.t_lo = a.cfg_interval[0], g.t_hi = a.cfg_interval[1];
   g.rescale = a.cfg_rescale;
-  // The published DiT and SiT checkpoints guide the first 3 of their 4 latent channels (their
-  // forward_with_cfg); our own models guide every channel.
-  g.guided_channels = a.cfg_channels >= 0 ? a.cfg_channels : model->prediction() == "flow" ? 0 : 3;
+  g.guided_channels = a.cfg_channels;  // -1: the model's kind decides (dit/guidance.h)
   auto& opts = sampling.options;
   opts.steps = a.steps, opts.grid.name = a.grid, opts.grid.shift = a.shift;
   opts.atol = a.atol, opts.rtol = a.rtol, opts.diffusion = a.diffusion, opts.eta = a.eta;
@@ -166,7 +164,7 @@ void run_sample(const SampleArgs& a) {
       {"model", {{"path", model_path}, {"config", c.describe()}, {"vae", a.vae}}},
       {"sampler",
        {{"name", sampler_name}, {"steps", a.steps}, {"eta", a.eta},
-        {"cfg_channels", g.guided_channels}, {"time_grid", a.grid}, {"shift", a.shift},
+        {"cfg_channels", guided_channels_for(*model, g.guided_channels)}, {"time_grid", a.grid}, {"shift", a.shift},
         {"cfg_scale", cfg_scale}, {"cfg_interval", {a.cfg_interval[0], a.cfg_interval[1]}},
         {"cfg_rescale", a.cfg_rescale}, {"nfe", total.nfe}}},
       {"seeds", {{"seed", std::to_string(a.seed)}, {"init_noise", a.init_noise}}},

@@ -25,6 +25,11 @@ ConditionalFlowMapFn dit_flow_map(DiT model);
 
 // ---- the one sampling path (images and every structure domain) --------------------------------
 
+// The guided channels for `net` (GuidanceOptions::guided_channels): `requested` when >= 0, else
+// the model's kind decides: 3 for the published DiT and SiT checkpoints (their forward_with_cfg
+// guides the first 3 of 4 latent channels), 0 (all) for our own flow models.
+int64_t guided_channels_for(const FlowNetImpl& net, int64_t requested);
+
 // How samples are drawn: the sampler by name, its options, guidance and seed.
 struct FlowSampling {
   std::string sampler = "euler";

@@ -18,8 +18,10 @@ struct GuidanceOptions {
   // diffusion noise schedules and sample steps are flawed", eq. 15-16): phi in [0, 1].
   double rescale = 0.0;
   // How many leading channels (dim 1) are guided; the rest pass the conditional output
-  // through (learn_sigma models). 0: all.
-  int64_t guided_channels = 0;
+  // through (learn_sigma models). 0: all. -1: the model's kind decides (dit::sample_flow: 3 for
+  // the published DiT and SiT checkpoints, as their forward_with_cfg does; all for our own
+  // models); classifier_free_guidance alone, which sees no model, guides all channels.
+  int64_t guided_channels = -1;
 };
 
 // Builds v(x, t) for fixed labels y [B] and the null label: cond and uncond run in one batch

@@ -72,6 +72,11 @@ torch::Tensor token_noise(uint64_t seed, int64_t first_index, const torch::Tenso
   return x1;
 }
 
+int64_t guided_channels_for(const FlowNetImpl& net, int64_t requested) {
+  if (requested >= 0) return requested;
+  return net.prediction() == "flow" ? 0 : 3;  // official forward_with_cfg: "only three channels"
+}
+
 torch::Tensor sample_flow(FlowNetImpl& net, const FlowInputs& inputs, const torch::Tensor& x1,
                           const FlowSampling& sampling, Progress& progress,
                           const SampleHooks& hooks, SampleStats* stats, int64_t first_index,
@@ -97,6 +102,8 @@ torch::Tensor sample_flow(FlowNetImpl& net, const FlowInputs& inputs, const torc
     throw Error(fmt::format("sampler \"{}\" needs an epsilon-prediction model (a published DiT "
                             "checkpoint); this one is a {} model: use euler, heun, dopri5, ...",
                             sampling.sampler, net.prediction()));
+  GuidanceOptions guidance = sampling.guidance;
+  guidance.guided_channels = guided_channels_for(net, guidance.guided_channels);
   const bool cfg = net.num_classes() > 0;
   if (cfg && !inputs.labels.defined())
     throw Error("sampling: this model is class-conditional: give labels (the null class for none)");
@@ -135,7 +142,7 @@ torch::Tensor sample_flow(FlowNetImpl& net, const FlowInputs& inputs, const torc
     };
     auto guided = [&](const torch::Tensor& d) -> VelocityFn {
       auto model = velocity_of(conditional(d));
-      if (cfg) return classifier_free_guidance(model, in.labels, net.num_classes(), sampling.guidance);
+      if (cfg) return classifier_free_guidance(model, in.labels, net.num_classes(), guidance);
       return [model](const torch::Tensor& x, const torch::Tensor& t) { return model(x, t, {}); };
     };
     // Domain hooks run on the CPU with the chunk's CPU inputs: on a GPU, x and v cross over
