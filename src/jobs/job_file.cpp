@@ -134,6 +134,9 @@ nlohmann::json Job::fingerprint() const {
             {"cfg_interval", {g.t_lo, g.t_hi}}, {"cfg_rescale", g.rescale}}},
           {domain, domain_options}};
   if (!dtype.empty()) fp["dtype"] = dtype;  // older files (no dtype key) keep their fingerprint
+  // Likewise the published-checkpoint keys, only when they differ from their defaults.
+  if (g.guided_channels != -1) fp["sampler"]["cfg_channels"] = g.guided_channels;
+  if (o.eta != 0.0) fp["sampler"]["eta"] = o.eta;
   return fp;
 }
 
@@ -207,6 +210,14 @@ Job parse_job(const std::string& text, const std::string& path) {
     }
     r.get("cfg_rescale", g.rescale);
     require(g.rescale >= 0 && g.rescale <= 1, r.where("cfg_rescale"), "must be in 0..1");
+    // Published checkpoints: guided channels (-1: the model's kind decides, dit/guidance.h) and
+    // DDIM's eta.
+    r.get("cfg_channels", g.guided_channels);
+    require(g.guided_channels >= -1 && g.guided_channels <= 4096, r.where("cfg_channels"),
+            fmt::format("must be -1 (the model's default), 0 (all) or a channel count up to 4096, got {}",
+                        g.guided_channels));
+    r.get("eta", o.eta);
+    require(o.eta >= 0 && o.eta <= 1, r.where("eta"), fmt::format("must be in 0..1, got {}", o.eta));
     r.reject_unknown();
   }
   if (const toml::table* d = top.table(job.domain)) job.domain_options = to_json(*d);
