@@ -177,11 +177,11 @@ void run_sample(const SampleArgs& a) {
     for (const auto& path : written) dit::fs::remove(path);
   };
   if (!latent_out.empty()) {
-    save_safetensors(latent_out, {{"latents", latents.defined() ? latents : samples}},
+    // The sampler's output: a latent model's latents, a pixel model's samples in model space.
+    save_safetensors(latent_out, {{"latents", samples}},
                      {{"parameters", params.str()}, {"format", "dit-engine latents"}});
     written.push_back(latent_out);
-    fmt::print(stderr, "wrote {} (tensor 'latents' [{}])\n", latent_out,
-               fmt::join((latents.defined() ? latents : samples).sizes(), ", "));
+    fmt::print(stderr, "wrote {} (tensor 'latents' [{}])\n", latent_out, fmt::join(samples.sizes(), ", "));
   }
   if (latent && !vae)
     fmt::print(stderr, "no image decoded: {} samples {}-channel latents; give --vae FILE (the "
