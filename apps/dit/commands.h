@@ -39,4 +39,8 @@ double resolve_cfg_scale(double requested, bool uses_flow_map);
 // with place_for_sampling).
 void add_placement_options(CLI::App& cmd, Placement& target);
 
+// --heads and --prediction of the commands that read published checkpoints (dit image sample,
+// dit info, dit convert): what a .pt file does not store (dit/model.h DiTLoadOptions).
+void add_load_options(CLI::App& cmd, DiTLoadOptions& target);
+
 }  // namespace dit::cli

@@ -15,8 +15,8 @@ namespace dit::cli {
 
 namespace {
 struct ConvertArgs {
-  std::string input, output, prediction, dtype = "fp32";
-  int64_t heads = 0;
+  std::string input, output, dtype = "fp32";
+  DiTLoadOptions load;  // --heads, --prediction
 };
 
 torch::Dtype parse_dtype(const std::string& name) {
@@ -43,9 +43,7 @@ void run_convert(const ConvertArgs& a) {
     fmt::print(stderr, "wrote {}: {}\n", a.output, config.describe());
     return;
   }
-  DiTLoadOptions load;
-  load.heads = a.heads, load.prediction = a.prediction;
-  DiT model = load_dit(a.input, load);
+  DiT model = load_dit(a.input, a.load);
   save_dit(a.output, model, dtype, {{"source", a.input}});
   fmt::print(stderr, "wrote {}: {}\n", a.output, model->config().describe());
 }
@@ -58,8 +56,7 @@ void add_convert(CLI::App& app) {
   cmd->add_option("input", a->input, "Checkpoint (.pt / .pth / .bin written by torch.save, or safetensors)")
       ->required()->check(CLI::ExistingFile);
   cmd->add_option("output", a->output, "Output .safetensors")->required();
-  cmd->add_option("--heads", a->heads, "Attention heads (not stored in .pt files; default: head size 64, 16 for DiT-XL)")->check(CLI::Range(1, 4096));
-  cmd->add_option("--prediction", a->prediction, "Model kind: epsilon (DiT release), sit (SiT), flow; default from the file name")->check(CLI::IsMember({"flow", "epsilon", "sit"}));
+  add_load_options(*cmd, a->load);
   cmd->add_option("--dtype", a->dtype, "Stored dtype: fp32, fp16 or bf16")->capture_default_str()->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   cmd->callback([a] { run_convert(*a); });
 }

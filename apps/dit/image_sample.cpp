@@ -20,8 +20,9 @@ namespace dit::cli {
 namespace {
 struct SampleArgs {
   std::string model, output = "grid.png", h5, init_noise, sampler = "euler", grid = "uniform";
-  std::string vae, latent_out, prediction;
-  int64_t heads = 0, cfg_channels = -1;  // -1: the model's kind decides (see below)
+  std::string vae, latent_out;
+  DiTLoadOptions load;     // --heads, --prediction
+  int64_t cfg_channels = -1;  // -1: the model's kind decides (dit/guidance.h)
   double eta = 0.0;
   bool sampler_given = false;
   std::vector<int64_t> classes;
@@ -88,9 +89,7 @@ void run_sample(const SampleArgs& a) {
   const std::string model_path = a.model.empty() ? default_model_path() : a.model;
   check_output_dir("--latent-out", a.latent_out);
   torch::NoGradGuard no_grad;
-  DiTLoadOptions load;
-  load.heads = a.heads, load.prediction = a.prediction;
-  DiT model = load_dit(model_path, load);
+  DiT model = load_dit(model_path, a.load);
   const std::string placed = place_for_sampling(*model, a.placement);
   const auto& c = model->config();
   // Latent models (4 channels: published DiT / SiT checkpoints) need a VAE for pixels; without
@@ -225,8 +224,7 @@ void add_image_sample(CLI::App& image) {
   cmd->add_option("-m,--model", a->model, "Model file (.safetensors, or a torch.save .pt: the published DiT / SiT checkpoints); default: bundled model");
   cmd->add_option("--vae", a->vae, "Decode latents with this VAE (diffusers AutoencoderKL safetensors, e.g. sd-vae-ft-ema)")->check(CLI::ExistingFile);
   cmd->add_option("--latent-out", a->latent_out, "Write the final latents to this safetensors file (tensor 'latents')");
-  cmd->add_option("--heads", a->heads, "Attention heads (not stored in .pt files; default: head size 64, 16 for DiT-XL)")->check(CLI::Range(1, 4096));
-  cmd->add_option("--prediction", a->prediction, "Model kind when the file does not say: epsilon (DiT .pt), sit (SiT .pt), flow")->check(CLI::IsMember({"flow", "epsilon", "sit"}));
+  add_load_options(*cmd, a->load);
   cmd->add_option("--eta", a->eta, "DDIM eta (0: deterministic)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--cfg-channels", a->cfg_channels, "Guided output channels (default: 3 for published DiT/SiT checkpoints, as their forward_with_cfg; all for our models)")->check(CLI::Range(0, 4096));
   auto* cls = cmd->add_option("--class", a->classes, "Class id for every image (repeatable)");

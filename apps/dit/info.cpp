@@ -12,8 +12,7 @@ void add_info(CLI::App& app) {
   auto load = std::make_shared<DiTLoadOptions>();
   auto* cmd = app.add_subcommand("info", "Print the config inferred from a model's weights");
   cmd->add_option("model", *path, "Model or checkpoint (.safetensors, or a torch.save .pt); default: bundled model");
-  cmd->add_option("--heads", load->heads, "Attention heads (.pt files do not store them)")->check(CLI::Range(1, 4096));
-  cmd->add_option("--prediction", load->prediction, "Model kind when the file does not say")->check(CLI::IsMember({"flow", "epsilon", "sit"}));
+  add_load_options(*cmd, *load);
   cmd->callback([path, load] {
     std::string p = path->empty() ? default_model_path() : *path;
     if (is_torch_zip_file(p)) {  // a published .pt: loaded (the pickle reader), then described

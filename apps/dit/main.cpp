@@ -18,6 +18,15 @@ double resolve_cfg_scale(double requested, bool uses_flow_map) {
   if (!(requested < 0)) return requested;  // NaN passes through to the guidance's own check
   return uses_flow_map ? 1.0 : 3.0;
 }
+void add_load_options(CLI::App& cmd, DiTLoadOptions& target) {
+  cmd.add_option("--heads", target.heads,
+                 "Attention heads (not stored in .pt files; default: head size 64, 16 for DiT-XL)")
+      ->check(CLI::Range(1, 4096));
+  cmd.add_option("--prediction", target.prediction,
+                 "Model kind when the file does not say: epsilon (DiT .pt), sit (SiT .pt), flow")
+      ->check(CLI::IsMember({"flow", "epsilon", "sit"}));
+}
+
 void add_placement_options(CLI::App& cmd, Placement& target) {
   cmd.add_option("--device", target.device,
                  "Where to sample: cpu, cuda, cuda:N, or auto (a GPU when this build and the "
