@@ -23,8 +23,9 @@ packages=(
   clang libclang-rt-14-dev
   # science components (optional at build time; switched off with a message when missing)
   libopenmm-dev libopenmm-plugins librdkit-dev rdkit-data libboost-dev libhdf5-dev libsymspg-dev
-  # docking: receptors with gemmi (its mmCIF reader needs PEGTL)
-  gemmi-dev tao-pegtl-dev
+  # docking: receptors with gemmi (its mmCIF reader needs PEGTL); the Amber ff14SB XML that the
+  # build turns into the refinement's pocket force field
+  gemmi-dev tao-pegtl-dev python3-simtk
   # batch jobs: TOML job files; clusters: a real local SLURM for the cluster tests, OpenMPI
   libtomlplusplus-dev slurm-wlm munge openmpi-bin
   # tests and benchmarks (h5py reads our H5MD files back)

@@ -17,10 +17,10 @@ namespace dit::cli {
 namespace {
 struct DockArgs {
   std::string receptor, ligand, smiles, box, autobox_ligand, output = "poses.sdf", h5, summary;
-  std::string model = "default", sampler = "euler";
+  std::string model = "default", sampler = "euler", refine = "none";
   Placement placement;  // --device, --dtype (the proposal model)
   int num_poses = 40, top = 5, threads = 0, steps = 20, mc_steps = 30, max_heavy = 128;
-  double guidance = 1.0, autobox_padding = 4.0, pocket_cutoff = 8.0;
+  double guidance = 1.0, autobox_padding = 4.0, pocket_cutoff = 8.0, refine_weight = 0.0;
   uint64_t seed = 1234;
   bool no_checks = false, quiet = false, score_only = false, local_only = false;
 };
@@ -68,6 +68,8 @@ void run_dock(const DockArgs& a) {
   options.guidance = a.guidance;
   options.precision = a.placement.dtype;
   options.device = a.placement.device;
+  options.refine = a.refine;
+  options.refine_weight = a.refine_weight;
   resolve_device(a.placement.device);  // a GPU that is not there fails now, before any work
   // A box away from the protein fails once, before any ligand (not once per ligand of a screen).
   docking::box_pocket(receptor, box, a.pocket_cutoff, a.box.empty() ? "--autobox-ligand " + a.autobox_ligand : "--box");
@@ -81,7 +83,8 @@ void run_dock(const DockArgs& a) {
       {"model", options.model.empty() ? "none (physics only: random starting poses)" : options.model},
       {"sampler", options.sampler}, {"sample_steps", options.sample_steps},
       {"guidance", options.guidance}, {"seed", a.seed}, {"num_poses", a.num_poses},
-      {"top", a.top}, {"mc_steps", a.mc_steps}, {"version", version_string()}};
+      {"top", a.top}, {"mc_steps", a.mc_steps}, {"refine", a.refine},
+      {"refine_weight", a.refine_weight}, {"version", version_string()}};
   docking::PoseWriter writer(a.output, a.h5, params.dump());
   if (!a.quiet)
     fmt::print(stderr, "dit dock: receptor {} ({} atoms), box {:.2f},{:.2f},{:.2f} size {:.1f}x{:.1f}x{:.1f}, "
@@ -171,6 +174,10 @@ void add_dock(CLI::App& app) {
   cmd->add_option("--sampler", args->sampler, "Flow-matching sampler for the model")->capture_default_str();
   cmd->add_option("--steps", args->steps, "Sampler steps")->capture_default_str();
   cmd->add_option("--guidance", args->guidance, "Score-gradient guidance weight during sampling (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--refine", args->refine, "Physics refinement of the candidate poses: none, or openmm (MMFF94 ligand minimised in the rigid Amber ff14SB pocket)")
+      ->capture_default_str()->check(CLI::IsMember({"none", "openmm"}));
+  cmd->add_option("--refine-weight", args->refine_weight, "With --refine openmm: rank by affinity + W x (interaction + strain)")
       ->capture_default_str();
   cmd->add_option("--mc-steps", args->mc_steps, "Monte Carlo + L-BFGS refinement steps per start")
       ->capture_default_str();

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <dit/fs.h>
+#include <dit/guidance.h>
 #include <dit/sampler.h>
 
 #include <fstream>
@@ -22,7 +23,9 @@ struct EvalArgs {
   std::vector<std::string> rows;  // "sampler:steps" (steps 0: adaptive)
   int steps = 30, threads = 0, classifier_epochs = 12;
   int64_t per_class = 100;
-  double cfg_scale = kAutoCfgScale, atol = 1e-3, rtol = 1e-3;
+  std::vector<double> cfg_scales{kAutoCfgScale};  // one table row per sampler row and scale
+  std::vector<double> cfg_interval{0.0, 1.0};
+  double cfg_rescale = 0.0, atol = 1e-3, rtol = 1e-3;
   uint64_t seed = 1234;
   bool train_classifier = false, classifier_only = false;
 };
@@ -58,6 +61,22 @@ std::vector<Row> parse_rows(const std::vector<std::string>& specs) {
     rows.push_back({spec.substr(0, colon), steps});
   }
   return rows;
+}
+
+// "3", or "3 in [0.2,0.8]" when guidance is limited to an interval, "+ rescale 0.7".
+std::string describe_guidance(const GuidanceOptions& g) {
+  std::string out = fmt::format("{:g}", g.scale);
+  if (g.scale != 1.0 && (g.t_lo > 0.0 || g.t_hi < 1.0)) out += fmt::format(" in [{:g},{:g}]", g.t_lo, g.t_hi);
+  if (g.scale != 1.0 && g.rescale > 0.0) out += fmt::format(", rescale {:g}", g.rescale);
+  return out;
+}
+
+// Network passes per image: guidance doubles the batch at the times it is active; with an
+// interval only some evaluations are doubled, which the sampler statistics do not record.
+std::string network_passes(const GuidanceOptions& g, int nfe) {
+  if (g.scale == 1.0) return std::to_string(nfe);
+  if (g.t_lo <= 0.0 && g.t_hi >= 1.0) return std::to_string(2 * nfe);
+  return fmt::format("{}-{}", nfe, 2 * nfe);
 }
 
 void run_eval(const EvalArgs& a) {
@@ -105,32 +124,35 @@ void run_eval(const EvalArgs& a) {
   // NFE: velocity (or flow-map) evaluations per image; network passes count both halves of
   // classifier-free guidance.
   std::ostringstream table;
-  table << "| sampler | steps | CFG | NFE | network passes | class accuracy | FD (classifier features) | ms / image |\n";
+  table << "| sampler | steps | CFG scale | NFE | network passes | class accuracy | FD (classifier features) | ms / image |\n";
   table << "|---|---|---|---|---|---|---|---|\n";
   for (const auto& row : rows) {
-    ImageSampling s;
-    s.sampler = row.sampler, s.seed = a.seed;
-    s.options.steps = row.steps > 0 ? row.steps : 10;
-    s.options.atol = a.atol, s.options.rtol = a.rtol;
-    s.guidance.scale = resolve_cfg_scale(a.cfg_scale, make_sampler(row.sampler)->uses_flow_map());
-    SampleStats stats;
-    Progress progress(fmt::format("{} {}", row.sampler, row.steps), 0);
-    auto t0 = std::chrono::steady_clock::now();
-    auto images = generate_images(model, labels, s, progress, &stats);
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    progress.finish();
-    auto clamped = images.clamp(-1, 1);  // what a PNG would hold
-    double acc = classifier_accuracy(clf, clamped, labels);
-    double fd = frechet_distance(classifier_features(clf, clamped), test_feats);
-    std::string steps = row.steps > 0 ? std::to_string(row.steps)
-                                      : fmt::format("adaptive (tol {:g})", a.atol);
-    const int passes = stats.nfe * (s.guidance.scale != 1.0 ? 2 : 1);
-    std::string line = fmt::format("| {} | {} | {:g} | {} | {} | {:.1f}% | {:.2f} | {:.1f} |\n",
-                                   row.sampler, steps, s.guidance.scale, stats.nfe, passes,
-                                   100 * acc, fd, ms / n_gen);
-    fmt::print("{}", line);
-    std::fflush(stdout);
-    table << line;
+    for (double cfg_scale : a.cfg_scales) {
+      ImageSampling s;
+      s.sampler = row.sampler, s.seed = a.seed;
+      s.options.steps = row.steps > 0 ? row.steps : 10;
+      s.options.atol = a.atol, s.options.rtol = a.rtol;
+      s.guidance.scale = resolve_cfg_scale(cfg_scale, make_sampler(row.sampler)->uses_flow_map());
+      s.guidance.t_lo = a.cfg_interval[0], s.guidance.t_hi = a.cfg_interval[1];
+      s.guidance.rescale = a.cfg_rescale;
+      SampleStats stats;
+      Progress progress(fmt::format("{} {}", row.sampler, row.steps), 0);
+      auto t0 = std::chrono::steady_clock::now();
+      auto images = generate_images(model, labels, s, progress, &stats);
+      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      progress.finish();
+      auto clamped = images.clamp(-1, 1);  // what a PNG would hold
+      double acc = classifier_accuracy(clf, clamped, labels);
+      double fd = frechet_distance(classifier_features(clf, clamped), test_feats);
+      std::string steps = row.steps > 0 ? std::to_string(row.steps)
+                                        : fmt::format("adaptive (tol {:g})", a.atol);
+      std::string line = fmt::format("| {} | {} | {} | {} | {} | {:.1f}% | {:.2f} | {:.1f} |\n",
+                                     row.sampler, steps, describe_guidance(s.guidance), stats.nfe,
+                                     network_passes(s.guidance, stats.nfe), 100 * acc, fd, ms / n_gen);
+      fmt::print("{}", line);
+      std::fflush(stdout);
+      table << line;
+    }
   }
   std::ostringstream report;
   report << fmt::format(
@@ -164,7 +186,10 @@ void add_image_eval(CLI::App& image) {
   cmd->add_option("--sampler", a->sampler, "Evaluate one sampler (default: the full table)");
   cmd->add_option("--steps", a->steps, "Steps for --sampler")->capture_default_str()->check(CLI::Range(1, 10000));
   cmd->add_option("--rows", a->rows, "Table rows SAMPLER:STEPS,... (0 steps: adaptive)")->delimiter(',');
-  cmd->add_option("--cfg-scale", a->cfg_scale, "Guidance scale (default 3; 1 for flowmap samplers)")->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--cfg-scale", a->cfg_scales, "Guidance scale, or a list (one row each; default 3, 1 for flowmap samplers)")
+      ->delimiter(',')->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--cfg-interval", a->cfg_interval, "Guidance only for t in [lo,hi] (t = 1 noise)")->delimiter(',')->expected(2)->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--cfg-rescale", a->cfg_rescale, "Guidance rescale phi in [0,1]")->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--atol", a->atol, "dopri5 tolerance (atol)")->capture_default_str();
   cmd->add_option("--rtol", a->rtol, "dopri5 tolerance (rtol)")->capture_default_str();
   cmd->add_option("-s,--seed", a->seed, "Seed")->capture_default_str();

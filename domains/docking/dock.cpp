@@ -8,8 +8,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <memory>
 
 #include "domains/docking/proposal_model.h"
+#include "domains/docking/refine.h"
 #include "domains/docking/search.h"
 
 namespace dit::docking {
@@ -78,16 +81,36 @@ DockResult dock(const Receptor& receptor, const RDKit::ROMol& ligand, const Box&
       }
     if (distinct) kept.push_back(std::move(coords)), kept_start.push_back(h.start);
   }
+  std::unique_ptr<PoseRefiner> refiner;
+  if (options.refine == "openmm") {
+    const auto r0 = std::chrono::steady_clock::now();
+    refiner = std::make_unique<PoseRefiner>(pocket, ligand, RefineOptions{}, receptor.source);
+    result.refine_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
+  } else if (options.refine != "none") {
+    throw Error(fmt::format("dock: unknown refinement '{}' (none, openmm)", options.refine));
+  }
   for (size_t i = 0; i < kept.size(); ++i) {
     DockedPose pose;
     pose.coordinates = kept[i];
     pose.start = kept_start[i];
+    pose.search_rank = static_cast<int>(i);
+    if (refiner) {
+      const auto r0 = std::chrono::steady_clock::now();
+      RefinedPose refined = refiner->refine(pose.coordinates);
+      result.refine_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
+      pose.coordinates = std::move(refined.coordinates);
+      pose.mm_interaction = refined.interaction;
+      pose.mm_strain = refined.strain;
+      pose.refine_shift = refined.shift;
+    }
     const auto report = score_pose(topology, pocket, pose.coordinates);
     pose.affinity = report.affinity;
     pose.inter = report.inter;
     pose.intra = report.intra;
     pose.terms = {report.inter_terms.gauss1, report.inter_terms.gauss2, report.inter_terms.repulsion,
                   report.inter_terms.hydrophobic, report.inter_terms.hbond};
+    pose.rank_score = pose.affinity;
+    if (refiner) pose.rank_score += options.refine_weight * (pose.mm_interaction + pose.mm_strain);
     if (options.run_checks) {
       auto mol = pose_molecule(ligand, pose, 0);
       pose.checks = run_pose_checks({*mol, -1, &receptor});
@@ -96,7 +119,7 @@ DockResult dock(const Receptor& receptor, const RDKit::ROMol& ligand, const Box&
   }
   std::stable_sort(result.poses.begin(), result.poses.end(), [&](const DockedPose& a, const DockedPose& b) {
     if (options.run_checks && a.checks.pb_valid() != b.checks.pb_valid()) return a.checks.pb_valid();
-    return a.affinity < b.affinity;
+    return a.rank_score < b.rank_score;
   });
   if (static_cast<int>(result.poses.size()) > options.top) result.poses.resize(options.top);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -125,6 +148,13 @@ std::unique_ptr<RDKit::RWMol> pose_molecule(const RDKit::ROMol& ligand, const Do
   mol->setProp("dit_hydrophobic", pose.terms.hydrophobic);
   mol->setProp("dit_hbond", pose.terms.hbond);
   mol->setProp("dit_start", pose.start);
+  mol->setProp("dit_search_rank", pose.search_rank);
+  if (std::isfinite(pose.mm_interaction)) {
+    mol->setProp("dit_mm_interaction", pose.mm_interaction);
+    mol->setProp("dit_mm_strain", pose.mm_strain);
+    mol->setProp("dit_refine_shift", pose.refine_shift);
+    mol->setProp("dit_rank_score", pose.rank_score);
+  }
   if (!pose.checks.values.empty()) {
     for (const auto& v : pose.checks.values) {
       mol->setProp("pb_" + v.name, v.value);

@@ -61,7 +61,7 @@ PoseWriter::PoseWriter(const std::string& sdf_path, const std::string& h5_path,
     nlohmann::json params = nlohmann::json::parse(parameters_json);
     s.h5->write_json("parameters", params);
     h5md::define_particle_group(*s.h5, {"ligand", kAtomCapacity, "none", kBondCapacity});
-    s.h5->set_attribute("observables", "units", "affinity, inter, intra: kcal/mol; distances: angstrom");
+    s.h5->set_attribute("observables", "units", "affinity, inter, intra, mm_interaction, mm_strain: kcal/mol; refine_shift, distances: angstrom");
 #else
     throw Error(fmt::format("{}: this build has no HDF5 (install libhdf5-dev and rebuild)", h5_path));
 #endif
@@ -123,6 +123,9 @@ void PoseWriter::write(int64_t ligand_index, const std::string& ligand_name,
     observables["repulsion"].push_back(pose.terms.repulsion);
     observables["hydrophobic"].push_back(pose.terms.hydrophobic);
     observables["hbond"].push_back(pose.terms.hbond);
+    observables["mm_interaction"].push_back(pose.mm_interaction);
+    observables["mm_strain"].push_back(pose.mm_strain);
+    observables["refine_shift"].push_back(pose.refine_shift);
     if (!pose.checks.values.empty()) {
       for (const auto& v : pose.checks.values) observables["checks/" + v.name].push_back(v.value);
       observables["checks/pb_valid"].push_back(pose.checks.pb_valid() ? 1.0 : 0.0);

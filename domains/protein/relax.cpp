@@ -5,12 +5,12 @@
 
 #include <OpenMM.h>
 
+#include "src/openmm_platform.h"
+
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -134,46 +134,6 @@ Topology build_topology(const Backbone& bb, bool continuous = false) {
   return t;
 }
 
-// Loads OpenMM's CPU plugin once per process (thread-safe); returns the plugin load errors.
-const std::vector<std::string>& load_plugins() {
-  static std::once_flag once;
-  static std::vector<std::string> failures;
-  std::call_once(once, [] {
-    std::vector<std::string> dirs;
-    if (const char* env = std::getenv("OPENMM_PLUGIN_DIR"); env && *env) dirs.emplace_back(env);
-    dirs.push_back(OpenMM::Platform::getDefaultPluginsDirectory());
-    dirs.emplace_back("/usr/lib/x86_64-linux-gnu/openmm/plugins");  // Debian's libopenmm-plugins
-    dirs.emplace_back("/usr/lib/openmm/plugins");
-    for (const auto& dir : dirs) {
-      try {
-        OpenMM::Platform::getPlatformByName("CPU");
-        return;  // loaded (from an earlier directory, or by the application)
-      } catch (const OpenMM::OpenMMException&) {
-      }
-      try {
-        OpenMM::Platform::loadPluginLibrary(dir + "/libOpenMMCPU.so");
-      } catch (const OpenMM::OpenMMException& e) {
-        failures.push_back(dir + ": " + e.what());
-      }
-    }
-  });
-  return failures;
-}
-
-OpenMM::Platform& pick_platform(const std::string& wanted) {
-  if (wanted != "CPU" && wanted != "Reference")
-    throw Error("relax_backbone: RelaxOptions.platform '" + wanted + "' (expected CPU or Reference)");
-  if (wanted == "CPU") {
-    load_plugins();
-    try {
-      return OpenMM::Platform::getPlatformByName("CPU");
-    } catch (const OpenMM::OpenMMException&) {
-      // fall back to Reference below; the report names the platform used
-    }
-  }
-  return OpenMM::Platform::getPlatformByName("Reference");
-}
-
 }  // namespace
 
 GeometryDeviation geometry_deviation(const Backbone& bb) {
@@ -259,7 +219,7 @@ RelaxReport relax_backbone(Backbone& bb, const RelaxOptions& opt) {
   for (int i : t.ca) restraint->addParticle(i, {positions[i][0], positions[i][1], positions[i][2]});
 
   try {
-    OpenMM::Platform& platform = pick_platform(opt.platform);
+    OpenMM::Platform& platform = dit::openmm::platform(opt.platform, "relax_backbone: RelaxOptions.platform");
     report.platform = platform.getName();
     std::map<std::string, std::string> props;
     if (report.platform == "CPU" && opt.threads > 0) props["Threads"] = std::to_string(opt.threads);

@@ -15,6 +15,7 @@
 #include <array>
 #include <functional>
 #include <istream>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -199,6 +200,13 @@ struct DockOptions {
   double guidance = 1.0;    // weight of the score-gradient guidance during sampling
   std::string precision;    // the model's linear layers: "" (default: $DIT_LINEAR_PRECISION, else fp32), fp32, bf16
   std::string device = "cpu";  // where the proposal model samples: cpu, cuda, cuda:N, auto (dit/inference.h Placement)
+  // Physics refinement of the distinct candidate poses before ranking (docs/docking.md):
+  // "openmm" minimises each with the ligand's MMFF94 in the field of the rigid pocket (Amber
+  // ff14SB, united atoms); "none" keeps the search's poses.
+  std::string refine = "none";
+  // With refinement, poses rank by affinity + refine_weight * (interaction + strain), all
+  // kcal/mol (affinity rescored at the refined pose).
+  double refine_weight = 0.0;
 };
 
 struct TermValuesReport {
@@ -212,12 +220,20 @@ struct DockedPose {
   TermValuesReport terms;         // unweighted intermolecular terms
   PoseCheckReport checks;         // empty when DockOptions::run_checks is off
   int start = 0;                  // which starting pose it came from
+  int search_rank = 0;            // its place among the distinct poses by the search's energy (0: best)
+  // OpenMM refinement (NaN when DockOptions::refine is "none"), kcal/mol and A: the
+  // ligand-pocket interaction energy, the ligand's strain, and how far the heavy atoms moved.
+  double mm_interaction = std::numeric_limits<double>::quiet_NaN();
+  double mm_strain = std::numeric_limits<double>::quiet_NaN();
+  double refine_shift = std::numeric_limits<double>::quiet_NaN();
+  double rank_score = 0;          // what the ranking sorted by (affinity, or the combined score)
 };
 
 struct DockResult {
-  std::vector<DockedPose> poses;  // ranked: PB-valid before invalid, then by affinity
+  std::vector<DockedPose> poses;  // ranked: PB-valid before invalid, then by rank_score
   int num_rotatable = 0;
   double seconds = 0;
+  double refine_seconds = 0;      // of `seconds`: the OpenMM refinement
   int64_t evaluations = 0;        // score + gradient evaluations
 };
 
