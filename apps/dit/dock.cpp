@@ -117,8 +117,11 @@ void run_dock(const DockArgs& a) {
         row.best_valid = result.poses.front().checks.pb_valid();
       }
       if (!a.quiet)
-        fmt::print(stderr, "dit dock: {} ({} rotatable bonds): best {:.2f} kcal/mol, {}/{} PB-valid, {:.1f} s\n",
-                   record.name, result.num_rotatable, row.affinity, row.valid, row.poses, row.seconds);
+        fmt::print(stderr, "dit dock: {} ({} rotatable bonds): best {:.2f} kcal/mol, {}/{} PB-valid, {:.1f} s "
+                   "(proposals {:.1f}, search {:.1f}, refinement {:.1f}, checks {:.1f})\n",
+                   record.name, result.num_rotatable, row.affinity, row.valid, row.poses, row.seconds,
+                   result.proposal_seconds, result.search_seconds, result.refine_seconds,
+                   result.checks_seconds);
     } catch (const std::exception& e) {
       row.status = fmt::format("{}: {}", record.name, e.what());
       fmt::print(stderr, "dit dock: skipped: {}\n", row.status);

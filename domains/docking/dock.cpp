@@ -39,6 +39,14 @@ DockResult dock(const Receptor& receptor, const RDKit::ROMol& ligand, const Box&
 
   DockResult result;
   result.num_rotatable = topology.num_rotatable();
+  // Stage timings: the starting poses, then the search.
+  auto lap = [last = std::chrono::steady_clock::now()]() mutable {
+    const auto now = std::chrono::steady_clock::now();
+    const double s = std::chrono::duration<double>(now - last).count();
+    last = now;
+    return s;
+  };
+
   std::vector<Pose> starts;
   if (options.mode != "search") {
     if (options.mode != "score-only" && options.mode != "local-only")
@@ -57,12 +65,14 @@ DockResult dock(const Receptor& receptor, const RDKit::ROMol& ligand, const Box&
                               options.device};
     starts = model_starts(topology, ligand, pocket, grid, box, options.num_poses, settings);
   }
+  result.proposal_seconds = lap();
   SearchSettings search;
   search.mc_steps = options.mode == "search" ? options.mc_steps : 0;
   if (options.mode == "score-only") search.local_iterations = 0;
   auto hits = search_poses(topology, grid, starts, search, options.seed, &result.evaluations);
   std::sort(hits.begin(), hits.end(),
             [](const SearchHit& a, const SearchHit& b) { return a.energy < b.energy; });
+  result.search_seconds = lap();
 
   // Distinct poses (Vina's min_rmsd clustering), best first; a few more than asked for, so
   // that poses failing the checks can be ranked below valid ones.
@@ -112,8 +122,10 @@ DockResult dock(const Receptor& receptor, const RDKit::ROMol& ligand, const Box&
     pose.rank_score = pose.affinity;
     if (refiner) pose.rank_score += options.refine_weight * (pose.mm_interaction + pose.mm_strain);
     if (options.run_checks) {
+      const auto c0 = std::chrono::steady_clock::now();
       auto mol = pose_molecule(ligand, pose, 0);
       pose.checks = run_pose_checks({*mol, -1, &receptor});
+      result.checks_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
     }
     result.poses.push_back(std::move(pose));
   }

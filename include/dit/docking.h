@@ -233,7 +233,9 @@ struct DockResult {
   std::vector<DockedPose> poses;  // ranked: PB-valid before invalid, then by rank_score
   int num_rotatable = 0;
   double seconds = 0;
-  double refine_seconds = 0;      // of `seconds`: the OpenMM refinement
+  // Of `seconds` (wall): the model's proposals, the Monte Carlo search, the OpenMM refinement
+  // and the PoseBusters checks.
+  double proposal_seconds = 0, search_seconds = 0, refine_seconds = 0, checks_seconds = 0;
   int64_t evaluations = 0;        // score + gradient evaluations
 };
 

@@ -19,6 +19,9 @@
 #include <GraphMol/SmilesParse/SmilesWrite.h>
 #include <ForceField/ForceField.h>
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -47,11 +50,13 @@ double ensemble_mean_energy(const RDKit::ROMol& mol_with_h) {
   RDKit::DGeomHelpers::EmbedParameters params = RDKit::DGeomHelpers::ETKDGv3;
   params.randomSeed = kRandomSeed;
   params.useRandomCoords = true;
-  params.numThreads = 1;
+  // RDKit seeds conformer i from randomSeed alone, so the ensemble is the same for any thread
+  // count: use the threads the run was given (-t).
+  params.numThreads = std::max(1, at::get_num_threads());
   const auto ids = RDKit::DGeomHelpers::EmbedMultipleConfs(mol, kEnsembleSize, params);
   if (static_cast<int>(ids.size()) != kEnsembleSize) return kNaN;
   std::vector<std::pair<int, double>> result;
-  RDKit::UFF::UFFOptimizeMoleculeConfs(mol, result, /*numThreads=*/1, kMinimiseIters);
+  RDKit::UFF::UFFOptimizeMoleculeConfs(mol, result, params.numThreads, kMinimiseIters);
   double sum = 0;
   for (const auto& r : result) sum += r.second;
   return result.empty() ? kNaN : sum / static_cast<double>(result.size());
