@@ -17,10 +17,10 @@ namespace dit::cli {
 namespace {
 struct DockArgs {
   std::string receptor, ligand, smiles, box, autobox_ligand, output = "poses.sdf", h5, summary;
-  std::string model = "default", sampler = "euler", refine = "none";
+  std::string model = "default", sampler = "euler", refine = "openmm";
   Placement placement;  // --device, --dtype (the proposal model)
-  int num_poses = 40, top = 5, threads = 0, steps = 20, mc_steps = 30, max_heavy = 128;
-  double guidance = 1.0, autobox_padding = 4.0, pocket_cutoff = 8.0, refine_weight = 0.0;
+  int num_poses = 24, top = 5, threads = 0, steps = 10, mc_steps = 15, max_heavy = 128;
+  double guidance = 1.0, autobox_padding = 4.0, pocket_cutoff = 8.0, refine_weight = 0.02;
   uint64_t seed = 1234;
   bool no_checks = false, quiet = false, score_only = false, local_only = false;
 };
@@ -116,6 +116,8 @@ void run_dock(const DockArgs& a) {
         row.affinity = result.poses.front().affinity;
         row.best_valid = result.poses.front().checks.pb_valid();
       }
+      if (!result.refine_skipped.empty())
+        fmt::print(stderr, "dit dock: {}: not refined: {}\n", record.name, result.refine_skipped);
       if (!a.quiet)
         fmt::print(stderr, "dit dock: {} ({} rotatable bonds): best {:.2f} kcal/mol, {}/{} PB-valid, {:.1f} s "
                    "(proposals {:.1f}, search {:.1f}, refinement {:.1f}, checks {:.1f})\n",

@@ -94,7 +94,15 @@ DockResult dock(const Receptor& receptor, const RDKit::ROMol& ligand, const Box&
   std::unique_ptr<PoseRefiner> refiner;
   if (options.refine == "openmm") {
     const auto r0 = std::chrono::steady_clock::now();
-    refiner = std::make_unique<PoseRefiner>(pocket, ligand, RefineOptions{}, receptor.source);
+    try {
+      std::string name;
+      ligand.getPropIfPresent("_Name", name);
+      refiner = std::make_unique<PoseRefiner>(
+          pocket, ligand, RefineOptions{},
+          fmt::format("ligand{} in {}", name.empty() ? "" : " '" + name + "'", receptor.source));
+    } catch (const Error& e) {
+      result.refine_skipped = e.what();  // the ligand is still docked, unrefined
+    }
     result.refine_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
   } else if (options.refine != "none") {
     throw Error(fmt::format("dock: unknown refinement '{}' (none, openmm)", options.refine));

@@ -142,4 +142,29 @@ TEST(DockingRefine, DockWithRefinementRanksRefinedPoses) {
   EXPECT_THROW(dock(receptor(), *ligand, box, options), dit::Error);
 }
 
+// A ligand MMFF94 cannot type (boron) is still docked: unrefined, ranked by affinity, with the
+// reason recorded.
+TEST(DockingRefine, UntypableLigandIsDockedUnrefined) {
+  auto reference = read_ligand(kFixtures + "/acetazolamide_hca.sdf");
+  const auto box = box_around(*reference, 4.0);
+  auto reader = LigandReader::from_smiles("OB(O)c1ccccc1", "phenylboronic acid", 42);
+  LigandRecord record;
+  ASSERT_TRUE(reader.next(record));
+  ASSERT_TRUE(record.mol) << record.error;
+  DockOptions options;
+  options.num_poses = 4;
+  options.mc_steps = 3;
+  options.top = 2;
+  options.refine = "openmm";
+  options.refine_weight = 0.1;
+  const auto result = dock(receptor(), *record.mol, box, options);
+  ASSERT_FALSE(result.poses.empty());
+  EXPECT_NE(result.refine_skipped.find("MMFF94"), std::string::npos) << result.refine_skipped;
+  EXPECT_NE(result.refine_skipped.find("hca_pocket.pdb"), std::string::npos) << result.refine_skipped;
+  for (const auto& p : result.poses) {
+    EXPECT_TRUE(std::isnan(p.mm_interaction));
+    EXPECT_EQ(p.rank_score, p.affinity);
+  }
+}
+
 }  // namespace
