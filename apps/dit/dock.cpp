@@ -184,7 +184,7 @@ void add_dock(CLI::App& app) {
       ->capture_default_str()->check(CLI::IsMember({"none", "openmm"}));
   cmd->add_option("--refine-weight", args->refine_weight, "With --refine openmm: rank by affinity + W x (interaction + strain)")
       ->capture_default_str();
-  cmd->add_option("--mc-steps", args->mc_steps, "Monte Carlo + L-BFGS refinement steps per start")
+  cmd->add_option("--mc-steps", args->mc_steps, "Monte Carlo steps per start (each followed by L-BFGS)")
       ->capture_default_str();
   cmd->add_option("--pocket-cutoff", args->pocket_cutoff, "Receptor atoms kept within this distance of the box (A)")
       ->capture_default_str();
