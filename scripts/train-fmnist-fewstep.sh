@@ -11,8 +11,10 @@
 # STEPS=, ROUND_STEPS=, BATCH=, OUT= override the recipe. Measured on the 2-core VM, one thread
 # each, both running at once with builds beside them: shortcut 4.0-4.3 s/step at batch 64,
 # progressive 3.5 s/step at batch 32. The bundled data/models/fmnist-dit-fewstep.safetensors is
-#   ROUND_STEPS=150 STEPS=600 BATCH=32 scripts/train-fmnist-fewstep.sh progressive -t 1
-# (34 min); the shortcut model in docs/few-step.md is the default recipe stopped (SIGINT) at
+# this recipe's progressive default (STEPS=1600, ROUND_STEPS=400) at BATCH=32, -t 1 (16 min
+# alone on a core), with --init pointing at the base model's step-5250 EMA export of its
+# 2026-12-06 continuation (the line below, with `--init` changed; docs/few-step.md); an
+# earlier one was ROUND_STEPS=150 STEPS=600 BATCH=32 (34 min under load); the shortcut model in docs/few-step.md is the default recipe stopped (SIGINT) at
 # step 842 (57 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
