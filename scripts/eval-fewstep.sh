@@ -11,12 +11,13 @@ shortcut=${2:-runs/fmnist-shortcut/model.safetensors}
 progressive=${3:-data/models/fmnist-dit-fewstep.safetensors}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-eval_rows() {  # NAME MODEL ROWS
-  "$DIT" image eval -m "$2" --per-class "$per_class" --rows "$3" -t 1 -o "$tmp/$1.md" > "$tmp/$1.log" 2>&1
+eval_rows() {  # NAME MODEL ROWS [FLAGS]
+  "$DIT" image eval -m "$2" --per-class "$per_class" --rows "$3" -t 1 -o "$tmp/$1.md" "${@:4}" > "$tmp/$1.log" 2>&1
 }
 # Two processes with one thread each use both cores better than one with two.
 eval_rows teacher data/models/fmnist-dit.safetensors \
-  euler:1,euler:2,euler:4,euler:8,euler:16,euler:32,euler:50,euler:64,heun:4,heun:8,heun:16,heun:32,dopri5:0 &
+  euler:1,euler:2,euler:4,euler:8,euler:16,euler:32,euler:50,euler:64,heun:4,heun:8,heun:16,heun:32,dopri5:0 \
+  --cfg-scale 3 &  # the guidance scale the students distil (the CLI default for the base model is 2)
 teacher=$!
 students=(flowmap:1,flowmap:2,flowmap:4,flowmap:8,flowmap-renoise:2,flowmap-renoise:4,flowmap-renoise:8)
 [ -f "$shortcut" ] && eval_rows shortcut "$shortcut" "${students[0]}"

@@ -28,11 +28,13 @@ void add_check(CLI::App& app);  // check.cpp: dit check FILE, checks picked by f
 std::string default_model_path();
 std::string default_classifier_path();
 
-// --cfg-scale default (a negative request): 3 for velocity samplers; 1 for few-step (flow-map)
-// samplers, whose models have guidance distilled in (`dit image train --objective shortcut|
-// progressive --distill-guidance W`).
+// --cfg-scale default (a negative request): 1 for few-step (flow-map) samplers, whose models
+// have guidance distilled in (`dit image train --objective shortcut|progressive
+// --distill-guidance W`); 2 for our flow-matching models (the bundled Fashion-MNIST model's
+// best class accuracy / FD trade-off, docs/eval-fmnist.md); 4 for the published DiT and SiT
+// checkpoints (prediction epsilon / sit: their sample.py's default).
 constexpr double kAutoCfgScale = -1;
-double resolve_cfg_scale(double requested, bool uses_flow_map);
+double resolve_cfg_scale(double requested, bool uses_flow_map, const std::string& prediction);
 
 // --device cpu|cuda[:N]|auto and --dtype fp32|bf16|fp16 (also spelt --precision, its older
 // name) of every sampling command, into `target` (dit/inference.h Placement; the net is placed

@@ -132,7 +132,7 @@ void run_eval(const EvalArgs& a) {
       s.sampler = row.sampler, s.seed = a.seed;
       s.options.steps = row.steps > 0 ? row.steps : 10;
       s.options.atol = a.atol, s.options.rtol = a.rtol;
-      s.guidance.scale = resolve_cfg_scale(cfg_scale, make_sampler(row.sampler)->uses_flow_map());
+      s.guidance.scale = resolve_cfg_scale(cfg_scale, make_sampler(row.sampler)->uses_flow_map(), model->prediction());
       s.guidance.t_lo = a.cfg_interval[0], s.guidance.t_hi = a.cfg_interval[1];
       s.guidance.rescale = a.cfg_rescale;
       SampleStats stats;
@@ -186,7 +186,7 @@ void add_image_eval(CLI::App& image) {
   cmd->add_option("--sampler", a->sampler, "Evaluate one sampler (default: the full table)");
   cmd->add_option("--steps", a->steps, "Steps for --sampler")->capture_default_str()->check(CLI::Range(1, 10000));
   cmd->add_option("--rows", a->rows, "Table rows SAMPLER:STEPS,... (0 steps: adaptive)")->delimiter(',');
-  cmd->add_option("--cfg-scale", a->cfg_scales, "Guidance scale, or a list (one row each; default 3, 1 for flowmap samplers)")
+  cmd->add_option("--cfg-scale", a->cfg_scales, "Guidance scale, or a list (one row each; default as dit image sample: 2 for our models, 1 for flowmap samplers)")
       ->delimiter(',')->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--cfg-interval", a->cfg_interval, "Guidance only for t in [lo,hi] (t = 1 noise)")->delimiter(',')->expected(2)->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--cfg-rescale", a->cfg_rescale, "Guidance rescale phi in [0,1]")->check(CLI::Range(0.0, 1.0));

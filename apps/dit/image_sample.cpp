@@ -112,7 +112,7 @@ void run_sample(const SampleArgs& a) {
   const std::string sampler_name =
       !a.sampler_given && model->prediction() == "epsilon" ? "ddpm" : a.sampler;
   auto sampler = make_sampler(sampler_name);
-  const double cfg_scale = resolve_cfg_scale(a.cfg_scale, sampler->uses_flow_map());
+  const double cfg_scale = resolve_cfg_scale(a.cfg_scale, sampler->uses_flow_map(), model->prediction());
 
   // Labels: one class for all, or a list cycled over the images; default all classes.
   std::vector<int64_t> classes = a.classes;
@@ -233,7 +233,7 @@ void add_image_sample(CLI::App& image) {
   cmd->add_option("-b,--batch-count", a->count, "Number of images")->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->add_option("--steps", a->steps, "Sampling steps")->capture_default_str()->check(CLI::Range(1, 10000));
   auto* sampler = cmd->add_option("--sampler", a->sampler, "Sampler: euler, heun, midpoint, rk4, dopri5, euler-maruyama; few-step models: flowmap, flowmap-renoise; epsilon models (published DiT): ddpm (their default), ddim")->capture_default_str();
-  cmd->add_option("--cfg-scale", a->cfg_scale, "Classifier-free guidance scale (1: off; default 3, or 1 for the flowmap samplers of few-step models, which have guidance distilled in)")->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--cfg-scale", a->cfg_scale, "Classifier-free guidance scale (1: off; default 2 for our models, 4 for published DiT/SiT checkpoints, 1 for the flowmap samplers of few-step models, which have guidance distilled in)")->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--cfg-interval", a->cfg_interval, "Guidance only for t in [lo,hi]")->delimiter(',')->expected(2)->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--cfg-rescale", a->cfg_rescale, "Guidance rescale phi in [0,1]")->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--schedule", a->grid, "Time grid: uniform or shifted")->capture_default_str()->check(CLI::IsMember({"uniform", "shifted"}));

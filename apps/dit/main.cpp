@@ -14,9 +14,10 @@
 namespace dit::cli {
 std::string default_model_path() { return default_image_model_path(); }
 std::string default_classifier_path() { return data_dir() + "/models/fmnist-classifier.safetensors"; }
-double resolve_cfg_scale(double requested, bool uses_flow_map) {
+double resolve_cfg_scale(double requested, bool uses_flow_map, const std::string& prediction) {
   if (!(requested < 0)) return requested;  // NaN passes through to the guidance's own check
-  return uses_flow_map ? 1.0 : 3.0;
+  if (uses_flow_map) return 1.0;
+  return prediction == "flow" ? 2.0 : 4.0;
 }
 void add_load_options(CLI::App& cmd, DiTLoadOptions& target) {
   cmd.add_option("--heads", target.heads,

@@ -241,7 +241,7 @@ TEST(Cli, EvalPrintsATableRow) {
   const std::string report = temp_dir() + "/eval.md";
   auto r = run("image eval --sampler euler --steps 2 --per-class 3 -t 1 -o " + report);
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("| euler | 2 | 3 | 2 | 4 |"), std::string::npos) << r.output;  // CFG 3: 2 passes per NFE
+  EXPECT_NE(r.output.find("| euler | 2 | 2 | 2 | 4 |"), std::string::npos) << r.output;  // default CFG 2: 2 passes per NFE
   EXPECT_NE(r.output.find("accuracy on the real test set"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(report));
 }
