@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <dit/fs.h>
 
@@ -36,16 +37,9 @@ std::string resolve_model(const std::string& requested) {
   return dit::fs::is_regular_file(bundled) ? bundled : "";
 }
 
-struct SummaryRow {
-  std::string name, status;
-  double affinity = NAN, seconds = 0;
-  int poses = 0, valid = 0;
-  bool best_valid = false;
-};
-
 void run_dock(const DockArgs& a) {
-  set_threads(a.threads);
-  const auto receptor = docking::read_receptor(a.receptor);
+  const int threads = set_threads(a.threads);
+  auto receptor = docking::read_receptor(a.receptor);
   docking::Box box;
   if (!a.box.empty()) {
     box = docking::Box::parse(a.box, "--box");
@@ -71,84 +65,98 @@ void run_dock(const DockArgs& a) {
   options.refine = a.refine;
   options.refine_weight = a.refine_weight;
   resolve_device(a.placement.device);  // a GPU that is not there fails now, before any work
-  // A box away from the protein fails once, before any ligand (not once per ligand of a screen).
-  docking::box_pocket(receptor, box, a.pocket_cutoff, a.box.empty() ? "--autobox-ligand " + a.autobox_ligand : "--box");
+  // The pocket and grid maps are made once for every ligand; a box away from the protein fails
+  // here, before any ligand is read.
+  const std::string box_source = a.box.empty() ? "--autobox-ligand " + a.autobox_ligand : "--box";
+  const docking::DockingTarget target(std::move(receptor), box, a.pocket_cutoff, box_source);
   docking::LigandLimits limits;
   limits.max_heavy_atoms = a.max_heavy;
-  auto reader = a.smiles.empty() ? docking::LigandReader::from_file(a.ligand, a.seed, limits)
-                                 : docking::LigandReader::from_smiles(a.smiles, "ligand", a.seed, limits);
+  const bool screen = a.smiles.empty();  // a ligand file: one ligand or a whole library
+  auto reader = screen ? docking::LigandReader::from_file(a.ligand, a.seed, limits)
+                       : docking::LigandReader::from_smiles(a.smiles, "ligand", a.seed, limits);
+  auto file_size = [](const std::string& path) {
+    std::error_code ec;
+    const auto n = dit::fs::file_size(path, ec);
+    return ec ? int64_t{-1} : static_cast<int64_t>(n);
+  };
+  // Everything that decides the poses (a resumed screen must match it; threads do not matter).
   nlohmann::json params = {
-      {"receptor", a.receptor}, {"ligand", a.smiles.empty() ? a.ligand : a.smiles},
+      {"receptor", a.receptor}, {"receptor_bytes", file_size(a.receptor)},
+      {"ligand", screen ? a.ligand : a.smiles}, {"ligand_bytes", screen ? file_size(a.ligand) : int64_t{0}},
       {"box", {box.center[0], box.center[1], box.center[2], box.size[0], box.size[1], box.size[2]}},
       {"model", options.model.empty() ? "none (physics only: random starting poses)" : options.model},
       {"sampler", options.sampler}, {"sample_steps", options.sample_steps},
       {"guidance", options.guidance}, {"seed", a.seed}, {"num_poses", a.num_poses},
       {"top", a.top}, {"mc_steps", a.mc_steps}, {"refine", a.refine},
-      {"refine_weight", a.refine_weight}, {"version", version_string()}};
-  docking::PoseWriter writer(a.output, a.h5, params.dump());
-  if (!a.quiet)
+      {"refine_weight", a.refine_weight}, {"pocket_cutoff", a.pocket_cutoff},
+      {"max_heavy_atoms", a.max_heavy}, {"checks", !a.no_checks}, {"mode", options.mode},
+      {"dtype", a.placement.dtype}, {"version", version_string()}};
+  // A ligand file is screened resumably: OUT.partial files and a journal, continued by a rerun.
+  docking::PoseWriter writer(a.output, a.h5, params.dump(), screen);
+  const int workers = screen ? threads : 1;
+  if (!a.quiet) {
     fmt::print(stderr, "dit dock: receptor {} ({} atoms), box {:.2f},{:.2f},{:.2f} size {:.1f}x{:.1f}x{:.1f}, "
-               "starts: {}\n", a.receptor, receptor.atoms.size(), box.center[0], box.center[1],
+               "starts: {}\n", a.receptor, target.receptor().atoms.size(), box.center[0], box.center[1],
                box.center[2], box.size[0], box.size[1], box.size[2],
                options.model.empty() ? "random (physics only)" : options.model);
-  std::vector<SummaryRow> rows;
-  docking::LigandRecord record;
-  int failed = 0;
+    if (writer.resumed() > 0)
+      fmt::print(stderr, "dit dock: resuming an interrupted screen: {} ligands already done\n", writer.resumed());
+    if (workers > 1) fmt::print(stderr, "dit dock: {} ligands at a time, one per thread\n", workers);
+  }
+  const int64_t first = writer.journal().empty() ? 0 : writer.journal().back().index + 1;
   const auto started = std::chrono::steady_clock::now();  // for ligands/min of a screen
-  while (reader.next(record)) {
-    SummaryRow row;
-    row.name = record.name;
-    if (!record.mol) {
-      row.status = record.error;
-      fmt::print(stderr, "dit dock: skipped: {}\n", record.error);
-      ++failed;
-      rows.push_back(row);
-      continue;
-    }
-    try {
-      const auto result = docking::dock(receptor, *record.mol, box, options);
-      writer.write(record.index, record.name, *record.mol, result);
-      row.status = "ok";
-      row.seconds = result.seconds;
-      row.poses = static_cast<int>(result.poses.size());
-      for (const auto& p : result.poses) row.valid += p.checks.pb_valid();
-      if (!result.poses.empty()) {
-        row.affinity = result.poses.front().affinity;
-        row.best_valid = result.poses.front().checks.pb_valid();
-      }
-      if (!result.refine_skipped.empty())
-        fmt::print(stderr, "dit dock: {}: not refined: {}\n", record.name, result.refine_skipped);
-      if (!a.quiet)
-        fmt::print(stderr, "dit dock: {} ({} rotatable bonds): best {:.2f} kcal/mol, {}/{} PB-valid, {:.1f} s "
-                   "(proposals {:.1f}, search {:.1f}, refinement {:.1f}, checks {:.1f})\n",
-                   record.name, result.num_rotatable, row.affinity, row.valid, row.poses, row.seconds,
-                   result.proposal_seconds, result.search_seconds, result.refine_seconds,
-                   result.checks_seconds);
-    } catch (const std::exception& e) {
-      row.status = fmt::format("{}: {}", record.name, e.what());
-      fmt::print(stderr, "dit dock: skipped: {}\n", row.status);
-      ++failed;
-    }
-    rows.push_back(row);
+  StopOnSignal stop_on_signal;
+  const int64_t handled = docking::dock_stream(
+      target, reader, options, workers, first,
+      [&](docking::ScreenedLigand& item) {
+        if (!item.error.empty()) {
+          fmt::print(stderr, "dit dock: skipped: {}\n", item.error);
+          writer.write_failure(item.index, item.name, item.error);
+          return true;
+        }
+        const auto& result = item.result;
+        writer.write(item.index, item.name, *item.mol, result);
+        if (!result.refine_skipped.empty())
+          fmt::print(stderr, "dit dock: {}: not refined: {}\n", item.name, result.refine_skipped);
+        if (!a.quiet) {
+          const auto& e = writer.journal().back();
+          fmt::print(stderr, "dit dock: {} ({} rotatable bonds): best {:.2f} kcal/mol, {}/{} PB-valid, {:.1f} s "
+                     "(proposals {:.1f}, search {:.1f}, refinement {:.1f}, checks {:.1f})\n",
+                     item.name, result.num_rotatable, e.best_affinity, e.valid, e.poses, result.seconds,
+                     result.proposal_seconds, result.search_seconds, result.refine_seconds,
+                     result.checks_seconds);
+        }
+        return true;
+      },
+      &StopOnSignal::flag());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const auto& rows = writer.journal();
+  const auto failed = std::count_if(rows.begin(), rows.end(), [](const auto& r) { return r.status != "ok"; });
+  if (stop_on_signal.requested()) {
+    writer.keep();
+    throw Error(fmt::format("interrupted after {} ligands ({} this run): {} kept; rerun the same command "
+                            "to resume", rows.size(), handled, a.output + ".partial"));
   }
   if (rows.empty()) throw Error(fmt::format("{}: no ligands in the input", a.ligand));
-  if (rows.size() == 1 && failed == 1) throw Error(rows.front().status);  // single ligand: fatal
-  if (failed == static_cast<int>(rows.size())) throw Error(fmt::format("all {} ligands failed", rows.size()));
+  if (rows.size() == 1 && failed == 1) throw Error(rows.front().status);  // a single ligand: fatal
+  if (failed == static_cast<int64_t>(rows.size()))
+    throw Error(fmt::format("all {} ligands failed", rows.size()));
   writer.commit();
 
   std::string table = fmt::format("{:<24} {:>10} {:>8} {:>9} {:>8}  {}\n", "ligand", "best", "poses",
                                   "PB-valid", "time_s", "status");
   for (const auto& r : rows)
-    table += fmt::format("{:<24} {:>10.2f} {:>8} {:>9} {:>8.1f}  {}\n", r.name.substr(0, 24), r.affinity,
+    table += fmt::format("{:<24} {:>10.2f} {:>8} {:>9} {:>8.1f}  {}\n", r.name.substr(0, 24), r.best_affinity,
                          r.poses, fmt::format("{}/{}", r.valid, r.poses), r.seconds,
                          r.status == "ok" ? (r.best_valid ? "ok" : "ok (best pose not PB-valid)") : "skipped");
   if (!a.quiet) fmt::print("{}", table);
   if (!a.summary.empty()) write_file_atomic(a.summary, table);
-  const double minutes =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() / 60.0;
-  fmt::print(stderr, "dit dock: {} ligands docked, {} skipped in {:.1f} s ({:.1f} ligands/min); {} poses -> {}{}\n",
-             rows.size() - failed, failed, minutes * 60.0, minutes > 0 ? rows.size() / minutes : 0.0,
-             writer.poses_written(), a.output, a.h5.empty() ? "" : " and " + a.h5);
+  const double minutes = seconds / 60.0;
+  fmt::print(stderr, "dit dock: {} ligands docked, {} skipped{} in {:.1f} s ({:.1f} ligands/min, {} at a time); "
+             "{} poses -> {}{}\n", rows.size() - failed, failed,
+             writer.resumed() ? fmt::format(" ({} of them by an earlier run)", writer.resumed()) : "",
+             seconds, minutes > 0 ? handled / minutes : 0.0, workers, writer.poses_written(), a.output,
+             a.h5.empty() ? "" : " and " + a.h5);
 }
 }  // namespace
 

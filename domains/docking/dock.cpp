@@ -6,10 +6,16 @@
 #include <dit/runtime.h>
 #include <fmt/format.h>
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "domains/docking/proposal_model.h"
 #include "domains/docking/refine.h"
@@ -27,23 +33,72 @@ Receptor box_pocket(const Receptor& receptor, const Box& box, double cutoff, con
   return pocket;
 }
 
+namespace {
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+// Adds the seconds its scope takes to `sum` (a stage that runs in pieces).
+struct AddSeconds {
+  double& sum;
+  Clock::time_point start = Clock::now();
+  ~AddSeconds() { sum += seconds_since(start); }
+};
+}  // namespace
+
+struct DockingTarget::Impl {
+  Receptor receptor, pocket;
+  Box box;
+  double cutoff = 0;
+  std::unique_ptr<GridMaps> maps;
+};
+
+DockingTarget::DockingTarget(Receptor receptor, const Box& box, double pocket_cutoff,
+                             const std::string& what)
+    : impl_(std::make_unique<Impl>()) {
+  box.validate("dock: " + what);
+  impl_->pocket = box_pocket(receptor, box, pocket_cutoff, what);
+  impl_->receptor = std::move(receptor);
+  impl_->box = box;
+  impl_->cutoff = pocket_cutoff;
+  impl_->maps = std::make_unique<GridMaps>(impl_->pocket, box);
+}
+DockingTarget::~DockingTarget() = default;
+const Receptor& DockingTarget::receptor() const { return impl_->receptor; }
+const Receptor& DockingTarget::pocket() const { return impl_->pocket; }
+const Box& DockingTarget::box() const { return impl_->box; }
+double DockingTarget::pocket_cutoff() const { return impl_->cutoff; }
+int DockingTarget::grid_maps_computed() const { return impl_->maps->computed(); }
+
 DockResult dock(const Receptor& receptor, const RDKit::ROMol& ligand, const Box& box,
                 const DockOptions& options) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = Clock::now();
   box.validate("dock: --box");
+  const DockingTarget target(receptor, box, options.pocket_cutoff);
+  DockResult result = dock(target, ligand, options);
+  result.seconds = seconds_since(t0);  // with the target's pocket and maps
+  return result;
+}
+
+DockResult dock(const DockingTarget& target, const RDKit::ROMol& ligand, const DockOptions& options) {
+  const auto t0 = Clock::now();
   if (options.num_poses < 1) throw Error("dock: the number of poses (-n) must be at least 1");
   if (options.top < 1) throw Error("dock: --top must be at least 1");
-  const Receptor pocket = box_pocket(receptor, box, options.pocket_cutoff);
+  if (options.pocket_cutoff != target.pocket_cutoff())
+    throw Error(fmt::format("dock: the options' pocket cutoff {} A is not the target's {} A",
+                            options.pocket_cutoff, target.pocket_cutoff()));
+  const Receptor& receptor = target.receptor();
+  const Receptor& pocket = target.pocket();
+  const Box& box = target.box();
   const LigandTopology topology = build_topology(ligand);
-  const ReceptorGrid grid(pocket, box, topology.heavy_type);
+  const ReceptorGrid grid(*target.impl().maps, topology.heavy_type);
 
   DockResult result;
   result.num_rotatable = topology.num_rotatable();
   // Stage timings: the starting poses, then the search.
-  auto lap = [last = std::chrono::steady_clock::now()]() mutable {
-    const auto now = std::chrono::steady_clock::now();
-    const double s = std::chrono::duration<double>(now - last).count();
-    last = now;
+  auto lap = [last = Clock::now()]() mutable {
+    const double s = seconds_since(last);
+    last = Clock::now();
     return s;
   };
 
@@ -93,7 +148,7 @@ DockResult dock(const Receptor& receptor, const RDKit::ROMol& ligand, const Box&
   }
   std::unique_ptr<PoseRefiner> refiner;
   if (options.refine == "openmm") {
-    const auto r0 = std::chrono::steady_clock::now();
+    AddSeconds timer{result.refine_seconds};
     try {
       std::string name;
       ligand.getPropIfPresent("_Name", name);
@@ -103,7 +158,6 @@ DockResult dock(const Receptor& receptor, const RDKit::ROMol& ligand, const Box&
     } catch (const Error& e) {
       result.refine_skipped = e.what();  // the ligand is still docked, unrefined
     }
-    result.refine_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
   } else if (options.refine != "none") {
     throw Error(fmt::format("dock: unknown refinement '{}' (none, openmm)", options.refine));
   }
@@ -113,9 +167,8 @@ DockResult dock(const Receptor& receptor, const RDKit::ROMol& ligand, const Box&
     pose.start = kept_start[i];
     pose.search_rank = static_cast<int>(i);
     if (refiner) {
-      const auto r0 = std::chrono::steady_clock::now();
+      AddSeconds timer{result.refine_seconds};
       RefinedPose refined = refiner->refine(pose.coordinates);
-      result.refine_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
       pose.coordinates = std::move(refined.coordinates);
       pose.mm_interaction = refined.interaction;
       pose.mm_strain = refined.strain;
@@ -130,10 +183,9 @@ DockResult dock(const Receptor& receptor, const RDKit::ROMol& ligand, const Box&
     pose.rank_score = pose.affinity;
     if (refiner) pose.rank_score += options.refine_weight * (pose.mm_interaction + pose.mm_strain);
     if (options.run_checks) {
-      const auto c0 = std::chrono::steady_clock::now();
+      AddSeconds timer{result.checks_seconds};
       auto mol = pose_molecule(ligand, pose, 0);
       pose.checks = run_pose_checks({*mol, -1, &receptor});
-      result.checks_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
     }
     result.poses.push_back(std::move(pose));
   }
@@ -142,8 +194,137 @@ DockResult dock(const Receptor& receptor, const RDKit::ROMol& ligand, const Box&
     return a.rank_score < b.rank_score;
   });
   if (static_cast<int>(result.poses.size()) > options.top) result.poses.resize(options.top);
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result.seconds = seconds_since(t0);
   return result;
+}
+
+namespace {
+// Prepares and docks one record; failures become the item's `error`.
+ScreenedLigand dock_record(const DockingTarget& target, const LigandReader& reader,
+                           LigandRecord& record, const DockOptions& options) {
+  reader.prepare(record);
+  ScreenedLigand item;
+  item.index = record.index;
+  item.name = record.name;
+  item.mol = std::move(record.mol);
+  item.error = record.error;
+  if (item.mol) {
+    try {
+      item.result = dock(target, *item.mol, options);
+    } catch (const std::exception& e) {
+      item.error = fmt::format("{}: {}", record.where.empty() ? record.name : record.where, e.what());
+    }
+  }
+  return item;
+}
+}  // namespace
+
+int64_t dock_stream(const DockingTarget& target, LigandReader& reader, const DockOptions& options,
+                    int workers, int64_t first, const std::function<bool(ScreenedLigand&)>& done,
+                    const std::atomic<bool>* stop) {
+  auto stopped = [stop] { return stop && stop->load(); };
+  // The next record at or after `first` (records before it are skipped unprepared).
+  auto read = [&](LigandRecord& record) {
+    while (reader.next_unprepared(record))
+      if (record.index >= first) return true;
+    return false;
+  };
+  int64_t handed = 0;
+  if (workers <= 1) {
+    LigandRecord record;
+    while (!stopped() && read(record)) {
+      auto item = dock_record(target, reader, record, options);
+      ++handed;
+      if (!done(item)) break;
+    }
+    return handed;
+  }
+
+  // Workers take records in input order (under the lock), dock them single-threaded and park
+  // the results; this thread hands them to `done` in order. At most 4 x workers ligands are
+  // ahead of the one `done` waits for.
+  const int saved_threads = at::get_num_threads();
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::map<int64_t, ScreenedLigand> ready;
+  int64_t dispatched = 0, emitted = 0;
+  bool input_done = false, halt = false;
+  int active = workers;
+  const int64_t window = 4 * static_cast<int64_t>(workers);
+  auto work = [&] {
+    at::set_num_threads(1);  // this thread's intra-op pool (the search's starts, the model)
+    for (;;) {
+      LigandRecord record;
+      int64_t seq = 0;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        changed.wait(lock, [&] { return halt || input_done || dispatched - emitted < window; });
+        if (halt || input_done || stopped()) break;
+        bool more = false;
+        try {
+          more = read(record);
+        } catch (...) {
+          more = false;  // LigandReader reports bad records in `error`; a failing stream ends input
+        }
+        if (!more) {
+          input_done = true;
+          changed.notify_all();
+          break;
+        }
+        seq = dispatched++;
+      }
+      auto item = dock_record(target, reader, record, options);
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        ready.emplace(seq, std::move(item));
+      }
+      changed.notify_all();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      --active;
+    }
+    changed.notify_all();
+  };
+  std::vector<std::thread> threads;
+  auto finish = [&] {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      halt = true;
+    }
+    changed.notify_all();
+    for (auto& t : threads)
+      if (t.joinable()) t.join();
+    at::set_num_threads(saved_threads);
+  };
+  try {
+    for (int w = 0; w < workers; ++w) threads.emplace_back(work);
+    bool go = true;
+    for (;;) {
+      std::unique_lock<std::mutex> lock(mutex);
+      changed.wait(lock, [&] { return ready.count(emitted) > 0 || active == 0; });
+      auto it = ready.find(emitted);
+      if (it == ready.end()) break;  // every worker has ended and every result was handed over
+      ScreenedLigand item = std::move(it->second);
+      ready.erase(it);
+      ++emitted;
+      lock.unlock();
+      changed.notify_all();
+      ++handed;
+      const bool more = done(item);
+      if (go && !more) {
+        go = false;
+        std::lock_guard<std::mutex> hold(mutex);
+        halt = true;  // no new ligand; those in flight are still handed over
+      }
+      if (!go) changed.notify_all();
+    }
+  } catch (...) {
+    finish();
+    throw;
+  }
+  finish();
+  return handed;
 }
 
 std::unique_ptr<RDKit::RWMol> pose_molecule(const RDKit::ROMol& ligand, const DockedPose& pose,

@@ -145,7 +145,7 @@ LigandReader LigandReader::from_smiles(const std::string& smiles, const std::str
   return LigandReader(std::move(impl));
 }
 
-bool LigandReader::next(LigandRecord& record) {
+bool LigandReader::next_unprepared(LigandRecord& record) {
   auto& s = *impl_;
   record = LigandRecord{};
   record.index = s.index;
@@ -193,14 +193,33 @@ bool LigandReader::next(LigandRecord& record) {
       record.name = name.empty() ? fmt::format("{}#{}", s.source, s.index) : name;
       where = fmt::format("{} record {} ({})", s.source, s.index + 1, record.name);
     }
-    record.mol = prepare_ligand(*raw, where, s.seed, s.limits);
+    record.raw = std::move(raw);
+    record.where = where;
   } catch (const std::exception& e) {
-    record.mol.reset();
+    record.raw.reset();
     record.error = e.what();
   }
   ++s.index;
   return true;
 }
+
+void LigandReader::prepare(LigandRecord& record) const {
+  if (!record.raw) return;  // unparsable: `error` says why
+  try {
+    record.mol = prepare_ligand(*record.raw, record.where, impl_->seed, impl_->limits);
+  } catch (const std::exception& e) {
+    record.mol.reset();
+    record.error = e.what();
+  }
+  record.raw.reset();
+}
+
+bool LigandReader::next(LigandRecord& record) {
+  if (!next_unprepared(record)) return false;
+  prepare(record);
+  return true;
+}
+
 
 std::unique_ptr<RDKit::RWMol> read_ligand(const std::string& path, uint64_t seed,
                                           const LigandLimits& limits) {

@@ -278,4 +278,12 @@ PoseGradient LigandTopology::pose_gradient(const Pose& pose, const std::vector<V
   return out;
 }
 
+double rmsd_over(const std::vector<int>& atoms, const std::vector<Vec3>& a, const std::vector<Vec3>& b) {
+  if (atoms.empty()) return 0.0;
+  double sum = 0;
+  for (int i : atoms)
+    for (int k = 0; k < 3; ++k) sum += (a[i][k] - b[i][k]) * (a[i][k] - b[i][k]);
+  return std::sqrt(sum / static_cast<double>(atoms.size()));
+}
+
 }  // namespace dit::docking

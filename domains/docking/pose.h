@@ -75,4 +75,13 @@ LigandTopology build_topology(const RDKit::ROMol& ligand, int max_rotatable = 32
 // X-Score type of each heavy atom of an RDKit molecule with explicit hydrogens.
 XsType ligand_xs_type(const RDKit::Atom& atom);
 
+// RMSD over the listed atoms of two conformations of one molecule (no alignment, no symmetry);
+// 0 for an empty list.
+double rmsd_over(const std::vector<int>& atoms, const std::vector<Vec3>& a, const std::vector<Vec3>& b);
+// Over the ligand's heavy atoms.
+inline double heavy_rmsd(const LigandTopology& ligand, const std::vector<Vec3>& a,
+                         const std::vector<Vec3>& b) {
+  return rmsd_over(ligand.heavy, a, b);
+}
+
 }  // namespace dit::docking

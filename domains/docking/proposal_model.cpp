@@ -21,14 +21,21 @@ namespace dit::docking {
 
 namespace {
 
-// Models are read once per process (a screening run docks thousands of ligands with one).
-DockingModel cached_model(const std::string& path) {
+// Models are read once per process (a screening run docks thousands of ligands with one) and
+// placed (device, precision) under the same lock, only when the placement changes: screening
+// threads sample from one model at the same time, and moving its weights then would race.
+DockingModel cached_model(const std::string& path, const Placement& placement) {
   static std::mutex mutex;
-  static std::map<std::string, DockingModel> models;
+  static std::map<std::string, std::pair<DockingModel, std::string>> models;
   std::lock_guard<std::mutex> lock(mutex);
   auto it = models.find(path);
-  if (it == models.end()) it = models.emplace(path, load_docking_model(path)).first;
-  return it->second;
+  if (it == models.end()) it = models.emplace(path, std::make_pair(load_docking_model(path), std::string())).first;
+  const std::string key = placement.device + "/" + placement.dtype;
+  if (it->second.second != key) {
+    place_for_sampling(*it->second.first.net, placement);
+    it->second.second = key;
+  }
+  return it->second.first;
 }
 
 Quaternion quaternion_from_matrix(const double m[3][3]) {
@@ -181,8 +188,7 @@ std::vector<Pose> model_starts(const LigandTopology& topology, const RDKit::ROMo
                                const Receptor& pocket, const ReceptorGrid& grid, const Box& box,
                                int count, const ProposalSettings& settings) {
   torch::NoGradGuard no_grad;
-  auto model = cached_model(settings.model_path);
-  place_for_sampling(*model.net, Placement{settings.device, settings.precision});
+  auto model = cached_model(settings.model_path, Placement{settings.device, settings.precision});
   auto complex = std::make_shared<DockingComplex>();
   complex->topology = &topology;
   complex->grid = &grid;

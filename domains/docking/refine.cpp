@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "domains/docking/mmff_openmm.h"
+#include "domains/docking/pose.h"
 #include "src/openmm_platform.h"
 
 namespace dit::docking {
@@ -98,18 +99,6 @@ AtomParams pocket_params(const ReceptorAtom& a, bool& templated) {
   // A monatomic hetero group (ZN, MG, NA, CL, ...) is an ion.
   const bool ion = a.hetero && a.residue.size() <= 2;
   return element_defaults(a.atomic_number, ion);
-}
-
-double rmsd_heavy(const RDKit::ROMol& mol, const std::vector<Vec3>& a, const std::vector<Vec3>& b) {
-  double sum = 0;
-  int n = 0;
-  for (const auto* atom : mol.atoms()) {
-    if (atom->getAtomicNum() == 1) continue;
-    const auto i = atom->getIdx();
-    for (int k = 0; k < 3; ++k) sum += (a[i][k] - b[i][k]) * (a[i][k] - b[i][k]);
-    ++n;
-  }
-  return n ? std::sqrt(sum / n) : 0.0;
 }
 
 }  // namespace
@@ -274,7 +263,7 @@ RefinedPose PoseRefiner::refine(const std::vector<Vec3>& coordinates) {
   for (const auto& c : out.coordinates)
     for (double v : c)
       if (!std::isfinite(v)) throw Error(fmt::format("{}: refinement diverged (non-finite coordinates)", m.source));
-  out.shift = rmsd_heavy(*m.ligand, coordinates, out.coordinates);
+  out.shift = rmsd_over(m.heavy, coordinates, out.coordinates);
   return out;
 }
 

@@ -65,17 +65,17 @@ double pair_energy(XsType a, XsType b, double r, double* dedr, TermValues* terms
 }
 
 
-ReceptorGrid::ReceptorGrid(const Receptor& receptor, const Box& box,
-                           const std::vector<XsType>& types, double spacing)
+struct GridMaps::Atoms {
+  std::vector<Vec3> positions;
+  std::vector<XsType> types;
+  CellList cells;
+  Atoms(std::vector<Vec3> p, std::vector<XsType> t)
+      : positions(std::move(p)), types(std::move(t)), cells(positions, 4.0) {}
+};
+
+GridMaps::GridMaps(const Receptor& receptor, const Box& box, double spacing)
     : box_(box), spacing_(spacing) {
   box.validate("receptor grid box");
-  slot_.fill(-1);
-  std::vector<XsType> needed;
-  for (XsType t : types)
-    if (slot_[static_cast<int>(t)] < 0) {
-      slot_[static_cast<int>(t)] = static_cast<int>(needed.size());
-      needed.push_back(t);
-    }
   for (int k = 0; k < 3; ++k) {
     n_[k] = static_cast<int>(std::ceil(box.size[k] / spacing)) + 1;
     origin_[k] = box.center[k] - 0.5 * (n_[k] - 1) * spacing;
@@ -91,34 +91,73 @@ ReceptorGrid::ReceptorGrid(const Receptor& receptor, const Box& box,
     positions.push_back(a.position);
     rtypes.push_back(a.type);
   }
-  const CellList cells(positions, 4.0);
-  const size_t points = static_cast<size_t>(n_[0]) * n_[1] * n_[2];
-  maps_.assign(needed.size(), std::vector<float>(points, 0.f));
-  at::parallel_for(0, n_[0], 1, [&](int64_t begin, int64_t end) {
-    std::vector<double> e(needed.size());
-    for (int64_t i = begin; i < end; ++i)
-      for (int j = 0; j < n_[1]; ++j)
-        for (int k = 0; k < n_[2]; ++k) {
-          const Vec3 p{origin_[0] + i * spacing, origin_[1] + j * spacing, origin_[2] + k * spacing};
-          std::fill(e.begin(), e.end(), 0.0);
-          cells.near(p, kScoreCutoff, [&](int a) {
-            const double dx = p[0] - positions[a][0], dy = p[1] - positions[a][1],
-                         dz = p[2] - positions[a][2];
-            const double r2 = dx * dx + dy * dy + dz * dz;
-            if (r2 >= kScoreCutoff * kScoreCutoff) return;
-            const double r = std::sqrt(r2);
-            for (size_t t = 0; t < needed.size(); ++t) e[t] += pair_energy(needed[t], rtypes[a], r, nullptr);
-          });
-          const size_t index = (static_cast<size_t>(i) * n_[1] + j) * n_[2] + k;
-          for (size_t t = 0; t < needed.size(); ++t) maps_[t][index] = static_cast<float>(e[t]);
-        }
-  });
+  atoms_ = std::make_unique<Atoms>(std::move(positions), std::move(rtypes));
 }
+
+GridMaps::~GridMaps() = default;
+
+int GridMaps::computed() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int>(std::count_if(cache_.begin(), cache_.end(), [](const Map& m) { return m != nullptr; }));
+}
+
+std::vector<std::pair<XsType, GridMaps::Map>> GridMaps::maps(const std::vector<XsType>& types) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<XsType> distinct, missing;
+  for (XsType t : types)
+    if (std::find(distinct.begin(), distinct.end(), t) == distinct.end()) {
+      distinct.push_back(t);
+      if (!cache_[static_cast<int>(t)]) missing.push_back(t);
+    }
+  if (!missing.empty()) {
+    const auto& positions = atoms_->positions;
+    const auto& rtypes = atoms_->types;
+    const size_t points = static_cast<size_t>(n_[0]) * n_[1] * n_[2];
+    std::vector<std::vector<float>> computed(missing.size(), std::vector<float>(points, 0.f));
+    at::parallel_for(0, n_[0], 1, [&](int64_t begin, int64_t end) {
+      std::vector<double> e(missing.size());
+      for (int64_t i = begin; i < end; ++i)
+        for (int j = 0; j < n_[1]; ++j)
+          for (int k = 0; k < n_[2]; ++k) {
+            const Vec3 p{origin_[0] + i * spacing_, origin_[1] + j * spacing_, origin_[2] + k * spacing_};
+            std::fill(e.begin(), e.end(), 0.0);
+            atoms_->cells.near(p, kScoreCutoff, [&](int a) {
+              const double dx = p[0] - positions[a][0], dy = p[1] - positions[a][1],
+                           dz = p[2] - positions[a][2];
+              const double r2 = dx * dx + dy * dy + dz * dz;
+              if (r2 >= kScoreCutoff * kScoreCutoff) return;
+              const double r = std::sqrt(r2);
+              for (size_t t = 0; t < missing.size(); ++t) e[t] += pair_energy(missing[t], rtypes[a], r, nullptr);
+            });
+            const size_t index = (static_cast<size_t>(i) * n_[1] + j) * n_[2] + k;
+            for (size_t t = 0; t < missing.size(); ++t) computed[t][index] = static_cast<float>(e[t]);
+          }
+    });
+    for (size_t t = 0; t < missing.size(); ++t)
+      cache_[static_cast<int>(missing[t])] = std::make_shared<const std::vector<float>>(std::move(computed[t]));
+  }
+  std::vector<std::pair<XsType, Map>> out;
+  for (XsType t : distinct) out.emplace_back(t, cache_[static_cast<int>(t)]);
+  return out;
+}
+
+ReceptorGrid::ReceptorGrid(const GridMaps& maps, const std::vector<XsType>& types)
+    : box_(maps.box()), origin_(maps.origin()), spacing_(maps.spacing()), n_(maps.points()) {
+  slot_.fill(-1);
+  for (auto& [type, map] : maps.maps(types)) {
+    slot_[static_cast<int>(type)] = static_cast<int>(maps_.size());
+    maps_.push_back(std::move(map));
+  }
+}
+
+ReceptorGrid::ReceptorGrid(const Receptor& receptor, const Box& box, const std::vector<XsType>& types,
+                           double spacing)
+    : ReceptorGrid(GridMaps(receptor, box, spacing), types) {}
 
 double ReceptorGrid::energy(XsType type, const Vec3& p, Vec3* grad) const {
   const int slot = slot_[static_cast<int>(type)];
   if (slot < 0) throw Error(fmt::format("receptor grid: no map for atom type {}", xs_name(type)));
-  const auto& map = maps_[slot];
+  const auto& map = *maps_[slot];
   double penalty = 0;
   Vec3 g_pen{0, 0, 0};
   double f[3];

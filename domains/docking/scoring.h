@@ -13,6 +13,9 @@
 #include "domains/docking/pose.h"
 
 #include <array>
+#include <memory>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 namespace dit::docking {
@@ -31,10 +34,42 @@ struct TermValues {
 // unweighted terms.
 double pair_energy(XsType a, XsType b, double r, double* dedr, TermValues* terms = nullptr);
 
-// Per-type energy grids over the box: every ligand type the search needs, each a trilinear map
-// of the summed pair energy with the receptor's heavy atoms.
+// The receptor's per-type energy maps over a box: for each ligand atom type, a grid of the
+// summed pair energy with the receptor's heavy atoms. A map is computed when a ligand first
+// needs its type and then shared, so a screen (many ligands, one DockingTarget) computes each
+// map once. Thread-safe: concurrent callers needing a missing map wait for one computation.
+class GridMaps {
+ public:
+  GridMaps(const Receptor& receptor, const Box& box, double spacing = kGridSpacing);
+  ~GridMaps();
+  GridMaps(const GridMaps&) = delete;
+  GridMaps& operator=(const GridMaps&) = delete;
+  using Map = std::shared_ptr<const std::vector<float>>;
+  // The maps of `types` (one per distinct type, in first-seen order), computing the missing ones
+  // in one pass over the grid.
+  std::vector<std::pair<XsType, Map>> maps(const std::vector<XsType>& types) const;
+  const Box& box() const { return box_; }
+  const Vec3& origin() const { return origin_; }
+  const std::array<int, 3>& points() const { return n_; }
+  double spacing() const { return spacing_; }
+  int computed() const;  // maps computed so far (tests: a second ligand computes none)
+
+ private:
+  Box box_;
+  Vec3 origin_{};
+  double spacing_;
+  std::array<int, 3> n_{};
+  struct Atoms;
+  std::unique_ptr<Atoms> atoms_;  // receptor heavy atoms near the box, in a cell list
+  mutable std::mutex mutex_;
+  mutable std::array<Map, static_cast<int>(XsType::Count)> cache_{};
+};
+
+// The maps one ligand's search reads: every ligand type it has, each a trilinear map.
 class ReceptorGrid {
  public:
+  ReceptorGrid(const GridMaps& maps, const std::vector<XsType>& types);
+  // A grid of its own (one ligand): computes the maps of `types` only.
   ReceptorGrid(const Receptor& receptor, const Box& box, const std::vector<XsType>& types,
                double spacing = kGridSpacing);
   // Energy of one ligand atom of `type` at p; adds its gradient to *grad. Outside the box the
@@ -49,7 +84,7 @@ class ReceptorGrid {
   double spacing_;
   std::array<int, 3> n_{};
   std::array<int, static_cast<int>(XsType::Count)> slot_{};
-  std::vector<std::vector<float>> maps_;
+  std::vector<GridMaps::Map> maps_;
 };
 
 // The energy the search minimises: intermolecular (grid) + intramolecular (pairs > 3 bonds apart

@@ -75,11 +75,5 @@ std::vector<SearchHit> search_poses(const LigandTopology& ligand, const Receptor
   return all;
 }
 
-double heavy_rmsd(const LigandTopology& ligand, const std::vector<Vec3>& a, const std::vector<Vec3>& b) {
-  double sum = 0;
-  for (int i : ligand.heavy)
-    for (int k = 0; k < 3; ++k) sum += (a[i][k] - b[i][k]) * (a[i][k] - b[i][k]);
-  return std::sqrt(sum / ligand.heavy.size());
-}
 
 }  // namespace dit::docking

@@ -30,7 +30,5 @@ std::vector<SearchHit> search_poses(const LigandTopology& ligand, const Receptor
                                     const std::vector<Pose>& starts, const SearchSettings& settings,
                                     uint64_t seed, int64_t* evaluations);
 
-// Heavy-atom RMSD between two conformations of the same ligand (no alignment, no symmetry).
-double heavy_rmsd(const LigandTopology& ligand, const std::vector<Vec3>& a, const std::vector<Vec3>& b);
 
 }  // namespace dit::docking

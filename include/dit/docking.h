@@ -13,6 +13,7 @@
 #include <dit/check.h>
 
 #include <array>
+#include <atomic>
 #include <functional>
 #include <istream>
 #include <limits>
@@ -121,6 +122,10 @@ struct LigandRecord {
   std::string name;         // _Name of the record, else "<file>#<index>"
   std::unique_ptr<RDKit::RWMol> mol;  // null when `error` is set
   std::string error;        // why the record was skipped (names the file and record)
+  // From next_unprepared(): the parsed, unsanitised record and where it came from ("FILE record
+  // N (name)"), for prepare().
+  std::unique_ptr<RDKit::ROMol> raw;
+  std::string where;
 };
 
 // Streams ligands one by one (never the whole file in memory): an SDF (.sdf, .sd, .mol), a
@@ -135,6 +140,11 @@ class LigandReader {
   ~LigandReader();
   // False at the end of input. A record that fails preparation comes back with `error` set.
   bool next(LigandRecord& record);
+  // The next record parsed but not prepared (`raw`, or `error` when it cannot be parsed):
+  // cheap, for skipping records, or for preparing them on other threads.
+  bool next_unprepared(LigandRecord& record);
+  // Prepares a record from next_unprepared() (sets `mol`, or `error`); thread-safe.
+  void prepare(LigandRecord& record) const;
 
  private:
   struct Impl;
@@ -243,9 +253,55 @@ struct DockResult {
   std::string refine_skipped;
 };
 
+// A receptor and box prepared once for many ligands: the pocket atoms (within `pocket_cutoff`
+// of the box) and the score's grid maps, computed per ligand atom type when a ligand first needs
+// it and shared by every later ligand (thread-safe: several threads may dock into one target).
+// Throws like box_pocket when no receptor atom is near the box.
+class DockingTarget {
+ public:
+  DockingTarget(Receptor receptor, const Box& box, double pocket_cutoff = 8.0,
+                const std::string& what = "the box");
+  ~DockingTarget();
+  DockingTarget(const DockingTarget&) = delete;
+  DockingTarget& operator=(const DockingTarget&) = delete;
+  const Receptor& receptor() const;
+  const Receptor& pocket() const;
+  const Box& box() const;
+  double pocket_cutoff() const;
+  int grid_maps_computed() const;  // atom types whose map exists so far
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
 // Docks a prepared ligand (prepare_ligand / LigandReader) into the receptor within the box.
 DockResult dock(const Receptor& receptor, const RDKit::ROMol& ligand, const Box& box,
                 const DockOptions& options);
+// The same into a prepared target (options.pocket_cutoff must be the target's).
+DockResult dock(const DockingTarget& target, const RDKit::ROMol& ligand, const DockOptions& options);
+
+// ---- screening: many ligands, one target ------------------------------------------------------
+struct ScreenedLigand {
+  int64_t index = 0;                   // record number in the input (0-based)
+  std::string name;
+  std::unique_ptr<RDKit::RWMol> mol;   // the prepared ligand; null when preparation failed
+  DockResult result;                   // valid when `error` is empty
+  std::string error;                   // why it failed (naming the file and record)
+};
+
+// Docks the ligands `reader` yields, `workers` at a time, each on its own thread and
+// single-threaded inside (a ligand's result does not depend on the thread count), and hands each
+// to `done` in input order as soon as it and every earlier one are finished, on the calling
+// thread (so `done` may write the outputs). Records before `first` are read unprepared and
+// skipped (a resumed screen). Once `done` returns false or `*stop` is true, no new ligand
+// starts; those being docked are finished and handed to `done`. With workers <= 1 each ligand
+// is docked on the calling thread with the process's threads (its starts in parallel). Returns
+// the number of ligands handed to `done`.
+int64_t dock_stream(const DockingTarget& target, LigandReader& reader, const DockOptions& options,
+                    int workers, int64_t first, const std::function<bool(ScreenedLigand&)>& done,
+                    const std::atomic<bool>* stop = nullptr);
 
 // A copy of the ligand with the pose's coordinates as its (only) conformer, the score terms and
 // check values as properties (written as SD tags).
@@ -258,17 +314,39 @@ std::unique_ptr<RDKit::RWMol> pose_molecule(const RDKit::ROMol& ligand, const Do
 // parameters/). Both are written under temporary names beside them (dit::AtomicOutput, flushed
 // after each ligand) and renamed into place by commit(); a writer destroyed without commit()
 // removes them.
+//
+// A resumable writer (a screen) writes "<out>.partial" files and a journal ("<sdf or h5>.journal",
+// JSON lines: the parameters, then one line per ligand once its poses are flushed) and holds
+// "<sdf or h5>.lock". If the journal of an earlier run is there, the writer continues it: the
+// ligands it lists are kept (journal()), whatever was written after its last line is cut off.
+// A journal written with other parameters (any key but "version") is an error naming it.
+// keep() leaves the partial files and the journal for a later run; commit() renames the outputs
+// into place and removes the journal.
 class PoseWriter {
  public:
   PoseWriter(const std::string& sdf_path, const std::string& h5_path,
-             const std::string& parameters_json);
+             const std::string& parameters_json, bool resumable = false);
   ~PoseWriter();
   PoseWriter(const PoseWriter&) = delete;
   PoseWriter& operator=(const PoseWriter&) = delete;
   void write(int64_t ligand_index, const std::string& ligand_name, const RDKit::ROMol& ligand,
              const DockResult& result);
+  // A ligand that failed (recorded in the journal of a resumable writer; nothing else written).
+  void write_failure(int64_t ligand_index, const std::string& ligand_name, const std::string& reason);
   void commit();
+  void keep();
   int64_t poses_written() const;
+  // One line of the journal: a ligand written (status "ok") or failed (status = the reason).
+  struct LigandEntry {
+    int64_t index = 0;
+    std::string name, status;
+    int poses = 0, valid = 0;
+    double best_affinity = std::numeric_limits<double>::quiet_NaN(), seconds = 0;
+    bool best_valid = false;
+  };
+  // Every ligand written so far, the resumed ones first (in input order).
+  const std::vector<LigandEntry>& journal() const;
+  int64_t resumed() const;  // ligands taken over from an earlier run
 
  private:
   struct Impl;

@@ -20,6 +20,10 @@ namespace dit {
 class AtomicOutput {
  public:
   explicit AtomicOutput(std::string path);
+  // A resumable output (a long screen): the temporary has the fixed name "<path>.partial", is
+  // not removed when it exists (the caller continues it), and keep() leaves it for a later run.
+  // A second process on the same path is kept out by an OutputLock, not by the name.
+  static AtomicOutput resumable(std::string path);
   ~AtomicOutput();
   AtomicOutput(AtomicOutput&& other) noexcept;
   AtomicOutput& operator=(AtomicOutput&& other) noexcept;
@@ -36,10 +40,29 @@ class AtomicOutput {
   void commit();
   // Removes the temporary now (what the destructor does when commit() was not called).
   void discard() noexcept;
+  // Leaves the temporary where it is when this object is destroyed (an interrupted resumable
+  // output, continued by a later run).
+  void keep() noexcept { kept_ = true; }
 
  private:
+  AtomicOutput() = default;
   std::string path_, temp_;
-  bool committed_ = false;
+  bool committed_ = false, kept_ = false;
+};
+
+// An exclusive lock on "<output>.lock" for the lifetime of the object: a second process writing
+// the same output fails at once with a dit::Error naming it (batch jobs, resumable screens). The
+// lock file is removed when the lock is released.
+class OutputLock {
+ public:
+  explicit OutputLock(const std::string& output);
+  ~OutputLock();
+  OutputLock(const OutputLock&) = delete;
+  OutputLock& operator=(const OutputLock&) = delete;
+
+ private:
+  std::string path_;
+  int fd_ = -1;
 };
 
 // Writes `bytes` to `path` through an AtomicOutput. (Also declared in dit/runtime.h, where

@@ -2,6 +2,7 @@
 // Runtime services: threads, progress reporting, per-sample random generators, logging.
 #include <torch/torch.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -12,6 +13,24 @@ namespace dit {
 // Sets libtorch's intra-op threads; n <= 0 means every CPU this process may use (its
 // affinity mask: a SLURM task or taskset gets its share, not the whole node). Returns the count.
 int set_threads(int n);
+
+// While one exists, SIGINT and SIGTERM set a flag instead of ending the process, so that a long
+// run (a batch job, a screen) finishes its current unit of work, flushes and says how to resume.
+// The previous handlers are restored when it is destroyed. One at a time per process.
+class StopOnSignal {
+ public:
+  StopOnSignal();
+  ~StopOnSignal();
+  StopOnSignal(const StopOnSignal&) = delete;
+  StopOnSignal& operator=(const StopOnSignal&) = delete;
+  bool requested() const { return flag().load(); }
+  // The flag itself (for code that polls an atomic, such as docking::dock_stream).
+  static const std::atomic<bool>& flag();
+
+ private:
+  void (*old_int_)(int) = nullptr;
+  void (*old_term_)(int) = nullptr;
+};
 
 // --device of the sampling commands (and `device` of job files): "cpu", "cuda", "cuda:N" or
 // "auto" (the first GPU when this build's libtorch has CUDA and the machine has a GPU, else the

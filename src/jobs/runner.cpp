@@ -2,16 +2,11 @@
 #include <dit/error.h>
 #include <dit/files.h>
 #include <dit/jobs.h>
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <csignal>
-#include <cstring>
 #include <dit/fs.h>
 #include <set>
 
@@ -20,51 +15,6 @@
 namespace dit::jobs {
 
 namespace {
-
-std::atomic<bool> g_stop{false};
-extern "C" void request_stop(int) { g_stop = true; }
-
-// Exclusive lock on OUTPUT.lock for the lifetime of the run.
-class OutputLock {
- public:
-  explicit OutputLock(const std::string& output) : path_(output + ".lock") {
-    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0)
-      throw Error(fmt::format("{}: cannot create the lock file {}: {}", output, path_, std::strerror(errno)));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd_);
-      throw Error(fmt::format("{}: another process is writing this output (lock {} is held)", output, path_));
-    }
-  }
-  ~OutputLock() {
-    ::unlink(path_.c_str());
-    ::close(fd_);
-  }
-  OutputLock(const OutputLock&) = delete;
-  OutputLock& operator=(const OutputLock&) = delete;
-
- private:
-  std::string path_;
-  int fd_ = -1;
-};
-
-// Restores the previous SIGINT/SIGTERM handlers when the run ends.
-class StopOnSignal {
- public:
-  StopOnSignal() {
-    g_stop = false;
-    old_int_ = std::signal(SIGINT, request_stop);
-    old_term_ = std::signal(SIGTERM, request_stop);
-  }
-  ~StopOnSignal() {
-    std::signal(SIGINT, old_int_);
-    std::signal(SIGTERM, old_term_);
-  }
-
- private:
-  void (*old_int_)(int) = SIG_DFL;
-  void (*old_term_)(int) = SIG_DFL;
-};
 
 nlohmann::json run_parameters(const Job& job, const BatchDomain& domain, const Shard& shard) {
   nlohmann::json p = domain.parameters();
@@ -237,7 +187,7 @@ RunReport run_job(const Job& job, const RunOptions& options) {
     report.written += n;
     finished += n;
     progress.update(finished, fmt::format("{} written", report.written));
-    if (g_stop) {
+    if (stop_on_signal.requested()) {
       report.interrupted = true;
       break;
     }

@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,10 +37,21 @@ AtomicOutput::AtomicOutput(std::string path) : path_(std::move(path)) {
   ::unlink(temp_.c_str());  // left by a crashed process that had our pid
 }
 
-AtomicOutput::~AtomicOutput() { discard(); }
+AtomicOutput AtomicOutput::resumable(std::string path) {
+  if (path.empty()) throw Error("AtomicOutput: empty output path");
+  AtomicOutput out;
+  out.temp_ = path + ".partial";
+  out.path_ = std::move(path);
+  return out;
+}
+
+AtomicOutput::~AtomicOutput() {
+  if (!kept_) discard();
+}
 
 AtomicOutput::AtomicOutput(AtomicOutput&& other) noexcept
-    : path_(std::move(other.path_)), temp_(std::move(other.temp_)), committed_(other.committed_) {
+    : path_(std::move(other.path_)), temp_(std::move(other.temp_)), committed_(other.committed_),
+      kept_(other.kept_) {
   other.temp_.clear();
   other.committed_ = true;
 }
@@ -50,6 +62,7 @@ AtomicOutput& AtomicOutput::operator=(AtomicOutput&& other) noexcept {
     path_ = std::move(other.path_);
     temp_ = std::move(other.temp_);
     committed_ = other.committed_;
+    kept_ = other.kept_;
     other.temp_.clear();
     other.committed_ = true;
   }
@@ -82,6 +95,21 @@ void AtomicOutput::commit() {
     (void)::fsync(dfd);
     ::close(dfd);
   }
+}
+
+OutputLock::OutputLock(const std::string& output) : path_(output + ".lock") {
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0)
+    throw Error(fmt::format("{}: cannot create the lock file {}: {}", output, path_, errno_text(errno)));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd_);
+    throw Error(fmt::format("{}: another process is writing this output (lock {} is held)", output, path_));
+  }
+}
+
+OutputLock::~OutputLock() {
+  ::unlink(path_.c_str());
+  ::close(fd_);
 }
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {

@@ -4,35 +4,11 @@
 #include <dit/train.h>
 #include <fmt/format.h>
 
-#include <csignal>
+#include <dit/runtime.h>
 #include <dit/fs.h>
 
 namespace dit {
 
-namespace {
-volatile std::sig_atomic_t g_stop = 0;
-void request_stop(int) { g_stop = 1; }
-
-// Installs the stop handlers for the run and restores the previous ones after it.
-class StopOnSignal {
- public:
-  StopOnSignal() {
-    g_stop = 0;
-    int_ = std::signal(SIGINT, request_stop);
-    term_ = std::signal(SIGTERM, request_stop);
-  }
-  ~StopOnSignal() {
-    std::signal(SIGINT, int_);
-    std::signal(SIGTERM, term_);
-  }
-  StopOnSignal(const StopOnSignal&) = delete;
-  StopOnSignal& operator=(const StopOnSignal&) = delete;
-
- private:
-  void (*int_)(int) = SIG_DFL;
-  void (*term_)(int) = SIG_DFL;
-};
-}  // namespace
 
 TrainRunResult run_training(FlowMatchingTrainer& trainer, const TrainRun& run) {
   if (run.checkpoint.empty()) throw Error("training: no checkpoint path");
@@ -53,7 +29,7 @@ TrainRunResult run_training(FlowMatchingTrainer& trainer, const TrainRun& run) {
   Progress progress(run.label, steps, run.progress);
   progress.update(trainer.current_step());
   TrainRunResult result;
-  for (int64_t local = 0; trainer.current_step() < steps && !g_stop; ++local) {
+  for (int64_t local = 0; trainer.current_step() < steps && !stop.requested(); ++local) {
     const double loss = trainer.step();
     result.loss = local == 0 ? loss : 0.98 * result.loss + 0.02 * loss;
     progress.update(trainer.current_step(),
@@ -62,9 +38,9 @@ TrainRunResult run_training(FlowMatchingTrainer& trainer, const TrainRun& run) {
     if (trainer.current_step() % run.checkpoint_every == 0) save();
   }
   progress.finish(fmt::format("loss {:.4f}", result.loss));
-  if (trainer.current_step() % run.checkpoint_every != 0 || g_stop) save();
+  if (trainer.current_step() % run.checkpoint_every != 0 || stop.requested()) save();
   result.step = trainer.current_step();
-  result.stopped = g_stop != 0;
+  result.stopped = stop.requested();
   return result;
 }
 
