@@ -201,7 +201,9 @@ DockResult dock(const DockingTarget& target, const RDKit::ROMol& ligand, const D
 namespace {
 // Prepares and docks one record; failures become the item's `error`.
 ScreenedLigand dock_record(const DockingTarget& target, const LigandReader& reader,
-                           LigandRecord& record, const DockOptions& options) {
+                           LigandRecord& record, DockOptions options,
+                           const std::function<uint64_t(int64_t)>& seed_of) {
+  if (seed_of) options.seed = seed_of(record.index);
   reader.prepare(record);
   ScreenedLigand item;
   item.index = record.index;
@@ -222,18 +224,26 @@ ScreenedLigand dock_record(const DockingTarget& target, const LigandReader& read
 int64_t dock_stream(const DockingTarget& target, LigandReader& reader, const DockOptions& options,
                     int workers, int64_t first, const std::function<bool(ScreenedLigand&)>& done,
                     const std::atomic<bool>* stop) {
-  auto stopped = [stop] { return stop && stop->load(); };
   // The next record at or after `first` (records before it are skipped unprepared).
   auto read = [&](LigandRecord& record) {
     while (reader.next_unprepared(record))
       if (record.index >= first) return true;
     return false;
   };
+  return dock_records(target, reader, read, options, workers, done, stop);
+}
+
+int64_t dock_records(const DockingTarget& target, const LigandReader& preparer,
+                     const std::function<bool(LigandRecord&)>& read, const DockOptions& options,
+                     int workers, const std::function<bool(ScreenedLigand&)>& done,
+                     const std::atomic<bool>* stop, const std::function<uint64_t(int64_t)>& seed_of) {
+  const LigandReader& reader = preparer;
+  auto stopped = [stop] { return stop && stop->load(); };
   int64_t handed = 0;
   if (workers <= 1) {
     LigandRecord record;
     while (!stopped() && read(record)) {
-      auto item = dock_record(target, reader, record, options);
+      auto item = dock_record(target, reader, record, options, seed_of);
       ++handed;
       if (!done(item)) break;
     }
@@ -273,7 +283,7 @@ int64_t dock_stream(const DockingTarget& target, LigandReader& reader, const Doc
         }
         seq = dispatched++;
       }
-      auto item = dock_record(target, reader, record, options);
+      auto item = dock_record(target, reader, record, options, seed_of);
       {
         std::lock_guard<std::mutex> lock(mutex);
         ready.emplace(seq, std::move(item));

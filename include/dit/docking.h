@@ -302,6 +302,15 @@ struct ScreenedLigand {
 int64_t dock_stream(const DockingTarget& target, LigandReader& reader, const DockOptions& options,
                     int workers, int64_t first, const std::function<bool(ScreenedLigand&)>& done,
                     const std::atomic<bool>* stop = nullptr);
+// What dock_stream runs on: the records `next` yields (unprepared, as from
+// LigandReader::next_unprepared; called under a lock, so it need not be thread-safe), prepared
+// with `preparer` (its seed and limits). `seed_of(index)`, when given, is each ligand's
+// DockOptions::seed (batch jobs: mix_seed(job seed, sample)).
+int64_t dock_records(const DockingTarget& target, const LigandReader& preparer,
+                     const std::function<bool(LigandRecord&)>& next, const DockOptions& options,
+                     int workers, const std::function<bool(ScreenedLigand&)>& done,
+                     const std::atomic<bool>* stop = nullptr,
+                     const std::function<uint64_t(int64_t)>& seed_of = {});
 
 // A copy of the ligand with the pose's coordinates as its (only) conformer, the score terms and
 // check values as properties (written as SD tags).
