@@ -21,7 +21,8 @@ struct DockArgs {
   std::string model = "default", sampler = "euler", refine = "openmm";
   Placement placement;  // --device, --dtype (the proposal model)
   int num_poses = 24, top = 5, threads = 0, steps = 10, mc_steps = 15, max_heavy = 128;
-  double guidance = 1.0, autobox_padding = 4.0, pocket_cutoff = 8.0, refine_weight = 0.02;
+  double guidance = 1.0, autobox_padding = 4.0, pocket_cutoff = 8.0, refine_weight = 0.02,
+         population_weight = 0.0;
   uint64_t seed = 1234;
   bool no_checks = false, quiet = false, score_only = false, local_only = false;
 };
@@ -64,6 +65,7 @@ void run_dock(const DockArgs& a) {
   options.device = a.placement.device;
   options.refine = a.refine;
   options.refine_weight = a.refine_weight;
+  options.population_weight = a.population_weight;
   resolve_device(a.placement.device);  // a GPU that is not there fails now, before any work
   // The pocket and grid maps are made once for every ligand; a box away from the protein fails
   // here, before any ligand is read.
@@ -88,7 +90,8 @@ void run_dock(const DockArgs& a) {
       {"sampler", options.sampler}, {"sample_steps", options.sample_steps},
       {"guidance", options.guidance}, {"seed", a.seed}, {"num_poses", a.num_poses},
       {"top", a.top}, {"mc_steps", a.mc_steps}, {"refine", a.refine},
-      {"refine_weight", a.refine_weight}, {"pocket_cutoff", a.pocket_cutoff},
+      {"refine_weight", a.refine_weight}, {"population_weight", a.population_weight},
+      {"pocket_cutoff", a.pocket_cutoff},
       {"max_heavy_atoms", a.max_heavy}, {"checks", !a.no_checks}, {"mode", options.mode},
       {"dtype", a.placement.dtype}, {"version", version_string()}};
   // A ligand file is screened resumably: OUT.partial files and a journal, continued by a rerun.
@@ -191,6 +194,9 @@ void add_dock(CLI::App& app) {
   cmd->add_option("--refine", args->refine, "Physics refinement of the candidate poses: none, or openmm (MMFF94 ligand minimised in the rigid Amber ff14SB pocket)")
       ->capture_default_str()->check(CLI::IsMember({"none", "openmm"}));
   cmd->add_option("--refine-weight", args->refine_weight, "With --refine openmm: rank by affinity + W x (interaction + strain)")
+      ->capture_default_str();
+  cmd->add_option("--population-weight", args->population_weight,
+                  "Rank by ... - W x ln(population): the starts whose search visited the pose (within 2 A)")
       ->capture_default_str();
   cmd->add_option("--mc-steps", args->mc_steps, "Monte Carlo steps per start (each followed by L-BFGS)")
       ->capture_default_str();

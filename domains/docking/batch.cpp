@@ -62,7 +62,7 @@ class DockingBatchDomain : public jobs::BatchDomain {
     };
     static const std::vector<std::string> known = {
         "receptor", "ligands", "box", "autobox_ligand", "autobox_padding", "num_poses", "mc_steps",
-        "refine", "refine_weight", "guidance", "pocket_cutoff", "max_heavy_atoms", "checks"};
+        "refine", "refine_weight", "population_weight", "guidance", "pocket_cutoff", "max_heavy_atoms", "checks"};
     for (const auto& [key, value] : o.items())
       if (std::find(known.begin(), known.end(), key) == known.end())
         throw Error(fmt::format("{} {}: unknown key in [docking]", where, key));
@@ -96,6 +96,7 @@ class DockingBatchDomain : public jobs::BatchDomain {
     options_.num_poses = integer("num_poses", options_.num_poses, 1, 4096);
     options_.mc_steps = integer("mc_steps", options_.mc_steps, 0, 10000);
     options_.refine_weight = number("refine_weight", options_.refine_weight, 0.0, 100.0);
+    options_.population_weight = number("population_weight", options_.population_weight, 0.0, 100.0);
     options_.guidance = number("guidance", options_.guidance, 0.0, 100.0);
     options_.pocket_cutoff = number("pocket_cutoff", options_.pocket_cutoff, 0.0, 30.0);
     limits_.max_heavy_atoms = integer("max_heavy_atoms", limits_.max_heavy_atoms, 1, 256);
@@ -166,6 +167,7 @@ class DockingBatchDomain : public jobs::BatchDomain {
               {"box", {b.center[0], b.center[1], b.center[2], b.size[0], b.size[1], b.size[2]}},
               {"num_poses", options_.num_poses}, {"mc_steps", options_.mc_steps},
               {"refine", options_.refine}, {"refine_weight", options_.refine_weight},
+              {"population_weight", options_.population_weight},
               {"guidance", options_.guidance}, {"pocket_cutoff", options_.pocket_cutoff},
               {"max_heavy_atoms", limits_.max_heavy_atoms}, {"checks", options_.run_checks},
               {"sample_steps", options_.sample_steps},

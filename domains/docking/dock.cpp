@@ -146,6 +146,21 @@ DockResult dock(const DockingTarget& target, const RDKit::ROMol& ligand, const D
       }
     if (distinct) kept.push_back(std::move(coords)), kept_start.push_back(h.start);
   }
+  // Each kept pose's population: the starts with a local minimum within population_rmsd of it.
+  std::vector<int> population(kept.size(), 0);
+  {
+    std::vector<std::vector<Vec3>> hit_coords;
+    hit_coords.reserve(hits.size());
+    for (const auto& h : hits) hit_coords.push_back(topology.coordinates(h.pose));
+    for (size_t i = 0; i < kept.size(); ++i) {
+      std::vector<char> visited(starts.size(), 0);
+      for (size_t j = 0; j < hits.size(); ++j)
+        if (!visited[static_cast<size_t>(hits[j].start)] &&
+            heavy_rmsd(topology, hit_coords[j], kept[i]) < options.population_rmsd)
+          visited[static_cast<size_t>(hits[j].start)] = 1;
+      population[i] = static_cast<int>(std::count(visited.begin(), visited.end(), 1));
+    }
+  }
   std::unique_ptr<PoseRefiner> refiner;
   if (options.refine == "openmm") {
     AddSeconds timer{result.refine_seconds};
@@ -166,6 +181,7 @@ DockResult dock(const DockingTarget& target, const RDKit::ROMol& ligand, const D
     pose.coordinates = kept[i];
     pose.start = kept_start[i];
     pose.search_rank = static_cast<int>(i);
+    pose.population = std::max(population[i], 1);
     if (refiner) {
       AddSeconds timer{result.refine_seconds};
       RefinedPose refined = refiner->refine(pose.coordinates);
@@ -182,6 +198,7 @@ DockResult dock(const DockingTarget& target, const RDKit::ROMol& ligand, const D
                   report.inter_terms.hydrophobic, report.inter_terms.hbond};
     pose.rank_score = pose.affinity;
     if (refiner) pose.rank_score += options.refine_weight * (pose.mm_interaction + pose.mm_strain);
+    pose.rank_score -= options.population_weight * std::log(static_cast<double>(pose.population));
     if (options.run_checks) {
       AddSeconds timer{result.checks_seconds};
       auto mol = pose_molecule(ligand, pose, 0);
@@ -360,12 +377,13 @@ std::unique_ptr<RDKit::RWMol> pose_molecule(const RDKit::ROMol& ligand, const Do
   mol->setProp("dit_hbond", pose.terms.hbond);
   mol->setProp("dit_start", pose.start);
   mol->setProp("dit_search_rank", pose.search_rank);
+  mol->setProp("dit_population", pose.population);
   if (std::isfinite(pose.mm_interaction)) {
     mol->setProp("dit_mm_interaction", pose.mm_interaction);
     mol->setProp("dit_mm_strain", pose.mm_strain);
     mol->setProp("dit_refine_shift", pose.refine_shift);
-    mol->setProp("dit_rank_score", pose.rank_score);
   }
+  mol->setProp("dit_rank_score", pose.rank_score);
   if (!pose.checks.values.empty()) {
     for (const auto& v : pose.checks.values) {
       mol->setProp("pb_" + v.name, v.value);

@@ -317,6 +317,8 @@ void PoseWriter::write(int64_t ligand_index, const std::string& ligand_name,
     observables["mm_interaction"].push_back(pose.mm_interaction);
     observables["mm_strain"].push_back(pose.mm_strain);
     observables["refine_shift"].push_back(pose.refine_shift);
+    observables["population"].push_back(static_cast<double>(pose.population));
+    observables["rank_score"].push_back(pose.rank_score);
     if (!pose.checks.values.empty()) {
       for (const auto& v : pose.checks.values) observables["checks/" + v.name].push_back(v.value);
       observables["checks/pb_valid"].push_back(pose.checks.pb_valid() ? 1.0 : 0.0);
@@ -337,7 +339,7 @@ void PoseWriter::write(int64_t ligand_index, const std::string& ligand_name,
     for (auto& [name, values] : observables) {
       if (static_cast<int64_t>(values.size()) != n) continue;  // checks off for some ligands
       auto t = torch::tensor(values, torch::kFloat64);
-      if (name == "ligand_index" || name == "rank") t = t.to(torch::kInt64);
+      if (name == "ligand_index" || name == "rank" || name == "population") t = t.to(torch::kInt64);
       h5md::append_observable(*s.h5, name, t, index);
     }
     auto valid = torch::ones({n}, torch::kUInt8);

@@ -218,6 +218,11 @@ struct DockOptions {
   // kcal/mol (affinity rescored at the refined pose). Chosen on the development complexes
   // (docs/docking.md): weights above 0.05 ranked worse; 0.02 ranked as 0 did.
   double refine_weight = 0.02;
+  // Convergence: a pose's population is the number of starts whose search visited it (a local
+  // minimum within population_rmsd of it). Ranking subtracts population_weight x ln(population)
+  // (kcal/mol); 0 leaves the ranking alone.
+  double population_weight = 0.0;
+  double population_rmsd = 2.0;
 };
 
 struct TermValuesReport {
@@ -237,6 +242,7 @@ struct DockedPose {
   double mm_interaction = std::numeric_limits<double>::quiet_NaN();
   double mm_strain = std::numeric_limits<double>::quiet_NaN();
   double refine_shift = std::numeric_limits<double>::quiet_NaN();
+  int population = 0;             // starts whose search visited this pose (DockOptions::population_rmsd)
   double rank_score = 0;          // what the ranking sorted by (affinity, or the combined score)
 };
 

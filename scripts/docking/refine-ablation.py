@@ -4,6 +4,7 @@ chosen here; the reserved complexes are never used for it).
 
   /usr/bin/python3 scripts/docking/refine-ablation.py --data DATA_DIR --out OUT_DIR \
       [--dit build/dit] [--split dev] [--weights 0,0.02,0.05,0.1,0.2,0.5,1] [--extra "-t 1"]
+      [--population-weights 0.25,0.5,1,2]
 
 For each complex of the split: one `dit dock --top 10 --refine none` run (the search's 20
 distinct candidates, unrefined) and one `--top 10 --refine openmm` run (the same candidates,
@@ -12,7 +13,9 @@ the 10 candidates with dit_search_rank < 10; this script re-ranks exactly those 
 affinity + w * (mm_interaction + mm_strain) for each weight, and reports top-1 / top-5 success
 (symmetry-corrected heavy-atom RMSD < 2 A, scripts/docking/rmsd.py), PB-validity of the top-1
 pose (PB-valid poses rank first, as dock() does), the median shift of the heavy atoms and the
-time the refinement adds. Writes OUT_DIR/ablation.md.
+time the refinement adds. The population rows rank by the production score (refined, w = 0.02;
+and unrefined) minus wp * ln(dit_population), the number of starts whose search visited the pose
+(--population-weight of dit dock). Writes OUT_DIR/ablation.md.
 """
 import argparse
 import csv
@@ -84,6 +87,7 @@ def main():
     ap.add_argument("--split", default="dev")
     ap.add_argument("--weights", default="0,0.02,0.05,0.1,0.2,0.5,1")
     ap.add_argument("--extra", default="-t 1")
+    ap.add_argument("--population-weights", default="0.25,0.5,1,2")
     a = ap.parse_args()
     if a.split == "reserved" or a.split == "all":
         sys.exit("refine-ablation: tuning on the reserved complexes is not allowed (use --split dev)")
@@ -124,6 +128,16 @@ def main():
     row(("refined", "interaction + strain only"),
         lambda recs: ranked(recs, lambda r: float(r["dit_mm_interaction"]) + float(r["dit_mm_strain"])),
         refined, med, statistics.mean(cpu["openmm"]))
+    import math
+    for wp in [float(w) for w in a.population_weights.split(",") if w]:
+        pop = lambda r: math.log(max(1, int(r.get("dit_population", "1"))))
+        row(("search (unrefined)", f"affinity - {wp:g} x ln(population)"),
+            lambda recs, wp=wp: ranked(recs, lambda r: float(r["dit_affinity"]) - wp * pop(r)),
+            plain, "-", statistics.mean(cpu["none"]))
+        row(("refined", f"affinity + 0.02 x (interaction + strain) - {wp:g} x ln(population)"),
+            lambda recs, wp=wp: ranked(recs, lambda r: float(r["dit_affinity"]) + 0.02 * (
+                float(r["dit_mm_interaction"]) + float(r["dit_mm_strain"])) - wp * pop(r)),
+            refined, med, statistics.mean(cpu["openmm"]))
     text = "\n".join(lines) + "\n"
     print(text)
     with open(os.path.join(a.out, "ablation.md"), "w") as f:
