@@ -22,9 +22,12 @@ class EulerMaruyamaSampler final : public Sampler {
                               "number >= 0",
                               diffusion));
     }
+    const double eta = opts.noise_scale;
+    if (!(eta >= 0.0) || !std::isfinite(eta))
+      throw Error(fmt::format("sampler \"euler-maruyama\": noise_scale = {}, expected a finite number >= 0", eta));
     return samplers_detail::integrate_fixed(
         "euler-maruyama", v, std::move(x1), opts, progress, stats,
-        [&opts, diffusion](const VelocityFn& f, const torch::Tensor& x, double t, double t_next,
+        [&opts, diffusion, eta](const VelocityFn& f, const torch::Tensor& x, double t, double t_next,
                            int, int& nfe) {
           const double h = t - t_next;  // > 0: the step goes down in t
           const torch::Tensor vel = f(x, time_tensor(x, t));  // vel: [B, ...]
@@ -38,7 +41,7 @@ class EulerMaruyamaSampler final : public Sampler {
           // Euler-Maruyama: x_{t-h} = x_t - h (v - (g^2 / 2) s) + g sqrt(h) z.
           // (g^2 / 2) s = D t s = -D (x + (1 - t) v): written without the 1/t.
           const torch::Tensor drift = vel + (x + vel * (1.0 - t)) * diffusion;  // v - g^2/2 s
-          const double noise_scale = std::sqrt(2.0 * diffusion * t * h);  // g(t) sqrt(h)
+          const double noise_scale = eta * std::sqrt(2.0 * diffusion * t * h);  // eta g(t) sqrt(h)
           return x - drift * h + samplers_detail::draw_noise(x, opts.generators) * noise_scale;
         });
   }

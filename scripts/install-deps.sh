@@ -6,6 +6,9 @@
 #                                     (the README's first command): about a quarter less to
 #                                     download and unpack; the science components and the tests
 #                                     are switched off at configure time until the full set is in
+#   scripts/install-deps.sh --eval    everything above + the data-preparation and evaluation tools
+#                                     (never used at run time): promod3 and its structure_db,
+#                                     mkdssp, TMalign, pymatgen (docs/protein-data.md, crystal.md)
 #   DIT_DEPS_QUIET=1 ...              less apt output
 set -euo pipefail
 
@@ -37,8 +40,9 @@ packages=(
 
 case "${1:-}" in
   --core) packages=("${core[@]}") ;;
+  --eval) packages+=(python3-promod3 promod3-data dssp tm-align python3-scipy python3-pymatgen) ;;
   "") ;;
-  *) echo "install-deps: unknown argument '$1' (use --core, or nothing for every package)" >&2; exit 2 ;;
+  *) echo "install-deps: unknown argument '$1' (use --core, --eval, or nothing for every package)" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -5,7 +5,9 @@ The token DiT of src/model/token_dit.cpp, from a dit-engine safetensors file wit
 metadata (save_flow_net / save_protein_model / save_crystal_model): per-token features and the
 state go through one linear `x_embedder` (input [features, x], or with K =
 token.periodic_frequencies > 0 [features, x, sin(2 pi k x), cos(2 pi k x)], the angles of every
-state number for k = 1..K, number-major: (x.unsqueeze(-1) * k).flatten(-2)); the condition c =
+state number for k = 1..K, number-major: (x.unsqueeze(-1) * k).flatten(-2)), then with
+token.chain_neighbours = K > 0, for offsets k = -K..-1, 1..K in that order, [x[i+k] - x[i],
+|x[i+k] - x[i]|, 1] where token i+k exists and is unmasked with token i, zeros otherwise; the condition c =
 t_embedder(t * 1000) (+ y_embedder(labels): a LabelEmbedder table of num_classes + 1 rows, the
 last the null class) (+ cond_embedder(cond)); the same adaLN-Zero DiTBlock and FinalLayer as the
 reference DiT (dit_reference.py: LayerNorm eps 1e-6 without affine, modulate x (1 + scale) +
@@ -61,12 +63,31 @@ def block_forward(block, x, c, key_mask):
     return x
 
 
+def chain_neighbour_features(x, mask, K):
+    """[B, N, 2K (C + 2)]: TokenDiTImpl's chain-neighbour inputs (offsets -K..-1, 1..K)."""
+    B, N, C = x.shape
+    present = mask.to(x.dtype)
+    parts = []
+    for k in [*range(-K, 0), *range(1, K + 1)]:
+        f = torch.zeros(B, N, C + 2, dtype=x.dtype)
+        n = N - abs(k)
+        if n > 0:
+            i = slice(0, n) if k > 0 else slice(-k, N)       # token i
+            j = slice(k, N) if k > 0 else slice(0, n)        # token i + k
+            exists = (present[:, i] * present[:, j]).unsqueeze(-1)
+            delta = (x[:, j] - x[:, i]) * exists
+            length = torch.sqrt((delta ** 2).sum(-1, keepdim=True) + 1e-12) * exists
+            f[:, i] = torch.cat([delta, length, exists], -1)
+        parts.append(f)
+    return torch.cat(parts, -1)
+
+
 class TokenDiT(nn.Module):
     def __init__(self, state_dim, token_features, cond_features, num_classes, hidden_size, depth,
-                 num_heads, mlp_ratio, periodic_frequencies=0):
+                 num_heads, mlp_ratio, periodic_frequencies=0, chain_neighbours=0):
         super().__init__()
-        self.x_embedder = nn.Linear(token_features + state_dim * (1 + 2 * periodic_frequencies),
-                                    hidden_size)
+        self.x_embedder = nn.Linear(token_features + state_dim * (1 + 2 * periodic_frequencies)
+                                    + 2 * chain_neighbours * (state_dim + 2), hidden_size)
         self.t_embedder = TimestepEmbedder(hidden_size)
         self.y_embedder = LabelEmbedder(num_classes, hidden_size) if num_classes > 0 else None
         self.cond_embedder = nn.Linear(cond_features, hidden_size) if cond_features > 0 else None
@@ -75,6 +96,7 @@ class TokenDiT(nn.Module):
         self.final_layer = FinalLayer(hidden_size, 1, state_dim)  # patch 1: Linear(D, Cx)
         self.token_features = token_features
         self.periodic_frequencies = periodic_frequencies
+        self.chain_neighbours = chain_neighbours
 
     def forward(self, x, t, features, mask, cond, labels=None):
         N = x.shape[1]
@@ -84,6 +106,8 @@ class TokenDiT(nn.Module):
             k = torch.arange(1, self.periodic_frequencies + 1, dtype=x.dtype) * (2 * math.pi)
             angle = (x.unsqueeze(-1) * k).flatten(-2)  # [B, N, Cx K]
             state = torch.cat([x, torch.sin(angle), torch.cos(angle)], -1)
+        if self.chain_neighbours > 0:
+            state = torch.cat([state, chain_neighbour_features(x, mask, self.chain_neighbours)], -1)
         if self.token_features > 0:
             state = torch.cat([features.to(x.dtype), state], -1)
         tokens = self.x_embedder(state)  # [B, N, D]
@@ -117,7 +141,8 @@ def build_model(weights, metadata, source):
                hidden_size=meta("hidden_size", int), depth=meta("depth", int),
                num_heads=meta("num_heads", int), mlp_ratio=meta("mlp_ratio", float),
                # files written before periodic states existed have none
-               periodic_frequencies=int(metadata.get("token.periodic_frequencies", 0)))
+               periodic_frequencies=int(metadata.get("token.periodic_frequencies", 0)),
+               chain_neighbours=int(metadata.get("token.chain_neighbours", 0)))
     model = TokenDiT(**cfg)
     model.load_state_dict({k: v.to(torch.float32) for k, v in weights.items()}, strict=True)
     model.eval()

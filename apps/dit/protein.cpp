@@ -22,7 +22,7 @@ struct SampleArgs {
   Placement placement;  // --device, --dtype
   std::vector<int64_t> lengths = {100};
   int64_t count = 10, steps = 100, chunk = 32;
-  double shift = 3.0, diffusion = 1.0;
+  double shift = 3.0, diffusion = 1.0, noise_scale = 1.0;
   uint64_t seed = 42;
   int threads = 0;
   bool no_relax = false, quiet = false;
@@ -48,6 +48,7 @@ void run_sample(const SampleArgs& a) {
   sampling.sampler = a.sampler, sampling.seed = a.seed, sampling.chunk = a.chunk;
   auto& opts = sampling.options;
   opts.steps = a.steps, opts.grid.name = a.grid, opts.grid.shift = a.shift, opts.diffusion = a.diffusion;
+  opts.noise_scale = a.noise_scale;
   fs::create_directories(a.out);
 
   const auto total = static_cast<int64_t>(requests.size());
@@ -89,7 +90,8 @@ void run_sample(const SampleArgs& a) {
     for (int64_t k = 0; k < total; ++k) seeds[k] = static_cast<int64_t>(mix_seed(a.seed, static_cast<uint64_t>(k)));
     const nlohmann::json parameters = {
         {"model", {{"path", model_path}, {"config", model->describe()}}},
-        {"sampler", {{"name", a.sampler}, {"steps", a.steps}, {"time_grid", a.grid}, {"shift", a.shift}}},
+        {"sampler", {{"name", a.sampler}, {"steps", a.steps}, {"time_grid", a.grid}, {"shift", a.shift},
+                     {"diffusion", a.diffusion}, {"noise_scale", a.noise_scale}}},
         {"protein", {{"lengths", a.lengths}, {"per_length", a.count}, {"relax", !a.no_relax}}},
         {"seeds", {{"seed", std::to_string(a.seed)}}}};
     try {
@@ -107,6 +109,37 @@ void run_sample(const SampleArgs& a) {
   }
   fmt::print(stderr, "wrote {} PDB files to {}{}; {}/{} pass every check (failing ones are flagged above, "
              "kept)\n", written.size(), a.out, a.h5.empty() ? "" : " and " + a.h5, all_valid, total);
+}
+
+struct RebuildArgs {
+  std::string in, out, chain;
+  bool no_relax = false;
+  int threads = 0;
+};
+
+// A C-alpha trace (any PDB / mmCIF; only the CA atoms are read) to a full backbone by the
+// decoder that sampled traces go through; the table of checks of the result.
+// The exit status is 0 once the file is written, whatever the checks say (as for sampling).
+void run_rebuild(const RebuildArgs& a) {
+  set_threads(a.threads);
+  const auto input = protein::read_backbone_pdb(a.in, a.chain);
+  const auto L = static_cast<int64_t>(input.size());
+  if (L < protein::kMinLength || L > protein::kMaxLength)
+    throw Error(fmt::format("{}: {} residues; rebuild takes chains of {}..{}", a.in, L, protein::kMinLength,
+                            protein::kMaxLength));
+  protein::DecodeOptions options;
+  options.relax = !a.no_relax;
+  protein::ProteinDomain domain(options);
+  auto rebuilt = domain.decode_trace(input.ca);
+  rebuilt.name = input.name;
+  rebuilt.sequence = input.sequence;
+  // Residues keep their names, so that glycines lose their CB again.
+  for (size_t r = 0; r < rebuilt.size() && r < input.sequence.size(); ++r)
+    if (input.sequence[r] == 'G' && r < rebuilt.cb.size()) rebuilt.cb[r].fill(std::nan(""));
+  protein::write_backbone_pdb(rebuilt, a.out);
+  fmt::print("{}: rebuilt {} residues from the C-alpha trace{} -> {}\n", a.in, L,
+             a.no_relax ? "" : " and relaxed", a.out);
+  report_checks(protein::check_backbone(rebuilt), {{"file", a.out}}, "");
 }
 
 struct TrainArgs {
@@ -143,6 +176,9 @@ void add_protein(CLI::App& app) {
   s->add_option("--schedule", a->grid, "Time grid: uniform or shifted")->capture_default_str()->check(CLI::IsMember({"uniform", "shifted"}));
   s->add_option("--shift", a->shift, "Shift of the shifted time grid")->capture_default_str()->check(CLI::PositiveNumber);
   s->add_option("--diffusion", a->diffusion, "euler-maruyama noise level")->capture_default_str()->check(CLI::NonNegativeNumber);
+  s->add_option("--noise-scale", a->noise_scale,
+                "euler-maruyama: the injected noise times this (< 1: low-temperature sampling)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   s->add_option("-s,--seed", a->seed, "Seed: sample k uses noise seeded by (seed, k)")->capture_default_str();
   s->add_option("--chunk", a->chunk, "Backbones per model batch")->capture_default_str()->check(CLI::Range(1, 100000));
   s->add_flag("--no-relax", a->no_relax, "Skip the restrained OpenMM relaxation of the rebuilt backbones");
@@ -150,6 +186,16 @@ void add_protein(CLI::App& app) {
   add_placement_options(*s, a->placement);
   s->add_flag("-q,--quiet", a->quiet, "No progress bar");
   s->callback([a] { run_sample(*a); });
+
+  auto rb = std::make_shared<RebuildArgs>();
+  auto* r = protein->add_subcommand("rebuild", "Rebuild N, C, O and CB from a C-alpha trace (the decoder of "
+                                               "sampled traces) and check the result");
+  r->add_option("input", rb->in, "PDB / mmCIF file (only its C-alpha atoms are used)")->required()->check(CLI::ExistingFile);
+  r->add_option("-o,--out", rb->out, "Output PDB file")->required();
+  r->add_option("--chain", rb->chain, "The chain to read (default: the first protein chain)");
+  r->add_flag("--no-relax", rb->no_relax, "Skip the restrained OpenMM relaxation");
+  r->add_option("-t,--threads", rb->threads, "Threads (0: all cores)")->capture_default_str();
+  r->callback([rb] { run_rebuild(*rb); });
 
   auto t = std::make_shared<TrainArgs>();
   t->o.train.steps = 20000, t->o.train.batch_size = 16, t->o.train.lr = 3e-4, t->o.train.warmup_steps = 500;
@@ -163,6 +209,11 @@ void add_protein(CLI::App& app) {
   tr->add_option("--hidden", t->o.hidden, "Hidden size")->capture_default_str()->check(CLI::PositiveNumber);
   tr->add_option("--depth", t->o.depth, "Blocks")->capture_default_str()->check(CLI::PositiveNumber);
   tr->add_option("--heads", t->o.heads, "Attention heads")->capture_default_str()->check(CLI::PositiveNumber);
+  tr->add_option("--chain-neighbours", t->o.chain_neighbours,
+                 "Neighbours on either side whose displacement each residue sees (0: none)")
+      ->capture_default_str()->check(CLI::Range(0, 32));
+  tr->add_option("--init", t->o.init, "Start from this protein model's weights (new inputs start at zero)")
+      ->check(CLI::ExistingFile);
   tr->add_option("--steps", t->o.train.steps, "Total optimisation steps")->capture_default_str()->check(CLI::PositiveNumber);
   tr->add_option("-b,--batch", t->o.train.batch_size, "Chains per batch")->capture_default_str()->check(CLI::PositiveNumber);
   tr->add_option("--lr", t->o.train.lr, "Peak learning rate")->capture_default_str()->check(CLI::PositiveNumber);

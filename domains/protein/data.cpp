@@ -164,7 +164,11 @@ void train_protein_model(const ProteinTrainOptions& o) {
   opts.label_dropout = 0;  // no labels: the length is a condition, never dropped
   const bool few_step = make_objective(opts)->needs_step_conditioning();
   torch::manual_seed(opts.seed);  // weight initialisation
-  auto model = make_protein_model(o.hidden, o.depth, o.heads, few_step);
+  auto model = make_protein_model(o.hidden, o.depth, o.heads, few_step, o.chain_neighbours);
+  if (!o.init.empty()) {
+    load_protein_model(o.init);  // refuses a file that is not a protein model, naming it
+    fmt::print(stderr, "protein train: {}\n", initialize_from(*model, o.init));
+  }
   auto chains = load_chains(o.data, 0, o.min_length, o.max_length);
   const auto n_chains = chains.size();
   int64_t residues = 0;

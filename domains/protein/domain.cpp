@@ -64,7 +64,6 @@ void ProteinDomain::project(torch::Tensor& x, double t, const FlowInputs& inputs
 
 std::vector<Backbone> ProteinDomain::decode(const torch::Tensor& x0, const FlowInputs&,
                                             const std::vector<ProteinRequest>& requests) const {
-  const auto& table = impl_->rebuild_table();
   auto x = x0.to(torch::kFloat64).contiguous();
   std::vector<Backbone> out;
   for (size_t i = 0; i < requests.size(); ++i) {
@@ -74,21 +73,25 @@ std::vector<Backbone> ProteinDomain::decode(const torch::Tensor& x0, const FlowI
     std::vector<Vec3> ca(L);
     for (int64_t r = 0; r < L; ++r)
       for (int k = 0; k < 3; ++k) ca[r][k] = a[r][k] * kCoordScale;
-    Backbone b = rebuild_backbone(ca, table);
-    if (impl_->options.relax) {
-      RelaxOptions relax;
-      relax.continuous = true;  // a generated chain is one chain: bond every peptide
-      // A sampled trace is a proposal, not a measurement: a weak pull to it (1 kJ/mol/A^2, a
-      // twentieth of the default for real chains) lets the covalent terms win.
-      relax.ca_restraint = 100.0;
-      // Repulsion from 0.92 x the sum of the Bondi radii (C..C 3.13 A): beyond the checks'
-      // clash overlap of 0.4 A (C..C 3.0 A), so that a relaxed backbone does not sit in a clash.
-      relax.clash_scale = 0.92;
-      relax_backbone(b, relax);
-    }
-    out.push_back(std::move(b));
+    out.push_back(decode_trace(ca));
   }
   return out;
+}
+
+Backbone ProteinDomain::decode_trace(const std::vector<Vec3>& ca) const {
+  Backbone b = rebuild_backbone(ca, impl_->rebuild_table());
+  if (impl_->options.relax) {
+    RelaxOptions relax;
+    relax.continuous = true;  // a generated chain is one chain: bond every peptide
+    // A sampled trace is a proposal, not a measurement: a weak pull to it (1 kJ/mol/A^2, a
+    // twentieth of the default for real chains) lets the covalent terms win.
+    relax.ca_restraint = 100.0;
+    // Repulsion from 0.92 x the sum of the Bondi radii (C..C 3.13 A): beyond the checks'
+    // clash overlap of 0.4 A (C..C 3.0 A), so that a relaxed backbone does not sit in a clash.
+    relax.clash_scale = 0.92;
+    relax_backbone(b, relax);
+  }
+  return b;
 }
 
 CheckReport check_backbone(const Backbone& backbone) { return CheckRegistry<Backbone>::instance().run(backbone); }

@@ -48,11 +48,13 @@ Metadata protein_metadata() {
           {"protein.residue_features", std::to_string(kResidueFeatures)}};
 }
 
-TokenDiT make_protein_model(int64_t hidden, int64_t depth, int64_t heads, bool step_conditioning) {
+TokenDiT make_protein_model(int64_t hidden, int64_t depth, int64_t heads, bool step_conditioning,
+                            int64_t chain_neighbours) {
   if (heads < 1 || hidden % heads != 0)
     throw Error(fmt::format("protein model: hidden {} is not a multiple of heads {}", hidden, heads));
   auto config = token_config(hidden, depth, heads);
   config.step_conditioning = step_conditioning;
+  config.chain_neighbours = chain_neighbours;
   config.validate();
   return TokenDiT(config);
 }

@@ -289,6 +289,12 @@ struct TokenDiTConfig {
   // also sees sin(2 pi k x) and cos(2 pi k x) of every state number for k = 1..K, so that it is
   // continuous across the wrap at +-0.5. 0: plain state (K = 0 adds nothing).
   int64_t periodic_frequencies = 0;
+  // Chains (protein backbones: tokens in sequence order): the token embedding also sees, for each
+  // offset k in -K..-1, 1..K, the displacement x[i+k] - x[i] of the current state, its length and
+  // whether token i+k exists (inside the chain and not padding): 5 numbers per offset for a 3-D
+  // state. Local geometry (virtual bonds, angles, dihedrals) becomes a function of one token's
+  // input instead of something attention must reconstruct from absolute positions. 0: none.
+  int64_t chain_neighbours = 0;
 
   void validate() const;  // throws dit::Error naming the field
   std::string describe() const;
@@ -372,6 +378,12 @@ DiT with_step_conditioning(DiT& model);
 // Any network file: a TokenDiT when its metadata says dit.kind = "token", else a DiT (config
 // from shapes, as load_dit). Training checkpoints give their EMA weights.
 FlowNet load_flow_net(const std::string& path);
+// Starts `net` from the weights of a network file (a warm start when a config gains inputs):
+// every parameter whose name and shape match is copied; a 2-D weight that gained input columns
+// (same rows, more columns) gets the file's columns first and zeros in the new ones, so the new
+// inputs start with no effect. Throws dit::Error naming the file when a parameter is missing
+// there or its shape cannot be matched. Returns a one-line summary (parameters copied, widened).
+std::string initialize_from(FlowNetImpl& net, const std::string& path);
 // Writes a network's weights (float32) with its metadata() and `extra`, atomically.
 void save_flow_net(const std::string& path, const FlowNetImpl& net, Metadata extra = {});
 

@@ -72,7 +72,10 @@ SecondaryStructure assign_secondary_structure(const Backbone& backbone);
 // ---- the model ------------------------------------------------------------------------------
 
 // Model files: a TokenDiT with dit.domain = "protein" and the token layout in the metadata.
-TokenDiT make_protein_model(int64_t hidden, int64_t depth, int64_t heads, bool step_conditioning = false);
+// chain_neighbours: TokenDiTConfig::chain_neighbours (each residue also sees its K neighbours on
+// either side in the current state); files written before it existed have 0.
+TokenDiT make_protein_model(int64_t hidden, int64_t depth, int64_t heads, bool step_conditioning = false,
+                            int64_t chain_neighbours = 0);
 void save_protein_model(const std::string& path, const TokenDiTImpl& net, Metadata extra = {});
 TokenDiT load_protein_model(const std::string& path);  // throws dit::Error naming the file
 std::string default_protein_model_path();             // data_dir()/models/protein-dit.safetensors
@@ -95,6 +98,10 @@ class ProteinDomain final : public StructureDomain<ProteinRequest, Backbone> {
   void project(torch::Tensor& x, double t, const FlowInputs& inputs) const override;
   std::vector<Backbone> decode(const torch::Tensor& x0, const FlowInputs& inputs,
                                const std::vector<ProteinRequest>& requests) const override;
+  // What decode does to one sampled trace: N, C, O rebuilt from the C-alpha trace `ca`
+  // (angstrom, any frame; the result stays in it), ideal CB, then the restrained relaxation
+  // unless DecodeOptions::relax is off (`dit protein rebuild`).
+  Backbone decode_trace(const std::vector<Vec3>& ca) const;
   CheckReport check(const Backbone& backbone) const override { return check_backbone(backbone); }
 
  private:
@@ -112,6 +119,8 @@ struct ProteinTrainOptions {
   std::string checkpoint;       // training state
   int64_t min_length = 40, max_length = 160;
   int64_t hidden = 128, depth = 6, heads = 4;
+  int64_t chain_neighbours = 4;  // TokenDiTConfig::chain_neighbours
+  std::string init;              // warm start: a protein model file (dit::initialize_from)
   int64_t checkpoint_every = 500;
   bool resume = false;
   TrainOptions train;           // steps, batch, lr, seed, objective, ...

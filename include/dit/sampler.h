@@ -59,6 +59,10 @@ struct SampleOptions {
   double atol = 1e-5, rtol = 1e-5;  // adaptive solvers
   int max_nfe = 100000;             // adaptive solvers: error when exceeded
   double diffusion = 1.0;           // SDE solvers: g(t)^2 = 2 * diffusion * t
+  // SDE solvers: the injected noise's standard deviation times this, the drift unchanged. 1: the
+  // SDE whose marginals are the flow's; < 1: low-temperature sampling, which trades diversity
+  // for samples nearer the modes (Proteina's noise scaling, Geffner et al. 2025); 0: the drift alone.
+  double noise_scale = 1.0;
   // SDE noise, one generator per sample index (dit::sample_generator) so that a sample does
   // not depend on the batch it is in. Empty: the global generator.
   std::vector<torch::Generator> generators;

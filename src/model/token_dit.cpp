@@ -99,6 +99,8 @@ void TokenDiTConfig::validate() const {
   require(depth >= 1 && depth <= kMaxDepth, fmt::format("depth must be in [1, {}], got {}", kMaxDepth, depth));
   require(periodic_frequencies >= 0 && periodic_frequencies <= 64,
           fmt::format("periodic_frequencies must be in [0, 64], got {}", periodic_frequencies));
+  require(chain_neighbours >= 0 && chain_neighbours <= 32,
+          fmt::format("chain_neighbours must be in [0, 32], got {}", chain_neighbours));
   require(num_heads >= 1 && hidden_size % num_heads == 0,
           fmt::format("hidden_size {} must be a multiple of num_heads {}", hidden_size, num_heads));
   require(std::isfinite(mlp_ratio) && mlp_ratio > 0 && hidden_size * mlp_ratio >= 1 &&
@@ -109,11 +111,12 @@ void TokenDiTConfig::validate() const {
 std::string TokenDiTConfig::describe() const {
   return fmt::format(
       "token DiT state {}, features {}, context {}, cond {}, classes {}, hidden {}, depth {}, "
-      "heads {}, mlp {}{}{}",
+      "heads {}, mlp {}{}{}{}",
       state_dim, token_features, context_features, cond_features, num_classes, hidden_size, depth,
       num_heads, static_cast<int64_t>(hidden_size * mlp_ratio),
       step_conditioning ? ", step-conditioned" : "",
-      periodic_frequencies > 0 ? fmt::format(", periodic state ({} frequencies)", periodic_frequencies) : "");
+      periodic_frequencies > 0 ? fmt::format(", periodic state ({} frequencies)", periodic_frequencies) : "",
+      chain_neighbours > 0 ? fmt::format(", chain neighbours +-{}", chain_neighbours) : "");
 }
 
 Metadata TokenDiTConfig::to_metadata() const {
@@ -128,7 +131,8 @@ Metadata TokenDiTConfig::to_metadata() const {
           {"token.num_heads", std::to_string(num_heads)},
           {"token.mlp_ratio", fmt::format("{}", mlp_ratio)},
           {"token.step_conditioning", step_conditioning ? "1" : "0"},
-          {"token.periodic_frequencies", std::to_string(periodic_frequencies)}};
+          {"token.periodic_frequencies", std::to_string(periodic_frequencies)},
+          {"token.chain_neighbours", std::to_string(chain_neighbours)}};
 }
 
 TokenDiTConfig TokenDiTConfig::from_metadata(const Metadata& m, const std::string& source) {
@@ -166,6 +170,7 @@ TokenDiTConfig TokenDiTConfig::from_metadata(const Metadata& m, const std::strin
   c.step_conditioning = text("token.step_conditioning") == "1";
   // Files written before periodic states existed have none.
   if (m.count("token.periodic_frequencies")) c.periodic_frequencies = integer("token.periodic_frequencies");
+  if (m.count("token.chain_neighbours")) c.chain_neighbours = integer("token.chain_neighbours");
   try {
     c.validate();
   } catch (const Error& e) {
@@ -176,12 +181,39 @@ TokenDiTConfig TokenDiTConfig::from_metadata(const Metadata& m, const std::strin
 
 // ---- TokenDiT --------------------------------------------------------------------------------------
 
+namespace {
+// For offsets k = -K..-1, 1..K: [x[i+k] - x[i], |x[i+k] - x[i]|, 1] where token i+k exists (in
+// 0..N-1 and, with a mask, unmasked at both ends), zeros where it does not. [B, N, 2K (C + 2)].
+torch::Tensor chain_neighbour_features(const torch::Tensor& x, const torch::Tensor& mask, int64_t K) {
+  const int64_t B = x.size(0), N = x.size(1), C = x.size(2);
+  auto present = mask.defined() ? mask.to(x.dtype()) : torch::ones({B, N}, x.options());
+  std::vector<torch::Tensor> parts;
+  parts.reserve(static_cast<size_t>(2 * K));
+  for (int64_t k = -K; k <= K; ++k) {
+    if (k == 0) continue;
+    const int64_t n = N - std::abs(k);
+    if (n <= 0) {
+      parts.push_back(torch::zeros({B, N, C + 2}, x.options()));
+      continue;
+    }
+    const int64_t self = k > 0 ? 0 : -k, other = k > 0 ? k : 0;  // rows i and i + k
+    auto exists = (present.narrow(1, self, n) * present.narrow(1, other, n)).unsqueeze(-1);
+    auto delta = (x.narrow(1, other, n) - x.narrow(1, self, n)) * exists;
+    auto length = torch::sqrt(delta.pow(2).sum(-1, true) + 1e-12) * exists;
+    // rows self .. self + n - 1 of N: pad the others with zeros.
+    parts.push_back(torch::constant_pad_nd(torch::cat({delta, length, exists}, -1), {0, 0, self, N - n - self}));
+  }
+  return torch::cat(parts, -1);
+}
+}  // namespace
+
 TokenDiTImpl::TokenDiTImpl(const TokenDiTConfig& config) : config_(config) {
   config_.validate();
   const auto& c = config_;
   const int64_t D = c.hidden_size;
   x_embedder = register_module(
-      "x_embedder", nn::Linear(c.token_features + c.state_dim * (1 + 2 * c.periodic_frequencies), D));
+      "x_embedder", nn::Linear(c.token_features + c.state_dim * (1 + 2 * c.periodic_frequencies) +
+                                   2 * c.chain_neighbours * (c.state_dim + 2), D));
   if (c.context_features > 0)
     context_embedder = register_module("context_embedder", nn::Linear(c.context_features, D));
   t_embedder = register_module("t_embedder", TimestepEmbedder(D));
@@ -239,6 +271,10 @@ torch::Tensor TokenDiTImpl::flow_with(const torch::Tensor& x, const torch::Tenso
     auto angle = (x.unsqueeze(-1) * k).flatten(-2);                                  // [B, N, Cx K]
     state = torch::cat({x, torch::sin(angle), torch::cos(angle)}, -1);
   }
+  if (c.chain_neighbours > 0) {
+    if (in.mask.defined()) expect(in.mask, "mask", {B, N});
+    state = torch::cat({state, chain_neighbour_features(x, in.mask, c.chain_neighbours)}, -1);
+  }
   if (c.token_features > 0) {
     expect(in.features, "features", {B, N, c.token_features});
     state = torch::cat({in.features.to(x.dtype()), state}, -1);  // [B, N, F + Cx (1 + 2K)]
@@ -281,6 +317,33 @@ torch::Tensor TokenDiTImpl::flow_with(const torch::Tensor& x, const torch::Tenso
 }
 
 // ---- files ---------------------------------------------------------------------------------------
+
+std::string initialize_from(FlowNetImpl& net, const std::string& path) {
+  auto source = load_flow_net(path);
+  const auto theirs = source->named_parameters(true);
+  torch::NoGradGuard no_grad;
+  int copied = 0, widened = 0;
+  for (auto& item : net.named_parameters(true)) {
+    const auto* from = theirs.find(item.key());
+    if (!from)
+      throw Error(fmt::format("{}: no parameter '{}' to start this network from", path, item.key()));
+    auto& to = item.value();
+    if (from->sizes() == to.sizes()) {
+      to.copy_(*from);
+      ++copied;
+    } else if (to.dim() == 2 && from->dim() == 2 && from->size(0) == to.size(0) &&
+               from->size(1) < to.size(1)) {
+      to.zero_();
+      to.narrow(1, 0, from->size(1)).copy_(*from);
+      ++widened;
+    } else {
+      throw Error(fmt::format("{}: parameter '{}' is [{}], this network's is [{}]", path, item.key(),
+                              fmt::join(from->sizes(), ", "), fmt::join(to.sizes(), ", ")));
+    }
+  }
+  return fmt::format("started from {}: {} parameters copied, {} widened (new input columns zero)",
+                     path, copied, widened);
+}
 
 FlowNet load_flow_net(const std::string& path) {
   SafeTensorsFile file(path);
