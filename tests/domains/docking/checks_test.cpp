@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/apps/run_cli.h"
+#include "tests/domains/docking/fixtures.h"
 #include "tests/file_bytes.h"
 
 namespace {
@@ -31,9 +32,9 @@ using dit::docking::PoseCheckReport;
 using dit::docking::Receptor;
 using dit::docking::run_pose_checks;
 
-const std::string kFixtures = std::string(DIT_TEST_FIXTURES) + "/docking";
-const std::string kCrystal = kFixtures + "/acetazolamide_hca.sdf";
-const std::string kPocket = kFixtures + "/hca_pocket.pdb";
+using dit::docking::test::kCrystal;
+using dit::docking::test::kFixtures;
+using dit::docking::test::kPocket;
 const std::string kEgfr = kFixtures + "/egfr_first.sdf";
 
 // The intramolecular values (those every pose gets, with or without a receptor).

@@ -20,6 +20,7 @@
 #include "domains/docking/proposal_model.h"
 #include "domains/docking/search.h"
 #include "tests/apps/run_cli.h"
+#include "tests/domains/docking/fixtures.h"
 #include "tests/file_bytes.h"
 
 namespace {
@@ -27,9 +28,9 @@ namespace {
 namespace fs = dit::fs;
 using namespace dit::docking;
 
-const std::string kFixtures = std::string(DIT_TEST_FIXTURES) + "/docking";
-const std::string kCrystal = kFixtures + "/acetazolamide_hca.sdf";
-const std::string kPocket = kFixtures + "/hca_pocket.pdb";
+using dit::docking::test::kCrystal;
+using dit::docking::test::kFixtures;
+using dit::docking::test::kPocket;
 const std::string kAcetazolamide = "CC(=O)Nc1nnc(S(=O)(=O)[NH-])s1";
 
 const Receptor& pocket() {

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "tests/apps/run_cli.h"
+#include "tests/domains/docking/fixtures.h"
 #include "tests/file_bytes.h"
 
 namespace {
@@ -18,9 +19,9 @@ namespace {
 namespace fs = dit::fs;
 using namespace dit::docking;
 
-const std::string kFixtures = std::string(DIT_TEST_FIXTURES) + "/docking";
-const std::string kCrystal = kFixtures + "/acetazolamide_hca.sdf";
-const std::string kPocket = kFixtures + "/hca_pocket.pdb";
+using dit::docking::test::kCrystal;
+using dit::docking::test::kFixtures;
+using dit::docking::test::kPocket;
 
 // Four small ligands and one that RDKit cannot parse.
 const char* kLibrary =
