@@ -33,7 +33,8 @@ namespace {
 constexpr double kMaxEnergyRatio = 100.0;  // dock.yml: threshold_energy_ratio
 constexpr int kEnsembleSize = 50;          // dock.yml: ensemble_number_conformations
 constexpr int kRandomSeed = 42;            // energy_ratio.py: etkdg.randomSeed
-constexpr int kMinimiseIters = 200;        // rdForceFieldHelpers.UFFOptimizeMoleculeConfs default
+constexpr int kMinimiseIters = 200;
+constexpr unsigned kMaxAttempts = 30;      // embedding attempts per conformer (see below)        // rdForceFieldHelpers.UFFOptimizeMoleculeConfs default
 constexpr size_t kCacheSize = 256;
 
 double pose_energy(RDKit::ROMol& mol) {
@@ -53,6 +54,18 @@ double ensemble_mean_energy(const RDKit::ROMol& mol_with_h) {
   // RDKit seeds conformer i from randomSeed alone, so the ensemble is the same for any thread
   // count: use the threads the run was given (-t).
   params.numThreads = std::max(1, at::get_num_threads());
+  // Bounded attempts per conformer (RDKit's default is 10 x the atom count): a drug-like
+  // molecule embeds in a few attempts, but a caged ring system whose stereo centres (taken from
+  // the pose) cannot be embedded made a screen spend over 10 minutes on this check (NCI 463,
+  // a strychnos alkaloid salt). One conformer is tried first: if it cannot be built, neither
+  // can the ensemble, and the value is NaN as for any ensemble that cannot be built.
+  params.maxIterations = kMaxAttempts;
+  {
+    RDKit::RWMol probe(mol);
+    auto one = params;
+    one.numThreads = 1;
+    if (RDKit::DGeomHelpers::EmbedMolecule(probe, one) < 0) return kNaN;
+  }
   const auto ids = RDKit::DGeomHelpers::EmbedMultipleConfs(mol, kEnsembleSize, params);
   if (static_cast<int>(ids.size()) != kEnsembleSize) return kNaN;
   std::vector<std::pair<int, double>> result;
