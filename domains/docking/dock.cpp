@@ -132,34 +132,33 @@ DockResult dock(const DockingTarget& target, const RDKit::ROMol& ligand, const D
   // Distinct poses (Vina's min_rmsd clustering), best first; a few more than asked for, so
   // that poses failing the checks can be ranked below valid ones.
   const size_t candidates = static_cast<size_t>(std::max(options.top * 2, options.top + 4));
+  std::vector<std::vector<Vec3>> hit_coords;  // every hit's atoms, for clustering and populations
+  hit_coords.reserve(hits.size());
+  for (const auto& h : hits) hit_coords.push_back(topology.coordinates(h.pose));
   std::vector<std::vector<Vec3>> kept;
   std::vector<int> kept_start;
-  for (const auto& h : hits) {
+  for (size_t j = 0; j < hits.size(); ++j) {
+    const auto& h = hits[j];
     if (kept.size() >= candidates) break;
     if (!std::isfinite(h.energy)) continue;
-    auto coords = topology.coordinates(h.pose);
+    const auto& coords = hit_coords[j];
     bool distinct = true;
     for (const auto& k : kept)
       if (heavy_rmsd(topology, coords, k) < options.min_rmsd) {
         distinct = false;
         break;
       }
-    if (distinct) kept.push_back(std::move(coords)), kept_start.push_back(h.start);
+    if (distinct) kept.push_back(coords), kept_start.push_back(h.start);
   }
   // Each kept pose's population: the starts with a local minimum within population_rmsd of it.
   std::vector<int> population(kept.size(), 0);
-  {
-    std::vector<std::vector<Vec3>> hit_coords;
-    hit_coords.reserve(hits.size());
-    for (const auto& h : hits) hit_coords.push_back(topology.coordinates(h.pose));
-    for (size_t i = 0; i < kept.size(); ++i) {
-      std::vector<char> visited(starts.size(), 0);
-      for (size_t j = 0; j < hits.size(); ++j)
-        if (!visited[static_cast<size_t>(hits[j].start)] &&
-            heavy_rmsd(topology, hit_coords[j], kept[i]) < options.population_rmsd)
-          visited[static_cast<size_t>(hits[j].start)] = 1;
-      population[i] = static_cast<int>(std::count(visited.begin(), visited.end(), 1));
-    }
+  for (size_t i = 0; i < kept.size(); ++i) {
+    std::vector<char> visited(starts.size(), 0);
+    for (size_t j = 0; j < hits.size(); ++j)
+      if (!visited[static_cast<size_t>(hits[j].start)] &&
+          heavy_rmsd(topology, hit_coords[j], kept[i]) < options.population_rmsd)
+        visited[static_cast<size_t>(hits[j].start)] = 1;
+    population[i] = static_cast<int>(std::count(visited.begin(), visited.end(), 1));
   }
   std::unique_ptr<PoseRefiner> refiner;
   if (options.refine == "openmm") {

@@ -33,8 +33,8 @@ namespace {
 constexpr double kMaxEnergyRatio = 100.0;  // dock.yml: threshold_energy_ratio
 constexpr int kEnsembleSize = 50;          // dock.yml: ensemble_number_conformations
 constexpr int kRandomSeed = 42;            // energy_ratio.py: etkdg.randomSeed
-constexpr int kMinimiseIters = 200;
-constexpr unsigned kMaxAttempts = 30;      // embedding attempts per conformer (see below)        // rdForceFieldHelpers.UFFOptimizeMoleculeConfs default
+constexpr int kMinimiseIters = 200;        // rdForceFieldHelpers.UFFOptimizeMoleculeConfs default
+constexpr unsigned kMaxAttempts = 30;      // embedding attempts per conformer (see below)
 constexpr size_t kCacheSize = 256;
 
 double pose_energy(RDKit::ROMol& mol) {
