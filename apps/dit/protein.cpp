@@ -23,6 +23,8 @@ struct SampleArgs {
   std::vector<int64_t> lengths = {100};
   int64_t count = 10, steps = 100, chunk = 32;
   double shift = 3.0, diffusion = 1.0, noise_scale = 1.0;
+  double rama = protein::DecodeOptions{}.rama_restraint;
+  double guidance = protein::TraceGuidance::kDefaultWeight, guidance_t_max = protein::TraceGuidance{}.t_max;
   uint64_t seed = 42;
   int threads = 0;
   bool no_relax = false, quiet = false;
@@ -39,7 +41,10 @@ void run_sample(const SampleArgs& a) {
                             a.sampler, model_path));
   protein::DecodeOptions decode;
   decode.relax = !a.no_relax;
-  protein::ProteinDomain domain(decode);
+  decode.rama_restraint = a.rama;
+  protein::TraceGuidance guidance;
+  guidance.weight = a.guidance, guidance.t_max = a.guidance_t_max;
+  protein::ProteinDomain domain(decode, guidance);
   // Sample k: length lengths[k / count], noise seeded by (seed, k).
   std::vector<protein::ProteinRequest> requests;
   for (auto L : a.lengths)
@@ -92,7 +97,8 @@ void run_sample(const SampleArgs& a) {
         {"model", {{"path", model_path}, {"config", model->describe()}}},
         {"sampler", {{"name", a.sampler}, {"steps", a.steps}, {"time_grid", a.grid}, {"shift", a.shift},
                      {"diffusion", a.diffusion}, {"noise_scale", a.noise_scale}}},
-        {"protein", {{"lengths", a.lengths}, {"per_length", a.count}, {"relax", !a.no_relax}}},
+        {"protein", {{"lengths", a.lengths}, {"per_length", a.count}, {"relax", !a.no_relax},
+                     {"rama_restraint", a.rama}, {"trace_guidance", a.guidance}, {"trace_guidance_t_max", a.guidance_t_max}}},
         {"seeds", {{"seed", std::to_string(a.seed)}}}};
     try {
       protein::write_backbones_h5(a.h5, samples, seeds, parameters);
@@ -181,6 +187,17 @@ void add_protein(CLI::App& app) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   s->add_option("-s,--seed", a->seed, "Seed: sample k uses noise seeded by (seed, k)")->capture_default_str();
   s->add_option("--chunk", a->chunk, "Backbones per model batch")->capture_default_str()->check(CLI::Range(1, 100000));
+  s->add_option("--trace-guidance", a->guidance,
+                 "Weight of the trace guidance: the model's clean estimate is refined on a C-alpha trace energy "
+                 "(CA-CA steps, clashes, a knowledge-based potential of virtual angles and dihedrals) and the "
+                 "sampler moves towards estimate + weight (refined - estimate) (docs/protein.md); 0: the model alone")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  s->add_option("--trace-guidance-t-max", a->guidance_t_max, "The trace guidance acts for t <= this (t = 1 is noise)")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  s->add_option("--rama-restraint", a->rama,
+                 "Ramachandran restraint of the relaxation, in kT of a knowledge-based phi/psi energy "
+                 "(docs/protein.md); 0: none")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   s->add_flag("--no-relax", a->no_relax, "Skip the restrained OpenMM relaxation of the rebuilt backbones");
   s->add_option("-t,--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
   add_placement_options(*s, a->placement);

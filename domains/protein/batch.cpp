@@ -25,6 +25,7 @@ class ProteinBatchDomain : public jobs::BatchDomain {
   void configure(const jobs::Job& job) override {
     const std::string where = fmt::format("{}: [protein]", job.path);
     DecodeOptions decode;
+    TraceGuidance guidance;
     for (const auto& [key, value] : job.domain_options.items()) {
       if (key == "lengths") {
         if (!value.is_array() || value.empty())
@@ -38,13 +39,21 @@ class ProteinBatchDomain : public jobs::BatchDomain {
       } else if (key == "relax") {
         if (!value.is_boolean()) throw Error(fmt::format("{} relax: must be true or false", where));
         decode.relax = value.get<bool>();
+      } else if (key == "rama_restraint") {
+        if (!value.is_number() || !(value.get<double>() >= 0))
+          throw Error(fmt::format("{} rama_restraint: must be a number >= 0 (0: none)", where));
+        decode.rama_restraint = value.get<double>();
+      } else if (key == "trace_guidance") {
+        if (!value.is_number() || !(value.get<double>() >= 0 && value.get<double>() <= 1))
+          throw Error(fmt::format("{} trace_guidance: must be a number in [0, 1] (0: the model alone)", where));
+        guidance.weight = value.get<double>();
       } else {
         throw Error(fmt::format("{} {}: unknown key in [protein]", where, key));
       }
     }
     if (lengths_.empty()) lengths_ = {100};
     relax_ = decode.relax;
-    domain_ = std::make_unique<ProteinDomain>(decode);
+    domain_ = std::make_unique<ProteinDomain>(decode, guidance);
     model_path_ = job.model.empty() ? default_protein_model_path() : job.model;
     model_ = load_protein_model(model_path_);
     place_for_sampling(*model_, Placement{job.device, job.dtype}, job.path + ": device",

@@ -4,8 +4,10 @@
 #include <dit/runtime.h>
 #include <fmt/format.h>
 
+#include <cmath>
 #include <mutex>
 
+#include "domains/protein/guidance.h"
 #include "domains/protein/model.h"
 #include "domains/protein/rebuild.h"
 #include "domains/protein/relax.h"
@@ -14,8 +16,10 @@ namespace dit::protein {
 
 struct ProteinDomain::Impl {
   DecodeOptions options;
-  std::once_flag loaded;
+  TraceGuidance guidance;
+  std::once_flag loaded, potential_loaded;
   RebuildTable table;
+  CaPotential potential;
   const RebuildTable& rebuild_table() {
     std::call_once(loaded, [&] {
       table = load_rebuild_table(options.rebuild_table.empty() ? data_dir() + "/protein/rebuild-table.txt"
@@ -23,10 +27,24 @@ struct ProteinDomain::Impl {
     });
     return table;
   }
+  const CaPotential& ca_potential() {
+    std::call_once(potential_loaded, [&] {
+      potential = load_ca_potential(guidance.potential.empty() ? data_dir() + "/protein/ca-potential.txt"
+                                                               : guidance.potential);
+    });
+    return potential;
+  }
 };
 
-ProteinDomain::ProteinDomain(DecodeOptions options) : impl_(std::make_unique<Impl>()) {
+ProteinDomain::ProteinDomain(DecodeOptions options, TraceGuidance guidance) : impl_(std::make_unique<Impl>()) {
+  if (!(guidance.weight >= 0 && guidance.weight <= 1))
+    throw Error(fmt::format("protein: trace guidance weight {}, expected a number in [0, 1]", guidance.weight));
+  if (!(guidance.t_max >= 0 && guidance.t_max <= 1))
+    throw Error(fmt::format("protein: trace guidance t_max {}, expected a number in [0, 1]", guidance.t_max));
+  if (!(options.rama_restraint >= 0 && std::isfinite(options.rama_restraint)))
+    throw Error(fmt::format("protein: Ramachandran restraint {}, expected a finite number >= 0", options.rama_restraint));
   impl_->options = std::move(options);
+  impl_->guidance = std::move(guidance);
 }
 ProteinDomain::~ProteinDomain() = default;
 
@@ -62,6 +80,25 @@ void ProteinDomain::project(torch::Tensor& x, double t, const FlowInputs& inputs
   x.sub_(mean * m);
 }
 
+VelocityFn ProteinDomain::guide(VelocityFn velocity, const FlowInputs& inputs) const {
+  const TraceGuidance g = impl_->guidance;
+  if (g.weight <= 0) return velocity;
+  const CaPotential& potential = impl_->ca_potential();  // loaded now: errors before sampling
+  std::vector<int64_t> lengths;
+  for (int64_t b = 0; b < inputs.mask.size(0); ++b) lengths.push_back(inputs.mask[b].sum().item<int64_t>());
+  return [velocity = std::move(velocity), g, &potential, lengths](const torch::Tensor& x, const torch::Tensor& t) {
+    auto v = velocity(x, t);
+    if (t.numel() == 0 || t.max().item<double>() > g.t_max || t.min().item<double>() <= 0) return v;
+    // The model's clean estimate x0 = x_t - t v (x_t = (1 - t) x0 + t eps, v = eps - x0), in
+    // angstrom, refined on the trace energy; the velocity is the one that points at
+    // x0 + weight (refined - x0).
+    auto tt = t.to(torch::kFloat64).reshape({-1, 1, 1});
+    auto x0 = (x.to(torch::kFloat64) - tt * v.to(torch::kFloat64)) * kCoordScale;
+    auto shift = (refine_trace(x0, lengths, potential) - x0) * (g.weight / kCoordScale);  // model units
+    return v - (shift / tt).to(v.scalar_type());
+  };
+}
+
 std::vector<Backbone> ProteinDomain::decode(const torch::Tensor& x0, const FlowInputs&,
                                             const std::vector<ProteinRequest>& requests) const {
   auto x = x0.to(torch::kFloat64).contiguous();
@@ -80,7 +117,12 @@ std::vector<Backbone> ProteinDomain::decode(const torch::Tensor& x0, const FlowI
 
 Backbone ProteinDomain::decode_trace(const std::vector<Vec3>& ca) const {
   Backbone b = rebuild_backbone(ca, impl_->rebuild_table());
-  if (impl_->options.relax) {
+  // A degenerate trace (a sample that became non-finite arrives as zeros) can rebuild to
+  // non-finite atoms: it is returned as is, to be flagged by the checks, not relaxed.
+  bool finite = true;
+  for (const auto* atoms : {&b.n, &b.ca, &b.c, &b.o})
+    for (const auto& p : *atoms) finite = finite && std::isfinite(p[0]) && std::isfinite(p[1]) && std::isfinite(p[2]);
+  if (impl_->options.relax && finite) {
     RelaxOptions relax;
     relax.continuous = true;  // a generated chain is one chain: bond every peptide
     // A sampled trace is a proposal, not a measurement: a weak pull to it (1 kJ/mol/A^2, a
@@ -89,6 +131,10 @@ Backbone ProteinDomain::decode_trace(const std::vector<Vec3>& ca) const {
     // Repulsion from 0.92 x the sum of the Bondi radii (C..C 3.13 A): beyond the checks'
     // clash overlap of 0.4 A (C..C 3.0 A), so that a relaxed backbone does not sit in a clash.
     relax.clash_scale = 0.92;
+    if (impl_->options.rama_restraint > 0) {
+      relax.rama = &impl_->ca_potential().rama;
+      relax.rama_k = impl_->options.rama_restraint;
+    }
     relax_backbone(b, relax);
   }
   return b;

@@ -2,6 +2,7 @@
 #include "domains/protein/relax.h"
 
 #include <dit/error.h>
+#include <fmt/format.h>
 
 #include <OpenMM.h>
 
@@ -44,6 +45,7 @@ struct Topology {
   std::vector<Angle> angles;
   std::vector<Torsion> omegas, o_planar;  // CA-C-N-CA and O-C-N-CA
   std::vector<Improper> chirals;          // C-N-CA-CB
+  std::vector<bool> bonded;               // per residue: peptide-bonded to the next one
 };
 
 Vec3 sub(const Vec3& a, const Vec3& b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
@@ -119,7 +121,8 @@ Topology build_topology(const Backbone& bb, bool continuous = false) {
       t.angles.push_back({t.c[i], t.ca[i], t.cb[i], kCCaCb});
       t.chirals.push_back({t.c[i], t.n[i], t.ca[i], t.cb[i]});
     }
-    if (i + 1 < L && (continuous || norm(sub(bb.ca[i + 1], bb.ca[i])) <= kBreak)) {
+    t.bonded.push_back(i + 1 < L && (continuous || norm(sub(bb.ca[i + 1], bb.ca[i])) <= kBreak));
+    if (t.bonded.back()) {
       t.bonds.push_back({t.c[i], t.n[i + 1], kCN});
       t.angles.push_back({t.ca[i], t.c[i], t.n[i + 1], kCaCN});
       t.angles.push_back({t.c[i], t.n[i + 1], t.ca[i + 1], kCNCa});
@@ -217,6 +220,34 @@ RelaxReport relax_backbone(Backbone& bb, const RelaxOptions& opt) {
   std::vector<OpenMM::Vec3> positions;
   for (const auto& p : t.pos) positions.emplace_back(p[0] * kNm, p[1] * kNm, p[2] * kNm);
   for (int i : t.ca) restraint->addParticle(i, {positions[i][0], positions[i][1], positions[i][2]});
+
+  if (opt.rama != nullptr && opt.rama_k > 0) {
+    const auto& m = *opt.rama;
+    const double first = m.lo0 + 0.5 * m.width;  // centre of bin 0: OpenMM's grid starts at 0
+    if (m.n0 != m.n1 || !m.wrap0 || !m.wrap1 || std::fabs(m.width * m.n0 - 360.0) > 1e-9 ||
+        std::fabs(std::remainder(first, m.width)) > 1e-9)
+      throw Error(fmt::format("relax_backbone: Ramachandran table '{}': expected a square periodic map over "
+                              "360 deg with a bin centre at 0 deg",
+                              m.name));
+    const int size = static_cast<int>(m.n0);
+    const auto shift = static_cast<int>(std::lround(first / m.width));  // bin k is centred at (k + shift) w
+    auto e = m.energy.contiguous();
+    const double* v = e.data_ptr<double>();
+    std::vector<double> grid(static_cast<size_t>(size) * size);
+    constexpr double kT = 2.494;  // kJ/mol at 300 K
+    for (int i = 0; i < size; ++i)
+      for (int j = 0; j < size; ++j) {
+        const int bi = ((i - shift) % size + size) % size, bj = ((j - shift) % size + size) % size;
+        grid[static_cast<size_t>(i + size * j)] = opt.rama_k * kT * v[bi * size + bj];  // OpenMM: [phi + size psi]
+      }
+    auto* cmap = new OpenMM::CMAPTorsionForce();
+    system.addForce(cmap);
+    const int map = cmap->addMap(size, grid);
+    for (size_t r = 1; r + 1 < t.n.size(); ++r) {
+      if (!t.bonded[r - 1] || !t.bonded[r]) continue;
+      cmap->addTorsion(map, t.c[r - 1], t.n[r], t.ca[r], t.c[r], t.n[r], t.ca[r], t.c[r], t.n[r + 1]);
+    }
+  }
 
   try {
     OpenMM::Platform& platform = dit::openmm::platform(opt.platform, "relax_backbone: RelaxOptions.platform");

@@ -14,10 +14,16 @@
 //   CustomNonbondedForce soft repulsion k_rep (s - r)^2 for r < s, s = clash_scale (R_i + R_j),
 //                       R = 1.55 N, 1.70 C/CA/CB, 1.52 O A; 1-2 and 1-3 pairs excluded
 //   CustomExternalForce 0.5 ca_restraint |x - x0|^2 on every CA (x0 = input position)
+//   CMAPTorsionForce    (only with a `rama` map and rama_k > 0) rama_k kT x the knowledge-based
+//                       Ramachandran energy -ln p(phi, psi) of training chains (the "rama" table
+//                       of data/protein/ca-potential.txt) on each residue with both neighbours
+//                       bonded, as Ramachandran restraints in crystallographic refinement
+//                       (Phenix, Coot) pull residues out of disallowed regions
 // Peptide terms join residue i to i+1 only where CA(i)-CA(i+1) <= 4.2 A (else a chain break).
 // Then OpenMM's LocalEnergyMinimizer, in rounds of 100 steps until the RMS force is below
 // `tolerance` or `max_iterations` steps were granted.
 #include "domains/protein/backbone.h"
+#include "domains/protein/guidance.h"
 
 #include <string>
 
@@ -39,6 +45,8 @@ struct RelaxOptions {
   // default a CA-CA above 4.2 A is a chain break and one below 3.3 A a cis peptide, as in
   // files of real chains).
   bool continuous = false;
+  const CaPotential::Table* rama = nullptr;  // phi, psi map (both axes wrap, centres at 0, w, 2w, ...)
+  double rama_k = 0.0;                       // kT units of the map (kT = 2.494 kJ/mol, 300 K)
 };
 
 struct RelaxReport {

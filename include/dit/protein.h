@@ -83,12 +83,28 @@ std::string default_protein_model_path();             // data_dir()/models/prote
 struct DecodeOptions {
   std::string rebuild_table;  // empty: data_dir()/protein/rebuild-table.txt
   bool relax = true;          // restrained OpenMM minimisation of the rebuilt backbone
+  // Ramachandran restraint of that minimisation, in kT of the knowledge-based phi/psi energy
+  // (the "rama" table of data/protein/ca-potential.txt); 0: none.
+  double rama_restraint = 0.0;
+};
+
+// Trace guidance (docs/protein.md): for t <= t_max the model's clean estimate x0 = x_t - t v is
+// refined by gradient descent on a C-alpha trace energy (kT: ideal CA-CA steps, no
+// non-neighbour CA-CA closer than 4 A, and a knowledge-based potential of the local trace
+// geometry, virtual angles and dihedrals, -ln p from training chains,
+// data/protein/ca-potential.txt), and the velocity is replaced by the one that points at
+// x0 + weight (refined - x0). weight 0: the model alone.
+struct TraceGuidance {
+  static constexpr double kDefaultWeight = 0.0;
+  double weight = kDefaultWeight;
+  double t_max = 0.5;
+  std::string potential;  // empty: data_dir()/protein/ca-potential.txt
 };
 
 // The protein domain over the one pipeline (dit::generate). Registered as "protein".
 class ProteinDomain final : public StructureDomain<ProteinRequest, Backbone> {
  public:
-  explicit ProteinDomain(DecodeOptions options = {});
+  explicit ProteinDomain(DecodeOptions options = {}, TraceGuidance guidance = {});
   ~ProteinDomain() override;
   std::string name() const override { return "protein"; }
   int64_t state_dim() const override { return 3; }
@@ -96,6 +112,8 @@ class ProteinDomain final : public StructureDomain<ProteinRequest, Backbone> {
   // Centres every chain's C-alpha trace (translation is not part of a backbone) and zeroes
   // the padding, after every sampler step.
   void project(torch::Tensor& x, double t, const FlowInputs& inputs) const override;
+  // The trace guidance above (the velocity unchanged when its step is 0).
+  VelocityFn guide(VelocityFn velocity, const FlowInputs& inputs) const override;
   std::vector<Backbone> decode(const torch::Tensor& x0, const FlowInputs& inputs,
                                const std::vector<ProteinRequest>& requests) const override;
   // What decode does to one sampled trace: N, C, O rebuilt from the C-alpha trace `ca`

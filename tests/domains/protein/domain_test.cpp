@@ -191,9 +191,15 @@ TEST(ProteinDomain, TrainsSamplesRebuildsRelaxesAndChecks) {
     EXPECT_FALSE(samples[i].checks.values.empty());
     EXPECT_TRUE(std::isfinite(b.o.back()[2]));
   }
-  // Same seed and index, same sample, whatever the batch (noise seeded by (seed, index)).
-  auto alone = dit::generate(domain, *net, {requests[1]}, sampling, silent, 1);
-  EXPECT_LT(distance(alone[0].structure.ca[7], samples[1].structure.ca[7]), 1e-3);
+  // Same seed and index, same sample, whatever the batch (noise seeded by (seed, index)). The
+  // sampled traces are compared (no relaxation): a local minimisation can end 0.02 A apart from
+  // inputs that differ by float rounding (the padded batch's attention sums in another order).
+  dit::protein::DecodeOptions trace_only;
+  trace_only.relax = false;
+  ProteinDomain raw(trace_only);
+  auto batched = dit::generate(raw, *net, requests, sampling, silent);
+  auto alone = dit::generate(raw, *net, {requests[1]}, sampling, silent, 1);
+  EXPECT_LT(distance(alone[0].structure.ca[7], batched[1].structure.ca[7]), 1e-3);
 
   // A model file of another domain is refused, naming the file.
   const std::string other = temp_dir() + "/other.safetensors";

@@ -1,0 +1,67 @@
+#pragma once
+// Internal to libdit_protein: the C-alpha trace potential that guides backbone sampling
+// (ProteinDomain::guide, docs/protein.md "Trace guidance").
+//
+// E(trace) in units of kT, the sum of
+//   bond:  k_bond (|CA(i+1) - CA(i)| - 3.80 A)^2 over consecutive residues;
+//   clash: k_clash max(0, 4.0 A - |CA(i) - CA(j)|)^2 over |i - j| >= 2 (CA(i), CA(i+2) sit 4.5-7.3 A
+//          apart in real chains: virtual angles of 72-150 deg);
+//   local: the knowledge-based tables of data/protein/ca-potential.txt (written from training
+//          chains by scripts/protein/make-ca-potential.py), E = -ln p:
+//          theta_tau(theta(i), tau(i)) and tau_tau(tau(i-1), tau(i)), with theta(i) the virtual
+//          angle CA(i-1..i+1) and tau(i) the virtual dihedral CA(i-1..i+2), looked up with
+//          bilinear interpolation between bin centres (theta clamps, tau wraps).
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace dit::protein {
+
+struct CaPotential {
+  struct Table {
+    std::string name;
+    double lo0 = 0, lo1 = 0, width = 0;  // degrees; bin k's centre is lo + (k + 0.5) width
+    int64_t n0 = 0, n1 = 0;
+    bool wrap0 = false, wrap1 = false;   // false: clamp
+    torch::Tensor energy;                // [n0 * n1] float64, row-major
+  };
+  Table theta_tau, tau_tau;
+  Table rama;  // phi, psi of the full backbone: the Ramachandran restraint of the relaxation (relax.h)
+  std::string source;
+};
+
+// Reads data/protein/ca-potential.txt (layout in scripts/protein/make-ca-potential.py). Throws
+// dit::Error naming the file, the line and the field on any malformed or missing part.
+CaPotential load_ca_potential(const std::string& path);
+
+struct TraceEnergyWeights {
+  double bond = 25.0;    // kT / A^2 (0.2 A off: 1 kT)
+  double clash = 10.0;   // kT / A^2
+  double local = 1.0;    // scales both tables
+};
+
+// Per-chain energies [B] (kT) of C-alpha traces ca [B, N, 3] (angstrom, float64) whose first
+// lengths[b] residues are real (the rest padding, ignored). Differentiable in ca.
+torch::Tensor trace_energy(const torch::Tensor& ca, const std::vector<int64_t>& lengths,
+                           const CaPotential& potential, const TraceEnergyWeights& weights = {});
+
+// Gradient descent on trace_energy: `iterations` steps of rate x gradient (A^2 / kT), each
+// residue moving at most max_move A per step. Stable for the default weights: the stiffest
+// mode, alternating CA-CA stretches along the chain, has curvature 8 k_bond = 200 kT/A^2,
+// below 2 / rate = 500. Returns the refined ca [B, N, 3] (padding kept).
+struct TraceRefinement {
+  int64_t iterations = 50;
+  double rate = 0.004;
+  double max_move = 0.3;
+  TraceEnergyWeights weights;
+};
+torch::Tensor refine_trace(const torch::Tensor& ca, const std::vector<int64_t>& lengths,
+                           const CaPotential& potential, const TraceRefinement& options = {});
+
+// The local features of chains ca [..., N, 3]: theta [..., N - 2] (at residues 1..N-2) and tau
+// [..., N - 3] (CA(i-1..i+2) for i = 1..N-3), in degrees.
+torch::Tensor trace_theta(const torch::Tensor& ca);
+torch::Tensor trace_tau(const torch::Tensor& ca);
+
+}  // namespace dit::protein

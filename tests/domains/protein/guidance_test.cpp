@@ -1,0 +1,202 @@
+// The C-alpha trace potential of the trace guidance: the shipped tables, the loader's errors,
+// the features against known geometry, the gradient against finite differences, real chains
+// against random walks, and guided sampling lowering the energy it follows.
+#include "domains/protein/guidance.h"
+
+#include <dit/error.h>
+#include <dit/protein.h>
+#include <dit/runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "tests/domains/protein/protein_test_util.h"
+
+namespace dit::protein {
+namespace {
+
+const CaPotential& potential() {
+  static const CaPotential p = load_ca_potential(std::string(DIT_SOURCE_DIR) + "/data/protein/ca-potential.txt");
+  return p;
+}
+
+torch::Tensor trace_of(const Backbone& b) {
+  auto t = torch::empty({static_cast<int64_t>(b.size()), 3}, torch::kFloat64);
+  for (size_t i = 0; i < b.size(); ++i)
+    for (int k = 0; k < 3; ++k) t[static_cast<int64_t>(i)][k] = b.ca[i][k];
+  return t;
+}
+
+// An ideal alpha helix's C-alpha trace: rise 1.5 A, 100 deg per residue, radius 2.3 A.
+torch::Tensor helix(int64_t n) {
+  auto t = torch::empty({n, 3}, torch::kFloat64);
+  for (int64_t i = 0; i < n; ++i) {
+    const double a = i * 100.0 * M_PI / 180.0;
+    t[i][0] = 2.3 * std::cos(a), t[i][1] = 2.3 * std::sin(a), t[i][2] = 1.5 * i;
+  }
+  return t;
+}
+
+// A random walk of 3.8 A steps with no angle preference (the baseline row of docs/protein.md).
+torch::Tensor random_walk(int64_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> g;
+  auto t = torch::zeros({n, 3}, torch::kFloat64);
+  for (int64_t i = 1; i < n; ++i) {
+    double d[3] = {g(rng), g(rng), g(rng)};
+    const double l = std::sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+    for (int k = 0; k < 3; ++k) t[i][k] = t[i - 1][k].item<double>() + 3.8 * d[k] / l;
+  }
+  return t;
+}
+
+double energy_per_residue(const torch::Tensor& ca) {
+  return trace_energy(ca.unsqueeze(0), {ca.size(0)}, potential()).item<double>() / static_cast<double>(ca.size(0));
+}
+
+TEST(CaPotential, ShippedTablesLoad) {
+  const auto& p = potential();
+  EXPECT_EQ(p.theta_tau.n0, 26);  // theta 50..180 in 5 deg
+  EXPECT_EQ(p.theta_tau.n1, 72);
+  EXPECT_TRUE(p.theta_tau.wrap1);
+  EXPECT_FALSE(p.theta_tau.wrap0);
+  EXPECT_EQ(p.tau_tau.n0 * p.tau_tau.n1, 72 * 72);
+  EXPECT_EQ(p.theta_tau.energy.numel(), 26 * 72);
+  EXPECT_NEAR(p.theta_tau.energy.min().item<double>(), 0.0, 1e-9);  // -ln(p / max p)
+}
+
+std::string load_error(const std::string& text) {
+  const std::string path = ::testing::TempDir() + "ca_potential_bad.txt";
+  std::ofstream(path) << text;
+  try {
+    load_ca_potential(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(CaPotential, LoaderNamesFileLineAndField) {
+  EXPECT_NE(load_error("nope 1\n").find("dit-ca-potential 1"), std::string::npos);
+  EXPECT_NE(load_error("dit-ca-potential 1\ntable theta_tau theta 50 2 clamp tau -180 2 wrap\n").find(":2: field 'table'"),
+            std::string::npos);
+  EXPECT_NE(load_error("dit-ca-potential 1\ntable theta_tau theta 50 2 clamp tau -180 2 wrap 5\n1 2\n3\n")
+                .find(":4: table 'theta_tau' row 1: expected 2 numbers, read 1"),
+            std::string::npos);
+  EXPECT_NE(load_error("dit-ca-potential 1\ntable theta_tau theta 50 2 clamp tau -180 2 wrap 5\n1 2\n3 4\nend\n")
+                .find("missing table 'tau_tau'"),
+            std::string::npos);
+  EXPECT_NE(load_error("dit-ca-potential 1\ntable x theta 50 2 clamp tau -180 2 wrap 5\n1 2\n3 4\n").find("unknown table 'x'"),
+            std::string::npos);
+  const std::string both = "dit-ca-potential 1\ntable theta_tau theta 50 2 clamp tau -180 2 wrap 5\n1 2\n3 4\n"
+                           "table tau_tau tau -180 2 wrap tau -180 2 wrap 5\n1 2\n3 4\n";
+  EXPECT_NE(load_error(both + "end\n").find("missing table 'rama'"), std::string::npos);
+  const std::string all = both + "table rama phi -90 2 wrap psi -90 2 wrap 180\n1 2\n3 4\n";
+  EXPECT_NE(load_error(all).find("missing 'end'"), std::string::npos);
+  EXPECT_EQ(load_error(all + "end\n"), "");
+  EXPECT_NE(load_error("").find("empty"), std::string::npos);
+  EXPECT_NE(load_error("dit-ca-potential 1\n").find("missing table"), std::string::npos);
+}
+
+TEST(CaPotential, FeaturesOfAnIdealHelix) {
+  // Alpha helix C-alpha trace: virtual angle about 91 deg, virtual dihedral about +50 deg.
+  auto theta = trace_theta(helix(12));
+  auto tau = trace_tau(helix(12));
+  EXPECT_NEAR(theta.mean().item<double>(), 91.0, 3.0);
+  EXPECT_NEAR(tau.mean().item<double>(), 50.0, 5.0);
+  EXPECT_LT((theta - theta.mean()).abs().max().item<double>(), 1e-9);
+}
+
+TEST(CaPotential, RealChainsSitLowRandomWalksHigh) {
+  // Real chains (held out from the tables) against ideal-step random walks of the same length.
+  for (const auto& name : test::fixture_names()) {
+    auto ca = trace_of(read_backbone_pdb(test::fixture_pdb(name)));
+    const double real = energy_per_residue(ca);
+    const double walk = energy_per_residue(random_walk(ca.size(0), 7));
+    EXPECT_LT(real, 8.0) << name;
+    EXPECT_GT(walk, real + 3.0) << name << " real " << real << " walk " << walk;
+  }
+  // The helix sits in the deepest basin: below 1 kT per residue.
+  EXPECT_LT(energy_per_residue(helix(30)), 1.0);
+}
+
+TEST(CaPotential, GradientMatchesFiniteDifferences) {
+  auto ca = random_walk(20, 3);
+  ca = ca.clone().requires_grad_(true);
+  auto e = trace_energy(ca.unsqueeze(0), {20}, potential()).sum();
+  auto g = torch::autograd::grad({e}, {ca})[0];
+  const double h = 1e-5;
+  double worst = 0, scale = g.abs().max().item<double>();
+  for (int64_t i : {0, 5, 11, 19}) {
+    for (int k = 0; k < 3; ++k) {
+      auto p = ca.detach().clone(), m = ca.detach().clone();
+      p[i][k] += h, m[i][k] -= h;
+      const double fd = (trace_energy(p.unsqueeze(0), {20}, potential()).item<double>() -
+                         trace_energy(m.unsqueeze(0), {20}, potential()).item<double>()) / (2 * h);
+      worst = std::max(worst, std::fabs(fd - g[i][k].item<double>()));
+    }
+  }
+  EXPECT_LT(worst, 1e-4 * scale);  // bilinear cells: exact away from cell edges
+}
+
+TEST(CaPotential, PaddingIsIgnored) {
+  auto ca = random_walk(10, 5);
+  auto padded = torch::cat({ca, torch::full({4, 3}, 100.0, torch::kFloat64)}).unsqueeze(0);
+  EXPECT_DOUBLE_EQ(trace_energy(padded, {10}, potential()).item<double>(),
+                   trace_energy(ca.unsqueeze(0), {10}, potential()).item<double>());
+  EXPECT_THROW(trace_energy(ca, {10}, potential()), Error);
+}
+
+TEST(TraceGuidance, GuidedSamplesHaveLowerTraceEnergy) {
+  // The bundled model, 4 backbones of 60 residues, 40 Euler steps, without and with guidance.
+  set_threads(2);
+  auto model = load_protein_model(std::string(DIT_SOURCE_DIR) + "/data/models/protein-dit.safetensors");
+  std::vector<ProteinRequest> requests(4, ProteinRequest{60});
+  FlowSampling sampling;
+  sampling.sampler = "euler", sampling.seed = 11, sampling.chunk = 4;
+  sampling.options.steps = 40;
+  DecodeOptions decode;
+  decode.relax = false;
+  auto mean_energy = [&](double step) {
+    TraceGuidance g;
+    g.weight = step;
+    ProteinDomain domain(decode, g);
+    Progress progress("", 0, false);
+    auto out = generate(domain, *model, requests, sampling, progress);
+    double sum = 0;
+    for (const auto& s : out) sum += energy_per_residue(trace_of(s.structure));
+    return sum / static_cast<double>(out.size());
+  };
+  const double plain = mean_energy(0.0), guided = mean_energy(0.5);
+  EXPECT_LT(guided, plain - 0.5) << "plain " << plain << " guided " << guided;
+  EXPECT_THROW(ProteinDomain(decode, TraceGuidance{1.5}), Error);
+}
+
+TEST(RamaRestraint, RelaxationPullsResiduesIntoAllowedRegions) {
+  // A real chain's trace with 0.6 A of noise per coordinate: its rebuilt, relaxed backbone has
+  // many residues outside the allowed regions; the Ramachandran restraint recovers most.
+  const auto real = read_backbone_pdb(test::fixture_pdb("1CTF_A"));
+  const auto L = static_cast<int64_t>(real.size());
+  auto gen = dit::sample_generator(5, 0);
+  auto noise = at::randn({L, 3}, gen, torch::TensorOptions().dtype(torch::kFloat64));
+  std::vector<Vec3> ca(static_cast<size_t>(L));
+  for (int64_t r = 0; r < L; ++r)
+    for (int k = 0; k < 3; ++k) ca[r][k] = real.ca[r][k] + 0.6 * noise[r][k].item<double>();
+  auto allowed = [&](double k) {
+    DecodeOptions decode;
+    decode.rama_restraint = k;
+    return ProteinDomain(decode).check(ProteinDomain(decode).decode_trace(ca)).find("rama_allowed_fraction")->value;
+  };
+  const double plain = allowed(0.0), restrained = allowed(2.0);
+  EXPECT_LT(plain, 0.9);
+  EXPECT_GT(restrained, plain + 0.05) << "plain " << plain << " restrained " << restrained;
+  DecodeOptions bad;
+  bad.rama_restraint = -1;
+  EXPECT_THROW(ProteinDomain{bad}, Error);
+}
+
+}  // namespace
+}  // namespace dit::protein
