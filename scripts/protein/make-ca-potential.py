@@ -152,11 +152,7 @@ def main():
         for row in e:
             out.append(" ".join("%.3f" % v for v in row))
     out.append("end")
-    tmp = args.output + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("\n".join(out) + "\n")
-    os.replace(tmp, args.output)
-    print("wrote %s (%d bytes)" % (args.output, os.path.getsize(args.output)), file=sys.stderr)
+    rt.write_lines(args.output, out)
 
 
 if __name__ == "__main__":

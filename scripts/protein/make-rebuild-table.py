@@ -111,6 +111,15 @@ def residue_samples(coords):
     return feats, local
 
 
+def write_lines(path, lines):
+    """Writes the lines under a temporary name and renames it (nothing half-written)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+    print("wrote %s (%d bytes)" % (path, os.path.getsize(path)), file=sys.stderr)
+
+
 def axis_bins(feats, name, width):
     f = feats[:, FEATURES.index(name)]
     if name.startswith("theta"):
@@ -202,11 +211,7 @@ def main():
                 mean = sums[k] / count[k]
                 out.append("%d %d %s" % (k, count[k], " ".join("%.3f" % v for v in mean)))
     out.append("end")
-    tmp = args.output + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("\n".join(out) + "\n")
-    os.replace(tmp, args.output)
-    print("wrote %s (%d bytes)" % (args.output, os.path.getsize(args.output)), file=sys.stderr)
+    write_lines(args.output, out)
 
 
 if __name__ == "__main__":
