@@ -92,10 +92,11 @@ VelocityFn ProteinDomain::guide(VelocityFn velocity, const FlowInputs& inputs) c
     // The model's clean estimate x0 = x_t - t v (x_t = (1 - t) x0 + t eps, v = eps - x0), in
     // angstrom, refined on the trace energy; the velocity is the one that points at
     // x0 + weight (refined - x0).
-    auto tt = t.to(torch::kFloat64).reshape({-1, 1, 1});
-    auto x0 = (x.to(torch::kFloat64) - tt * v.to(torch::kFloat64)) * kCoordScale;
+    // On the CPU in float64 (a few hundred residues; the tables live there), whatever the model's device.
+    auto tt = t.to(torch::kCPU, torch::kFloat64).reshape({-1, 1, 1});
+    auto x0 = (x.to(torch::kCPU, torch::kFloat64) - tt * v.to(torch::kCPU, torch::kFloat64)) * kCoordScale;
     auto shift = (refine_trace(x0, lengths, potential) - x0) * (g.weight / kCoordScale);  // model units
-    return v - (shift / tt).to(v.scalar_type());
+    return v - (shift / tt).to(v.device(), v.scalar_type());
   };
 }
 

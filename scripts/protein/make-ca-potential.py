@@ -17,7 +17,8 @@ E = -ln p(features), from the training chains' histograms. Two tables (degrees):
 and, for the restrained relaxation of rebuilt backbones (domains/protein/relax.h), a Ramachandran
 map of the full backbone:
 
-    rama(phi, psi):        phi(i) = C(i-1)-N(i)-CA(i)-C(i), psi(i) = N(i)-CA(i)-C(i)-N(i+1)
+    rama(phi, psi):        phi(i) = C(i-1)-N(i)-CA(i)-C(i), psi(i) = N(i)-CA(i)-C(i)-N(i+1),
+                           non-glycine residues only (generated chains are poly-alanine)
 
 Bins of 5 degrees for the trace tables (theta covers 50..180, clamped; tau wraps) and of 10
 degrees for rama, centred on 0, 10, ..., 350 (the grid of OpenMM's CMAPTorsionForce). Each histogram is smoothed with a
@@ -105,7 +106,10 @@ def main():
         n_at = np.array([tuple(bb.GetN(k)) for k in range(m)], dtype=np.float64)
         c_at = np.array([tuple(bb.GetC(k)) for k in range(m)], dtype=np.float64)
         peptide = np.linalg.norm(n_at[1:] - c_at[:-1], axis=1) < 1.5  # C(k)-N(k+1) bonded
-        mid = np.array([k for k in range(1, m - 1) if peptide[k - 1] and peptide[k]], dtype=np.int64)
+        seq = db.GetSequence(int(i))
+        # Generated chains are poly-alanine: glycines (their own plot) are left out of rama.
+        mid = np.array([k for k in range(1, m - 1) if peptide[k - 1] and peptide[k] and seq[k] != "G"],
+                       dtype=np.int64)
         if len(mid):
             phi.append(rt.dihedral(c_at[mid - 1], n_at[mid], ca[mid], c_at[mid]))
             psi.append(rt.dihedral(n_at[mid], ca[mid], c_at[mid], n_at[mid + 1]))
