@@ -47,6 +47,10 @@ class ProteinBatchDomain : public jobs::BatchDomain {
         if (!value.is_number() || !(value.get<double>() >= 0 && value.get<double>() <= 1))
           throw Error(fmt::format("{} trace_guidance: must be a number in [0, 1] (0: the model alone)", where));
         guidance.weight = value.get<double>();
+      } else if (key == "trace_guidance_t_max") {
+        if (!value.is_number() || !(value.get<double>() >= 0 && value.get<double>() <= 1))
+          throw Error(fmt::format("{} trace_guidance_t_max: must be a number in [0, 1]", where));
+        guidance.t_max = value.get<double>();
       } else {
         throw Error(fmt::format("{} {}: unknown key in [protein]", where, key));
       }

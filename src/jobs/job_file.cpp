@@ -137,6 +137,7 @@ nlohmann::json Job::fingerprint() const {
   // Likewise the published-checkpoint keys, only when they differ from their defaults.
   if (g.guided_channels != -1) fp["sampler"]["cfg_channels"] = g.guided_channels;
   if (o.eta != 0.0) fp["sampler"]["eta"] = o.eta;
+  if (o.noise_scale != 1.0) fp["sampler"]["noise_scale"] = o.noise_scale;
   return fp;
 }
 
@@ -201,6 +202,8 @@ Job parse_job(const std::string& text, const std::string& path) {
     require(o.atol > 0 && o.rtol > 0, r.where("atol/rtol"), "must be > 0");
     r.get("diffusion", o.diffusion);
     require(o.diffusion >= 0, r.where("diffusion"), "must be >= 0");
+    r.get("noise_scale", o.noise_scale);  // euler-maruyama: < 1 samples at a lower temperature
+    require(o.noise_scale >= 0, r.where("noise_scale"), "must be >= 0");
     r.get("cfg_scale", g.scale);
     require(g.scale >= 0 && g.scale <= 100, r.where("cfg_scale"), fmt::format("must be in 0..100, got {}", g.scale));
     if (auto iv = r.numbers("cfg_interval"); !iv.empty()) {
