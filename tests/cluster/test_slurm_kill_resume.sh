@@ -47,11 +47,14 @@ wait_for_samples() {  # FILE K TIMEOUT_S: until FILE holds at least K samples
   done
 }
 
-# A random kill point: once the file holds K samples (K random, in 1 .. planned - 8, so at
-# least 4 batches are still to come), wait a random 0..390 ms more (mid-batch or mid-write).
+# A random kill point: once the file holds K samples (K random, in 1 .. planned / 2, so at
+# least half the shard is still to come), wait a random 0..190 ms more (mid-batch or
+# mid-write). On a fast machine a shard writes ~17 samples/s and each poll (a Python start)
+# adds ~0.2 s, so later or longer kill points could land after the last sample (seen once:
+# K = 15 and 330 ms on a 24-sample shard).
 planned=$((N / 2))
 kill_point() {  # FILE
-  local k=$((1 + RANDOM % (planned - 8))) ms=$((RANDOM % 40 * 10))
+  local k=$((1 + RANDOM % (planned / 2))) ms=$((RANDOM % 20 * 10))
   echo "  kill once $(basename "$1") holds >= $k samples, then after $ms ms"
   wait_for_samples "$1" "$k" 120
   sleep "0.$(printf '%03d' "$ms")"
