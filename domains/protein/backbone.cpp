@@ -32,11 +32,9 @@ void validate(const Backbone& b) {
   if (!b.cb.empty()) check_size("cb", b.cb.size(), n, b.name);
 }
 
-bool has_cb(const Backbone& b, size_t i) {
-  if (i >= b.cb.size()) return false;
-  const Vec3& p = b.cb[i];
-  return std::isfinite(p[0]) && std::isfinite(p[1]) && std::isfinite(p[2]);
-}
+bool finite(const Vec3& p) { return std::isfinite(p[0]) && std::isfinite(p[1]) && std::isfinite(p[2]); }
+
+bool has_cb(const Backbone& b, size_t i) { return i < b.cb.size() && finite(b.cb[i]); }
 
 void build_cb(Backbone& b) {
   validate(b);

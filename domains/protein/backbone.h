@@ -16,6 +16,9 @@ namespace dit::protein {
 // have size() entries.
 void validate(const Backbone& backbone);
 
+// Whether all three coordinates of p are finite.
+bool finite(const Vec3& p);
+
 // Whether residue i has a CB position (cb non-empty and its entry finite).
 bool has_cb(const Backbone& backbone, size_t i);
 

@@ -14,6 +14,7 @@
 #include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 
 #include <algorithm>
+#include <limits>
 
 #include "domains/protein/output.h"
 
@@ -26,6 +27,13 @@ class ProteinBatchDomain : public jobs::BatchDomain {
     const std::string where = fmt::format("{}: [protein]", job.path);
     DecodeOptions decode;
     TraceGuidance guidance;
+    // A number in [0, hi], or an error naming the file, the table and the key.
+    constexpr double kNoUpperBound = std::numeric_limits<double>::infinity();
+    auto number = [&](const std::string& key, const nlohmann::json& value, double hi, const char* expected) {
+      if (!value.is_number() || !(value.get<double>() >= 0 && value.get<double>() <= hi))
+        throw Error(fmt::format("{} {}: must be {}", where, key, expected));
+      return value.get<double>();
+    };
     for (const auto& [key, value] : job.domain_options.items()) {
       if (key == "lengths") {
         if (!value.is_array() || value.empty())
@@ -40,17 +48,11 @@ class ProteinBatchDomain : public jobs::BatchDomain {
         if (!value.is_boolean()) throw Error(fmt::format("{} relax: must be true or false", where));
         decode.relax = value.get<bool>();
       } else if (key == "rama_restraint") {
-        if (!value.is_number() || !(value.get<double>() >= 0))
-          throw Error(fmt::format("{} rama_restraint: must be a number >= 0 (0: none)", where));
-        decode.rama_restraint = value.get<double>();
+        decode.rama_restraint = number(key, value, kNoUpperBound, "a number >= 0 (0: none)");
       } else if (key == "trace_guidance") {
-        if (!value.is_number() || !(value.get<double>() >= 0 && value.get<double>() <= 1))
-          throw Error(fmt::format("{} trace_guidance: must be a number in [0, 1] (0: the model alone)", where));
-        guidance.weight = value.get<double>();
+        guidance.weight = number(key, value, 1.0, "a number in [0, 1] (0: the model alone)");
       } else if (key == "trace_guidance_t_max") {
-        if (!value.is_number() || !(value.get<double>() >= 0 && value.get<double>() <= 1))
-          throw Error(fmt::format("{} trace_guidance_t_max: must be a number in [0, 1]", where));
-        guidance.t_max = value.get<double>();
+        guidance.t_max = number(key, value, 1.0, "a number in [0, 1]");
       } else {
         throw Error(fmt::format("{} {}: unknown key in [protein]", where, key));
       }

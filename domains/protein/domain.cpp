@@ -120,10 +120,10 @@ Backbone ProteinDomain::decode_trace(const std::vector<Vec3>& ca) const {
   Backbone b = rebuild_backbone(ca, impl_->rebuild_table());
   // A degenerate trace (a sample that became non-finite arrives as zeros) can rebuild to
   // non-finite atoms: it is returned as is, to be flagged by the checks, not relaxed.
-  bool finite = true;
+  bool all_finite = true;
   for (const auto* atoms : {&b.n, &b.ca, &b.c, &b.o})
-    for (const auto& p : *atoms) finite = finite && std::isfinite(p[0]) && std::isfinite(p[1]) && std::isfinite(p[2]);
-  if (impl_->options.relax && finite) {
+    for (const auto& p : *atoms) all_finite = all_finite && finite(p);
+  if (impl_->options.relax && all_finite) {
     RelaxOptions relax;
     relax.continuous = true;  // a generated chain is one chain: bond every peptide
     // A sampled trace is a proposal, not a measurement: a weak pull to it (1 kJ/mol/A^2, a

@@ -79,7 +79,6 @@ double ideal_chiral_rad() {
   return dihedral_rad(c, n, ca, cb);
 }
 
-bool finite(const Vec3& v) { return std::isfinite(v[0]) && std::isfinite(v[1]) && std::isfinite(v[2]); }
 
 Topology build_topology(const Backbone& bb, bool continuous = false) {
   const size_t L = bb.size();
