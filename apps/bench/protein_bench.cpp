@@ -155,7 +155,9 @@ void run_protein(const ProteinBenchOptions& o) {
 
   protein::DecodeOptions no_relax;
   no_relax.relax = false;
-  const protein::ProteinDomain rebuild_only(no_relax), relaxing;
+  // Secondary-structure models are benchmarked unconditioned (the same network cost).
+  const bool ss = protein::takes_secondary_structure(*net);
+  const protein::ProteinDomain rebuild_only(no_relax, {}, ss), relaxing({}, {}, ss);
 
   // ---- (a) forward --------------------------------------------------------------------------
   const ForwardBatch timed = make_batch(rebuild_only, std::vector<int64_t>(static_cast<size_t>(o.batch), o.length), o.seed);

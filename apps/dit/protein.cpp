@@ -23,6 +23,7 @@ namespace fs = dit::fs;
 // with Euler). The library's defaults (TraceGuidance, DecodeOptions) stay at the model alone.
 struct SampleArgs {
   std::string model, out = "backbones", h5, sampler = "euler-maruyama", grid = "uniform";
+  std::string ss = "auto", ss_library;
   Placement placement;  // --device, --dtype
   std::vector<int64_t> lengths = {100};
   int64_t count = 10, steps = 100, chunk = 32;
@@ -48,11 +49,31 @@ void run_sample(const SampleArgs& a) {
   decode.rama_restraint = a.rama;
   protein::TraceGuidance guidance;
   guidance.weight = a.guidance, guidance.t_max = a.guidance_t_max;
-  protein::ProteinDomain domain(decode, guidance);
-  // Sample k: length lengths[k / count], noise seeded by (seed, k).
+  const bool takes_ss = protein::takes_secondary_structure(*model);
+  protein::ProteinDomain domain(decode, guidance, takes_ss);
+  // --ss: auto (the library when the model takes secondary structure), none, library, or a string.
+  const std::string ss_source = a.ss == "auto" ? (takes_ss ? "library" : "none") : a.ss;
+  if (ss_source != "none" && !takes_ss)
+    throw Error(fmt::format("--ss {}: {} does not take secondary structure (train one with dit protein train "
+                            "--secondary-structure)", a.ss, model_path));
+  if (ss_source != "none" && ss_source != "library")
+    for (auto L : a.lengths)
+      if (static_cast<int64_t>(ss_source.size()) != L)
+        throw Error(fmt::format("--ss: the string has {} residues, --length asks for {}", ss_source.size(), L));
+  std::unique_ptr<protein::SecondaryStructureLibrary> library;
+  if (ss_source == "library") library = std::make_unique<protein::SecondaryStructureLibrary>(a.ss_library);
+  // Sample k: length lengths[k / count], noise seeded by (seed, k); its secondary structure from
+  // the library by a seed of its own, mix_seed(mix_seed(seed, k), 1).
   std::vector<protein::ProteinRequest> requests;
   for (auto L : a.lengths)
-    for (int64_t i = 0; i < a.count; ++i) requests.push_back({L});
+    for (int64_t i = 0; i < a.count; ++i) {
+      const auto k = static_cast<uint64_t>(requests.size());
+      requests.push_back({L, ss_source == "none"      ? std::string()
+                             : library                 ? library->sample(L, mix_seed(mix_seed(a.seed, k), 1))
+                                                       : ss_source});
+      if (!requests.back().secondary_structure.empty())  // letters checked before sampling starts
+        domain.encode({requests.back()});
+    }
   FlowSampling sampling;
   sampling.sampler = a.sampler, sampling.seed = a.seed, sampling.chunk = a.chunk;
   auto& opts = sampling.options;
@@ -97,13 +118,19 @@ void run_sample(const SampleArgs& a) {
   if (!a.h5.empty()) {
     auto seeds = torch::empty({total}, torch::kInt64);
     for (int64_t k = 0; k < total; ++k) seeds[k] = static_cast<int64_t>(mix_seed(a.seed, static_cast<uint64_t>(k)));
-    const nlohmann::json parameters = {
+    nlohmann::json parameters = {
         {"model", {{"path", model_path}, {"config", model->describe()}}},
         {"sampler", {{"name", a.sampler}, {"steps", a.steps}, {"time_grid", a.grid}, {"shift", a.shift},
                      {"diffusion", a.diffusion}, {"noise_scale", a.noise_scale}}},
         {"protein", {{"lengths", a.lengths}, {"per_length", a.count}, {"relax", !a.no_relax},
-                     {"rama_restraint", a.rama}, {"trace_guidance", a.guidance}, {"trace_guidance_t_max", a.guidance_t_max}}},
+                     {"rama_restraint", a.rama}, {"trace_guidance", a.guidance}, {"trace_guidance_t_max", a.guidance_t_max},
+                     {"secondary_structure", ss_source == "library" || ss_source == "none" ? ss_source : "given"}}},
         {"seeds", {{"seed", std::to_string(a.seed)}}}};
+    if (ss_source != "none") {  // the string each sample was conditioned on, in sample order
+      auto strings = nlohmann::json::array();
+      for (const auto& r : requests) strings.push_back(r.secondary_structure);
+      parameters["protein"]["secondary_structure_strings"] = strings;
+    }
     try {
       protein::write_backbones_h5(a.h5, samples, seeds, parameters);
     } catch (...) {  // a failed run leaves no output
@@ -202,6 +229,13 @@ void add_protein(CLI::App& app) {
                  "Ramachandran restraint of the relaxation, in kT of a knowledge-based phi/psi energy "
                  "(docs/protein.md); 0: none")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+  s->add_option("--ss", a->ss,
+                 "Secondary structure to condition on (models trained with --secondary-structure): auto (library "
+                 "when the model takes it, else none), none, library (a real training chain's string of about "
+                 "the length, per sample), or one letter per residue: H helix, E strand, L loop, ? free")
+      ->capture_default_str();
+  s->add_option("--ss-library", a->ss_library, "Secondary-structure library file (default: the bundled one)")
+      ->check(CLI::ExistingFile);
   s->add_flag("--no-relax", a->no_relax, "Skip the restrained OpenMM relaxation of the rebuilt backbones");
   s->add_option("-t,--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
   add_placement_options(*s, a->placement);
@@ -233,6 +267,12 @@ void add_protein(CLI::App& app) {
   tr->add_option("--chain-neighbours", t->o.chain_neighbours,
                  "Neighbours on either side whose displacement each residue sees (0: none)")
       ->capture_default_str()->check(CLI::Range(0, 32));
+  tr->add_flag("--secondary-structure", t->o.secondary_structure,
+               "Residues also see their secondary structure (the data's DSSP, 3 states), so that sampling "
+               "can be conditioned on it (dit protein sample --ss)");
+  tr->add_option("--ss-dropout", t->o.ss_dropout,
+                 "Probability that a training chain goes without its secondary structure (unconditioned)")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
   tr->add_option("--init", t->o.init, "Start from this protein model's weights (new inputs start at zero)")
       ->check(CLI::ExistingFile);
   tr->add_option("--steps", t->o.train.steps, "Total optimisation steps")->capture_default_str()->check(CLI::PositiveNumber);

@@ -2,6 +2,8 @@
 //   [protein]
 //   lengths = [60, 90, 120]   # sample k gets lengths[k % len] (8..512 residues); default [100]
 //   relax = true              # restrained OpenMM minimisation of each rebuilt backbone
+//   secondary_structure = "none"  # or "library": models that take it are conditioned on a
+//                             # real chain's string per sample (dit protein sample --ss library)
 // Output: /particles/backbone (N, CA, C, O, CB per residue; atom_count = 5 x length),
 // /observables/{length, checks/<value>, checks/valid}, and the /samples records (valid = finite
 // and passing every check: failing samples are written and flagged, never dropped).
@@ -44,6 +46,10 @@ class ProteinBatchDomain : public jobs::BatchDomain {
                                     kMinLength, kMaxLength));
           lengths_.push_back(v.get<int64_t>());
         }
+      } else if (key == "secondary_structure") {
+        if (!value.is_string() || (value != "none" && value != "library"))
+          throw Error(fmt::format("{} secondary_structure: must be \"none\" or \"library\"", where));
+        ss_library_ = value == "library";
       } else if (key == "relax") {
         if (!value.is_boolean()) throw Error(fmt::format("{} relax: must be true or false", where));
         decode.relax = value.get<bool>();
@@ -59,9 +65,13 @@ class ProteinBatchDomain : public jobs::BatchDomain {
     }
     if (lengths_.empty()) lengths_ = {100};
     relax_ = decode.relax;
-    domain_ = std::make_unique<ProteinDomain>(decode, guidance);
     model_path_ = job.model.empty() ? default_protein_model_path() : job.model;
     model_ = load_protein_model(model_path_);
+    const bool takes_ss = takes_secondary_structure(*model_);
+    if (ss_library_ && !takes_ss)
+      throw Error(fmt::format("{} secondary_structure: {} does not take secondary structure", where, model_path_));
+    if (ss_library_) library_ = std::make_unique<SecondaryStructureLibrary>();
+    domain_ = std::make_unique<ProteinDomain>(decode, guidance, takes_ss);
     place_for_sampling(*model_, Placement{job.device, job.dtype}, job.path + ": device",
                        job.path + ": dtype");
     sampling_.sampler = job.sampler.name;
@@ -85,7 +95,8 @@ class ProteinBatchDomain : public jobs::BatchDomain {
     const auto& c = model_->config();
     return {{"model", {{"path", model_path_}, {"config", c.describe()}, {"hidden_size", c.hidden_size},
                        {"depth", c.depth}, {"num_heads", c.num_heads}}},
-            {"protein", {{"lengths", lengths_}, {"relax", relax_}, {"representation", "ca-trace"}}}};
+            {"protein", {{"lengths", lengths_}, {"relax", relax_}, {"representation", "ca-trace"},
+                         {"secondary_structure", ss_library_ ? "library" : "none"}}}};
   }
 
   void create_output(h5md::File& file) const override {
@@ -96,7 +107,13 @@ class ProteinBatchDomain : public jobs::BatchDomain {
     torch::Tensor seeds;
     std::vector<bool> valid;
     auto out = jobs::generate_batch(
-        *domain_, *model_, batch, [&](int64_t k) { return ProteinRequest{length(k)}; },
+        *domain_, *model_, batch,
+        [&](int64_t k) {  // the same string as `dit protein sample --ss library` gives sample k
+          const auto L = length(k);
+          return ProteinRequest{
+              L, library_ ? library_->sample(L, mix_seed(mix_seed(sampling_.seed, static_cast<uint64_t>(k)), 1))
+                          : std::string()};
+        },
         sampling_, progress, seeds, valid);
     append_backbones(file, max_length_, out, seeds);
     return valid;
@@ -105,7 +122,8 @@ class ProteinBatchDomain : public jobs::BatchDomain {
  private:
   std::vector<int64_t> lengths_;
   int64_t max_length_ = 0;
-  bool relax_ = true;
+  bool relax_ = true, ss_library_ = false;
+  std::unique_ptr<SecondaryStructureLibrary> library_;
   std::string model_path_;
   TokenDiT model_{nullptr};
   std::unique_ptr<ProteinDomain> domain_;

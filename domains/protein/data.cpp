@@ -8,6 +8,7 @@
 
 #include <dit/fs.h>
 
+#include "domains/protein/dssp.h"
 #include "domains/protein/model.h"
 
 namespace dit::protein {
@@ -103,6 +104,12 @@ std::vector<Chain> load_chains(const std::string& path, int split, int64_t min_l
     throw Error(fmt::format("{}: 'offsets' ({} entries) does not fit 'split' ({}) and 'coords' ({} residues)",
                             path, offsets.size(), splits.size(), cdims[0]));
   const auto names = read_names(file.get(), path, splits.size());
+  std::vector<uint8_t> dssp;
+  if (H5Lexists(file.get(), "dssp", H5P_DEFAULT) > 0) {
+    dssp = read_all<uint8_t>(file.get(), path, "dssp", H5T_NATIVE_UINT8);
+    if (dssp.size() != cdims[0])
+      throw Error(fmt::format("{}: 'dssp' has {} entries for {} residues", path, dssp.size(), cdims[0]));
+  }
   std::vector<Chain> out;
   for (size_t i = 0; i < splits.size(); ++i) {
     const int64_t begin = offsets[i], L = offsets[i + 1] - offsets[i];
@@ -117,20 +124,32 @@ std::vector<Chain> load_chains(const std::string& path, int split, int64_t min_l
         finite &= std::isfinite(a[r][k]);
       }
     if (!finite) throw Error(fmt::format("{}: chain {} ({}) has a non-finite CA coordinate", path, i, names[i]));
-    out.push_back({names[i], ca});
+    std::string ss;
+    for (int64_t r = 0; r < L && !dssp.empty(); ++r)
+      ss.push_back(three_state(static_cast<char>(dssp[static_cast<size_t>(begin + r)])));
+    out.push_back({names[i], ca, ss});
   }
   return out;
 }
 
-ProteinData::ProteinData(std::vector<Chain> chains) : chains_(std::move(chains)) {
+ProteinData::ProteinData(std::vector<Chain> chains, bool secondary_structure, double ss_dropout)
+    : chains_(std::move(chains)), ss_(secondary_structure), ss_dropout_(ss_dropout) {
   if (chains_.empty()) throw Error("protein training data: no chains");
+  if (!(ss_dropout >= 0 && ss_dropout <= 1))
+    throw Error(fmt::format("protein training data: ss_dropout {}, expected a number in [0, 1]", ss_dropout));
+  if (ss_)
+    for (const auto& c : chains_)
+      if (c.ss.size() != static_cast<size_t>(c.ca.size(0)))
+        throw Error(fmt::format("protein training data: chain {} has no secondary structure (dataset 'dssp', "
+                                "docs/protein-data.md)", c.name));
 }
 
 void ProteinData::check(const FlowNetImpl& net) const {
   const auto* token = dynamic_cast<const TokenDiTImpl*>(&net);
-  if (!token || token->config().token_features != kResidueFeatures || token->config().state_dim != 3 ||
-      token->config().cond_features != kCondFeatures)
-    throw Error("protein training data: the network is not a protein model (make_protein_model)");
+  if (!token || token->config().token_features != kResidueFeatures + (ss_ ? kSsFeatures : 0) ||
+      token->config().state_dim != 3 || token->config().cond_features != kCondFeatures)
+    throw Error(fmt::format("protein training data: the network is not a protein model{} (make_protein_model)",
+                            ss_ ? " with secondary structure" : ""));
 }
 
 TrainBatch ProteinData::get(const torch::Tensor& index, at::Generator& gen) const {
@@ -140,7 +159,7 @@ TrainBatch ProteinData::get(const torch::Tensor& index, at::Generator& gen) cons
   TrainBatch batch;
   batch.x0 = torch::zeros({B, N, 3});
   auto& in = batch.inputs;
-  in.features = torch::zeros({B, N, kResidueFeatures});
+  in.features = torch::zeros({B, N, kResidueFeatures + (ss_ ? kSsFeatures : 0)});
   in.mask = torch::zeros({B, N}, torch::kBool);
   in.cond = torch::zeros({B, kCondFeatures});
   for (int64_t b = 0; b < B; ++b) {
@@ -149,12 +168,35 @@ TrainBatch ProteinData::get(const torch::Tensor& index, at::Generator& gen) cons
     auto ca = chain.ca - chain.ca.mean(0, true);
     auto rot = random_rotation(gen);
     batch.x0[b].narrow(0, 0, L).copy_(torch::matmul(ca, rot.t()) / static_cast<float>(kCoordScale));
-    in.features[b].copy_(residue_features(L, N));
+    const bool given = ss_ && torch::rand({1}, gen).item<double>() >= ss_dropout_;
+    in.features[b].copy_(residue_features(L, N, ss_, given ? chain.ss : std::string()));
     in.mask[b].narrow(0, 0, L).fill_(true);
     in.cond[b].copy_(length_condition(L));
   }
   return batch;
 }
+
+// initialize_from widens an input layer by appending zero columns; the token embedder's input is
+// [residue features, state, chain neighbours], so a model that gains the secondary-structure
+// features gains columns in the middle: the file's columns are placed by that layout here.
+std::string warm_start_protein_model(TokenDiTImpl& net, const std::string& path) {
+  auto from = load_protein_model(path);  // refuses a file that is not a protein model, naming it
+  const auto summary = initialize_from(net, path);
+  const int64_t f_new = net.config().token_features, f_old = from->config().token_features;
+  if (f_new == f_old) return summary;
+  torch::NoGradGuard no_grad;
+  auto w = net.x_embedder->weight;
+  const auto& old = from->x_embedder->weight;
+  const int64_t rest = old.size(1) - f_old;  // state and neighbour columns
+  if (f_new < f_old || old.size(0) != w.size(0) || f_new + rest > w.size(1))
+    throw Error(fmt::format("{}: the token embedder [{}, {}] does not fit [{}, {}] (residue features {} -> {})",
+                            path, old.size(0), old.size(1), w.size(0), w.size(1), f_old, f_new));
+  w.zero_();
+  w.narrow(1, 0, f_old).copy_(old.narrow(1, 0, f_old));
+  w.narrow(1, f_new, rest).copy_(old.narrow(1, f_old, rest));
+  return summary + fmt::format("; residue features {} -> {} (new columns zero)", f_old, f_new);
+}
+
 
 void train_protein_model(const ProteinTrainOptions& o) {
   if (o.min_length < kMinLength || o.max_length > kMaxLength || o.min_length > o.max_length)
@@ -164,16 +206,17 @@ void train_protein_model(const ProteinTrainOptions& o) {
   opts.label_dropout = 0;  // no labels: the length is a condition, never dropped
   const bool few_step = make_objective(opts)->needs_step_conditioning();
   torch::manual_seed(opts.seed);  // weight initialisation
-  auto model = make_protein_model(o.hidden, o.depth, o.heads, few_step, o.chain_neighbours);
+  auto model = make_protein_model(o.hidden, o.depth, o.heads, few_step, o.chain_neighbours, o.secondary_structure);
   if (!o.init.empty()) {
-    load_protein_model(o.init);  // refuses a file that is not a protein model, naming it
-    fmt::print(stderr, "protein train: {}\n", initialize_from(*model, o.init));
+    fmt::print(stderr, "protein train: {}\n", warm_start_protein_model(*model, o.init));
   }
   auto chains = load_chains(o.data, 0, o.min_length, o.max_length);
   const auto n_chains = chains.size();
   int64_t residues = 0;
   for (const auto& c : chains) residues += c.ca.size(0);
-  FlowMatchingTrainer trainer(model.ptr(), std::make_shared<ProteinData>(std::move(chains)), opts);
+  FlowMatchingTrainer trainer(model.ptr(),
+                              std::make_shared<ProteinData>(std::move(chains), o.secondary_structure, o.ss_dropout),
+                              opts);
   TrainRun run;
   run.label = "protein train";
   run.checkpoint = o.checkpoint;

@@ -17,6 +17,7 @@ namespace dit::protein {
 struct ProteinDomain::Impl {
   DecodeOptions options;
   TraceGuidance guidance;
+  bool secondary_structure = false;
   std::once_flag loaded, potential_loaded;
   RebuildTable table;
   CaPotential potential;
@@ -36,7 +37,8 @@ struct ProteinDomain::Impl {
   }
 };
 
-ProteinDomain::ProteinDomain(DecodeOptions options, TraceGuidance guidance) : impl_(std::make_unique<Impl>()) {
+ProteinDomain::ProteinDomain(DecodeOptions options, TraceGuidance guidance, bool secondary_structure)
+    : impl_(std::make_unique<Impl>()) {
   if (!(guidance.weight >= 0 && guidance.weight <= 1))
     throw Error(fmt::format("protein: trace guidance weight {}, expected a number in [0, 1]", guidance.weight));
   if (!(guidance.t_max >= 0 && guidance.t_max <= 1))
@@ -45,6 +47,7 @@ ProteinDomain::ProteinDomain(DecodeOptions options, TraceGuidance guidance) : im
     throw Error(fmt::format("protein: Ramachandran restraint {}, expected a finite number >= 0", options.rama_restraint));
   impl_->options = std::move(options);
   impl_->guidance = std::move(guidance);
+  impl_->secondary_structure = secondary_structure;
 }
 ProteinDomain::~ProteinDomain() = default;
 
@@ -57,12 +60,13 @@ FlowInputs ProteinDomain::encode(const std::vector<ProteinRequest>& requests) co
     N = std::max(N, r.length);
   }
   FlowInputs in;
-  in.features = torch::zeros({B, N, kResidueFeatures});
+  const bool ss = impl_->secondary_structure;
+  in.features = torch::zeros({B, N, kResidueFeatures + (ss ? kSsFeatures : 0)});
   in.mask = torch::zeros({B, N}, torch::kBool);
   in.cond = torch::zeros({B, kCondFeatures});
   for (int64_t i = 0; i < B; ++i) {
     const int64_t L = requests[i].length;
-    in.features[i].copy_(residue_features(L, N));
+    in.features[i].copy_(residue_features(L, N, ss, requests[i].secondary_structure));
     in.mask[i].narrow(0, 0, L).fill_(true);
     in.cond[i].copy_(length_condition(L));
   }

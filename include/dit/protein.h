@@ -17,6 +17,7 @@
 #include <array>
 #include <iosfwd>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dit::protein {
@@ -32,9 +33,14 @@ struct Backbone {
   size_t size() const { return ca.size(); }
 };
 
-// What a user asks for: a chain of `length` residues.
+// What a user asks for: a chain of `length` residues, optionally with its secondary structure
+// (models trained with ProteinTrainOptions::secondary_structure): one letter per residue, H
+// helix, E strand, L loop, ? not given; empty: none given (the model samples unconditioned).
 struct ProteinRequest {
-  int64_t length = 100;
+  ProteinRequest(int64_t length_ = 100, std::string secondary_structure_ = {})  // NOLINT: {L} converts
+      : length(length_), secondary_structure(std::move(secondary_structure_)) {}
+  int64_t length;
+  std::string secondary_structure;
 };
 
 // Limits of the token layout: chains of 8..512 residues.
@@ -74,8 +80,11 @@ SecondaryStructure assign_secondary_structure(const Backbone& backbone);
 // Model files: a TokenDiT with dit.domain = "protein" and the token layout in the metadata.
 // chain_neighbours: TokenDiTConfig::chain_neighbours (each residue also sees its K neighbours on
 // either side in the current state); files written before it existed have 0.
+// secondary_structure: each residue also sees its 3-state secondary structure when the request
+// gives one (ProteinRequest::secondary_structure).
 TokenDiT make_protein_model(int64_t hidden, int64_t depth, int64_t heads, bool step_conditioning = false,
-                            int64_t chain_neighbours = 0);
+                            int64_t chain_neighbours = 0, bool secondary_structure = false);
+bool takes_secondary_structure(const TokenDiTImpl& net);
 void save_protein_model(const std::string& path, const TokenDiTImpl& net, Metadata extra = {});
 TokenDiT load_protein_model(const std::string& path);  // throws dit::Error naming the file
 std::string default_protein_model_path();             // data_dir()/models/protein-dit.safetensors
@@ -101,10 +110,28 @@ struct TraceGuidance {
   std::string potential;  // empty: data_dir()/protein/ca-potential.txt
 };
 
+// Secondary-structure strings of real chains to condition on (data/protein/ss-library.txt,
+// written from training chains by scripts/protein/make-ss-library.py): `sample(L, seed)` picks
+// one of the chains of length L +- max(5, L / 10) by the seed (the nearest length when none)
+// and cuts or pads (with loop) its 3-state string to L residues. Errors name the file and line.
+class SecondaryStructureLibrary {
+ public:
+  explicit SecondaryStructureLibrary(const std::string& path = "");  // empty: the bundled file
+  std::string sample(int64_t length, uint64_t seed) const;
+  size_t size() const { return strings_.size(); }
+  static std::string default_path();
+
+ private:
+  std::vector<std::string> strings_;  // sorted by length
+};
+
 // The protein domain over the one pipeline (dit::generate). Registered as "protein".
+// `secondary_structure`: the model takes residue secondary structure (takes_secondary_structure);
+// requests that give none are encoded as not given.
 class ProteinDomain final : public StructureDomain<ProteinRequest, Backbone> {
  public:
-  explicit ProteinDomain(DecodeOptions options = {}, TraceGuidance guidance = {});
+  explicit ProteinDomain(DecodeOptions options = {}, TraceGuidance guidance = {},
+                         bool secondary_structure = false);
   ~ProteinDomain() override;
   std::string name() const override { return "protein"; }
   int64_t state_dim() const override { return 3; }
@@ -138,6 +165,10 @@ struct ProteinTrainOptions {
   int64_t min_length = 40, max_length = 160;
   int64_t hidden = 128, depth = 6, heads = 4;
   int64_t chain_neighbours = 4;  // TokenDiTConfig::chain_neighbours
+  // Residue secondary structure (the file's DSSP in 3 states) as an input; each training chain
+  // goes without it with probability ss_dropout, so the model also samples unconditioned.
+  bool secondary_structure = false;
+  double ss_dropout = 0.2;
   std::string init;              // warm start: a protein model file (dit::initialize_from)
   int64_t checkpoint_every = 500;
   bool resume = false;

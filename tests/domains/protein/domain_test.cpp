@@ -10,11 +10,14 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <dit/fs.h>
 #include <fstream>
 
 #include "domains/protein/data.h"
+#include "domains/protein/dssp.h"
 #include "domains/protein/model.h"
 #include "tests/apps/run_cli.h"
 #include "tests/file_bytes.h"
@@ -43,9 +46,11 @@ std::vector<Backbone> fixture_chains() {
 }
 
 // chains.h5 in the layout of scripts/protein/prepare.py (coords [R, 5, 3], offsets, split,
-// names): every fixture chain, the last one held out.
-std::string write_chains_h5(const std::string& path, const std::vector<Backbone>& chains) {
+// names, and dssp from our DSSP unless `with_dssp` is off): every fixture chain, the last one
+// held out.
+std::string write_chains_h5(const std::string& path, const std::vector<Backbone>& chains, bool with_dssp = true) {
   std::vector<float> coords;
+  std::vector<uint8_t> dssp;
   std::vector<int64_t> offsets{0};
   std::vector<uint8_t> split;
   std::vector<char> names;
@@ -56,6 +61,7 @@ std::string write_chains_h5(const std::string& path, const std::vector<Backbone>
       for (const auto* atom : {&b.n, &b.ca, &b.c, &b.o, &b.ca})  // CB: not read by the trainer
         for (int k = 0; k < 3; ++k) coords.push_back(static_cast<float>((*atom)[r][k]));
     offsets.push_back(offsets.back() + static_cast<int64_t>(b.size()));
+    for (char c : dit::protein::assign_secondary_structure(b).dssp) dssp.push_back(static_cast<uint8_t>(c));
     split.push_back(i + 1 == chains.size() ? 1 : 0);
     std::string name = b.name.substr(0, kName);
     name.resize(kName, '\0');
@@ -72,6 +78,7 @@ std::string write_chains_h5(const std::string& path, const std::vector<Backbone>
   put("coords", H5T_NATIVE_FLOAT, {coords.size() / 15, 5, 3}, coords.data());
   put("offsets", H5T_NATIVE_INT64, {offsets.size()}, offsets.data());
   put("split", H5T_NATIVE_UINT8, {split.size()}, split.data());
+  if (with_dssp) put("dssp", H5T_NATIVE_UINT8, {dssp.size()}, dssp.data());
   hid_t str = H5Tcopy(H5T_C_S1);
   H5Tset_size(str, kName);
   put("names", str, {split.size()}, names.data());
@@ -163,6 +170,24 @@ std::string tiny_model() {
     o.min_length = 40, o.max_length = 200, o.hidden = 32, o.depth = 2, o.heads = 2;
     o.checkpoint_every = 10;
     o.train.steps = 10, o.train.batch_size = 4, o.train.warmup_steps = 2, o.train.lr = 1e-3;
+    dit::protein::train_protein_model(o);
+    return o.output;
+  }();
+  return path;
+}
+
+// The same, taking secondary structure (--secondary-structure), warm-started from tiny_model().
+std::string tiny_ss_model() {
+  static const std::string path = [] {
+    const std::string dir = temp_dir();
+    dit::protein::ProteinTrainOptions o;
+    o.data = write_chains_h5(dir + "/train_ss.h5", fixture_chains());
+    o.output = dir + "/tiny_ss.safetensors";
+    o.checkpoint = dir + "/tiny_ss.ckpt.safetensors";
+    o.min_length = 40, o.max_length = 200, o.hidden = 32, o.depth = 2, o.heads = 2;
+    o.secondary_structure = true, o.init = tiny_model();
+    o.checkpoint_every = 10;
+    o.train.steps = 4, o.train.batch_size = 4, o.train.warmup_steps = 1, o.train.lr = 1e-3;
     dit::protein::train_protein_model(o);
     return o.output;
   }();
@@ -435,6 +460,183 @@ TEST(ProteinCli, BatchJobShardsAndFlagsLikeImageJobs) {
   r = dit::test::run("batch " + job + " --dry-run");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("colour"), std::string::npos) << r.output;
+}
+
+}  // namespace
+
+namespace {
+
+// Secondary-structure conditioning (ProteinTrainOptions::secondary_structure): the training
+// chains carry the file's DSSP in 3 states, each chain's given with probability 1 - ss_dropout
+// as one-hot residue features after the positional ones.
+TEST(ProteinData, SecondaryStructureFeaturesAndDropout) {
+  const auto chains = fixture_chains();
+  const auto path = write_chains_h5(temp_dir() + "/chains_ss.h5", chains);
+  auto train = dit::protein::load_chains(path, 0, 8, 512);
+  ASSERT_FALSE(train.empty());
+  const auto& ss = train[0].ss;
+  ASSERT_EQ(static_cast<int64_t>(ss.size()), train[0].ca.size(0));
+  const auto expected = dit::protein::assign_secondary_structure(chains[0]);
+  size_t helix = 0;
+  for (size_t i = 0; i < ss.size(); ++i) {
+    EXPECT_EQ(ss[i], dit::protein::three_state(expected.dssp[i])) << "residue " << i;
+    helix += ss[i] == 'H';
+  }
+  EXPECT_GT(helix, 5u);  // the fixture has helices: the test can tell the states apart
+  const int64_t F = dit::protein::kResidueFeatures, L = train[0].ca.size(0);
+  auto gen = dit::sample_generator(5, 0);
+  dit::protein::ProteinData given(train, true, 0.0);
+  auto f = given.get(torch::tensor({0}, torch::kLong), gen).inputs.features[0];
+  ASSERT_EQ(f.size(1), F + dit::protein::kSsFeatures);
+  auto onehot = f.narrow(0, 0, L).narrow(1, F, 3);
+  EXPECT_TRUE(torch::equal(onehot.sum(1), torch::ones({L})));
+  for (int64_t i = 0; i < L; ++i)
+    EXPECT_EQ("HE-"[onehot[i].argmax().item<int64_t>()], ss[static_cast<size_t>(i)]) << "residue " << i;
+  dit::protein::ProteinData dropped(train, true, 1.0);
+  EXPECT_EQ(dropped.get(torch::tensor({0}, torch::kLong), gen).inputs.features[0].narrow(1, F, 3).abs().sum().item<float>(), 0.f);
+  // A file without dssp trains plain models, and refuses secondary structure naming a chain.
+  auto plain = dit::protein::load_chains(write_chains_h5(temp_dir() + "/chains_plain.h5", chains, false), 0, 8, 512);
+  EXPECT_TRUE(plain[0].ss.empty());
+  try {
+    dit::protein::ProteinData bad(plain, true, 0.2);
+    ADD_FAILURE() << "secondary structure without a dssp dataset";
+  } catch (const dit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(plain[0].name), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("dssp"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(dit::protein::ProteinData(train, true, 1.5), dit::Error);
+}
+
+// The warm start of a secondary-structure model from a file without it places the file's
+// columns by the token layout (the new columns zero): the new model computes exactly the file's
+// model, with or without a string; the setting survives the model file; requests are checked.
+TEST(ProteinModel, SecondaryStructureWarmStartEncodeAndFile) {
+  torch::manual_seed(4);
+  auto plain = dit::protein::make_protein_model(32, 2, 2, false, 0);
+  torch::NoGradGuard no_grad;
+  for (auto& p : plain->parameters()) p.normal_(0, 0.2);
+  const auto dir = temp_dir();
+  dit::protein::save_protein_model(dir + "/plain_ss_base.safetensors", *plain);
+  auto ss = dit::protein::make_protein_model(32, 2, 2, false, 2, true);
+  EXPECT_FALSE(dit::protein::takes_secondary_structure(*plain));
+  ASSERT_TRUE(dit::protein::takes_secondary_structure(*ss));
+  const auto summary = dit::protein::warm_start_protein_model(*ss, dir + "/plain_ss_base.safetensors");
+  EXPECT_NE(summary.find("residue features 17 -> 20"), std::string::npos) << summary;
+
+  ProteinDomain plain_domain, ss_domain({}, {}, true);
+  const std::string helix(12, 'H');
+  auto plain_in = plain_domain.encode({{12}, {20}});
+  auto ss_in = ss_domain.encode({{12, helix}, {20}});
+  ASSERT_EQ(ss_in.features.size(2), dit::protein::kResidueFeatures + dit::protein::kSsFeatures);
+  EXPECT_EQ(ss_in.features[0].narrow(0, 0, 12).select(1, dit::protein::kResidueFeatures).sum().item<float>(), 12.f);
+  EXPECT_EQ(ss_in.features[1].narrow(1, dit::protein::kResidueFeatures, 3).abs().sum().item<float>(), 0.f);
+  auto x = torch::randn({2, 20, 3}) * 0.5 * plain_in.mask.unsqueeze(-1).to(torch::kFloat);
+  auto t = torch::full({2}, 0.3);
+  plain->eval(), ss->eval();
+  auto before = plain->flow(x, t, plain_in);
+  EXPECT_TRUE(torch::allclose(ss->flow(x, t, ss_in), before, 1e-5, 1e-6));
+
+  ss->x_embedder->weight.normal_(0, 0.2);
+  auto strand_in = ss_domain.encode({{12, std::string(12, 'E')}, {20}});
+  auto helix_out = ss->flow(x, t, ss_in), strand_out = ss->flow(x, t, strand_in);
+  EXPECT_GT((helix_out[0] - strand_out[0]).abs().max().item<double>(), 1e-3);  // the string is read
+  dit::protein::save_protein_model(dir + "/ss.safetensors", *ss);
+  auto back = dit::protein::load_protein_model(dir + "/ss.safetensors");
+  EXPECT_TRUE(dit::protein::takes_secondary_structure(*back));
+  EXPECT_TRUE(torch::allclose(back->flow(x, t, ss_in), helix_out, 1e-6, 1e-7));
+
+  auto error_of = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const dit::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of([&] { plain_domain.encode({{12, helix}}); }).find("does not take"), std::string::npos);
+  EXPECT_NE(error_of([&] { ss_domain.encode({{13, helix}}); }).find("12 residues for a chain of 13"), std::string::npos);
+  EXPECT_NE(error_of([&] { ss_domain.encode({{12, "HHHHHHXHHHHH"}}); }).find("'X' at residue 7"), std::string::npos);
+  EXPECT_EQ(error_of([&] { ss_domain.encode({{12, "HHHH----??EE"}}); }), "no error");
+}
+
+// The bundled library (data/protein/ss-library.txt): real training chains' strings, cut or
+// padded to the length asked for, chosen by the seed; its composition is that of the training
+// chains (38.5% helix, 24.0% strand in the file's header).
+TEST(SecondaryStructureLibrary, BundledStringsByLengthAndSeed) {
+  dit::protein::SecondaryStructureLibrary library;
+  EXPECT_EQ(library.size(), 4224u);
+  for (int64_t L : {8, 40, 60, 100, 150, 300, 512}) {
+    const auto s = library.sample(L, 7);
+    ASSERT_EQ(static_cast<int64_t>(s.size()), L);
+    EXPECT_EQ(s.find_first_not_of("HEL"), std::string::npos) << s;
+    EXPECT_EQ(s, library.sample(L, 7));  // a function of the seed
+  }
+  double helix = 0, strand = 0;
+  int differ = 0;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    const auto s = library.sample(100, seed);
+    helix += static_cast<double>(std::count(s.begin(), s.end(), 'H')) / 100.0 / 200.0;
+    strand += static_cast<double>(std::count(s.begin(), s.end(), 'E')) / 100.0 / 200.0;
+    differ += s != library.sample(100, seed + 1000);
+  }
+  EXPECT_NEAR(helix, 0.385, 0.06);
+  EXPECT_NEAR(strand, 0.24, 0.06);
+  EXPECT_GT(differ, 190);
+
+  const std::string bad = temp_dir() + "/bad-ss.txt";
+  std::ofstream(bad) << "# comment\n5 H5\n6 H3X3\n";
+  try {
+    dit::protein::SecondaryStructureLibrary broken(bad);
+    ADD_FAILURE() << "a bad library loaded";
+  } catch (const dit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(bad + ":3"), std::string::npos) << e.what();
+  }
+  std::ofstream(bad) << "7 H5\n";
+  EXPECT_THROW(dit::protein::SecondaryStructureLibrary{bad}, dit::Error);
+}
+
+// dit protein sample --ss: a string, the library, or none; refused for a model without it and
+// for a string of another length, naming the option and writing nothing.
+TEST(ProteinCli, SampleConditionedOnSecondaryStructure) {
+  if (!have_cli()) GTEST_SKIP() << "dit CLI not built";
+  const std::string dir = temp_dir() + "/cli_ss";
+  fs::remove_all(dir);
+  const std::string h5 = temp_dir() + "/ss.h5";
+  fs::remove(h5);
+  const std::string ss = "LLHHHHHHHHHHLLEEEEEL";
+  auto r = dit::test::run("protein sample -m " + tiny_ss_model() + " --length 20 -n 2 --ss " + ss + " -o " + dir +
+                          " --h5 " + h5 + " --steps 2 --sampler euler -t 1 -q");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir + "/len20_1.pdb"));
+  EXPECT_NE(dit::test::read_bytes(h5).find(ss), std::string::npos);  // recorded in /parameters
+  r = dit::test::run("protein sample -m " + tiny_ss_model() + " --length 30 -n 1 --ss library -o " + dir +
+                     " --steps 2 --sampler euler -t 1 -q");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir + "/len30_0.pdb"));
+  r = dit::test::run("protein sample -m " + tiny_ss_model() + " --length 21 -n 1 --ss " + ss + " -o " + dir + "/x");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--ss: the string has 20 residues, --length asks for 21"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir + "/x/len21_0.pdb"));
+  r = dit::test::run("protein sample -m " + tiny_model() + " --length 20 -n 1 --ss " + ss + " -o " + dir + "/y");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("does not take secondary structure"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir + "/y/len20_0.pdb"));
+  // Batch jobs: [protein] secondary_structure = "library"; refused for a model without it.
+  const std::string job = dir + "/job.toml";
+  auto write_job = [&](const std::string& model) {
+    std::ofstream(job) << "domain = \"protein\"\nsamples = 2\nseed = 3\nthreads = 1\nmodel = \"" << model
+                       << "\"\noutput = \"" << dir << "/job.h5\"\n[sampler]\nname = \"euler\"\nsteps = 2\n"
+                       << "[protein]\nlengths = [24]\nrelax = false\nsecondary_structure = \"library\"\n";
+  };
+  write_job(tiny_ss_model());
+  r = dit::test::run("batch " + job);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir + "/job.h5"));
+  write_job(tiny_model());
+  fs::remove(dir + "/job.h5");
+  r = dit::test::run("batch " + job + " --dry-run");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("secondary_structure"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -163,7 +163,7 @@ TEST(TraceGuidance, GuidedSamplesHaveLowerTraceEnergy) {
   auto mean_energy = [&](double step) {
     TraceGuidance g;
     g.weight = step;
-    ProteinDomain domain(decode, g);
+    ProteinDomain domain(decode, g, takes_secondary_structure(*model));  // unconditioned
     Progress progress("", 0, false);
     auto out = generate(domain, *model, requests, sampling, progress);
     double sum = 0;
