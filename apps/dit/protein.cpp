@@ -29,7 +29,7 @@ struct SampleArgs {
   int64_t count = 10, steps = 100, chunk = 32;
   double shift = 3.0, diffusion = 1.0, noise_scale = 0.5;
   double rama = 2.0;
-  double guidance = 1.0, guidance_t_max = 0.8;
+  double guidance = 1.0, guidance_t_max = 0.8, ss_restraint = protein::TraceGuidance{}.secondary_structure;
   uint64_t seed = 42;
   int threads = 0;
   bool no_relax = false, quiet = false;
@@ -48,7 +48,7 @@ void run_sample(const SampleArgs& a) {
   decode.relax = !a.no_relax;
   decode.rama_restraint = a.rama;
   protein::TraceGuidance guidance;
-  guidance.weight = a.guidance, guidance.t_max = a.guidance_t_max;
+  guidance.weight = a.guidance, guidance.t_max = a.guidance_t_max, guidance.secondary_structure = a.ss_restraint;
   const bool takes_ss = protein::takes_secondary_structure(*model);
   protein::ProteinDomain domain(decode, guidance, takes_ss);
   // --ss: auto (the library when the model takes secondary structure), none, library, or a string.
@@ -124,6 +124,7 @@ void run_sample(const SampleArgs& a) {
                      {"diffusion", a.diffusion}, {"noise_scale", a.noise_scale}}},
         {"protein", {{"lengths", a.lengths}, {"per_length", a.count}, {"relax", !a.no_relax},
                      {"rama_restraint", a.rama}, {"trace_guidance", a.guidance}, {"trace_guidance_t_max", a.guidance_t_max},
+                     {"ss_restraint", a.ss_restraint},
                      {"secondary_structure", ss_source == "library" || ss_source == "none" ? ss_source : "given"}}},
         {"seeds", {{"seed", std::to_string(a.seed)}}}};
     if (ss_source != "none") {  // the string each sample was conditioned on, in sample order
@@ -234,6 +235,9 @@ void add_protein(CLI::App& app) {
                  "when the model takes it, else none), none, library (a real training chain's string of about "
                  "the length, per sample), or one letter per residue: H helix, E strand, L loop, ? free")
       ->capture_default_str();
+  s->add_option("--ss-restraint", a->ss_restraint,
+                 "Scale of the trace guidance's pull of H and E residues to helix and strand geometry (0: none)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   s->add_option("--ss-library", a->ss_library, "Secondary-structure library file (default: the bundled one)")
       ->check(CLI::ExistingFile);
   s->add_flag("--no-relax", a->no_relax, "Skip the restrained OpenMM relaxation of the rebuilt backbones");
@@ -282,6 +286,14 @@ void add_protein(CLI::App& app) {
       ->check(CLI::IsMember({"constant", "cosine"}));
   tr->add_option("--warmup", t->o.train.warmup_steps, "Warmup steps")->capture_default_str()->check(CLI::NonNegativeNumber);
   tr->add_option("--ema", t->o.train.ema_decay, "EMA decay")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
+  tr->add_option("--t-sampling", t->o.train.t_sampling,
+                 "Training times: logit-normal (sigmoid(mean + std n)) or uniform (more steps near the data, t = 0, "
+                 "where the local geometry is set)")
+      ->capture_default_str()->check(CLI::IsMember({"logit-normal", "uniform"}));
+  tr->add_option("--logit-mean", t->o.train.logit_mean, "Mean of the logit-normal times (< 0: nearer the data)")
+      ->capture_default_str();
+  tr->add_option("--logit-std", t->o.train.logit_std, "Spread of the logit-normal times")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   tr->add_option("--objective", t->o.train.objective, "flow-matching, shortcut or progressive")->capture_default_str();
   tr->add_option("--seed", t->o.train.seed, "Seed (weights, data order, noise)")->capture_default_str();
   tr->add_option("--checkpoint-every", t->o.checkpoint_every, "Steps between checkpoints")->capture_default_str()->check(CLI::PositiveNumber);

@@ -41,6 +41,9 @@ ProteinDomain::ProteinDomain(DecodeOptions options, TraceGuidance guidance, bool
     : impl_(std::make_unique<Impl>()) {
   if (!(guidance.weight >= 0 && guidance.weight <= 1))
     throw Error(fmt::format("protein: trace guidance weight {}, expected a number in [0, 1]", guidance.weight));
+  if (!(guidance.secondary_structure >= 0 && std::isfinite(guidance.secondary_structure)))
+    throw Error(fmt::format("protein: secondary-structure restraint scale {}, expected a finite number >= 0",
+                            guidance.secondary_structure));
   if (!(guidance.t_max >= 0 && guidance.t_max <= 1))
     throw Error(fmt::format("protein: trace guidance t_max {}, expected a number in [0, 1]", guidance.t_max));
   if (!(options.rama_restraint >= 0 && std::isfinite(options.rama_restraint)))
@@ -90,7 +93,13 @@ VelocityFn ProteinDomain::guide(VelocityFn velocity, const FlowInputs& inputs) c
   const CaPotential& potential = impl_->ca_potential();  // loaded now: errors before sampling
   std::vector<int64_t> lengths;
   for (int64_t b = 0; b < inputs.mask.size(0); ++b) lengths.push_back(inputs.mask[b].sum().item<int64_t>());
-  return [velocity = std::move(velocity), g, &potential, lengths](const torch::Tensor& x, const torch::Tensor& t) {
+  TraceRefinement refinement;
+  refinement.weights.secondary_structure = g.secondary_structure;
+  torch::Tensor ss;  // the requested states (H, E, L one-hot; zero where none), when the model takes them
+  if (impl_->secondary_structure && g.secondary_structure > 0)
+    ss = inputs.features.narrow(2, kResidueFeatures, kSsFeatures).to(torch::kCPU, torch::kFloat64);
+  return [velocity = std::move(velocity), g, &potential, lengths, refinement, ss](const torch::Tensor& x,
+                                                                                  const torch::Tensor& t) {
     auto v = velocity(x, t);
     if (t.numel() == 0 || t.max().item<double>() > g.t_max || t.min().item<double>() <= 0) return v;
     // The model's clean estimate x0 = x_t - t v (x_t = (1 - t) x0 + t eps, v = eps - x0), in
@@ -99,7 +108,7 @@ VelocityFn ProteinDomain::guide(VelocityFn velocity, const FlowInputs& inputs) c
     // On the CPU in float64 (a few hundred residues; the tables live there), whatever the model's device.
     auto tt = t.to(torch::kCPU, torch::kFloat64).reshape({-1, 1, 1});
     auto x0 = (x.to(torch::kCPU, torch::kFloat64) - tt * v.to(torch::kCPU, torch::kFloat64)) * kCoordScale;
-    auto shift = (refine_trace(x0, lengths, potential) - x0) * (g.weight / kCoordScale);  // model units
+    auto shift = (refine_trace(x0, lengths, potential, refinement, ss) - x0) * (g.weight / kCoordScale);  // model units
     return v - (shift / tt).to(v.device(), v.scalar_type());
   };
 }

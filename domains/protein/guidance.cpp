@@ -145,7 +145,7 @@ torch::Tensor trace_tau(const torch::Tensor& ca) {
 }
 
 torch::Tensor trace_energy(const torch::Tensor& ca, const std::vector<int64_t>& lengths, const CaPotential& potential,
-                           const TraceEnergyWeights& weights) {
+                           const TraceEnergyWeights& weights, const torch::Tensor& ss) {
   if (ca.dim() != 3 || ca.size(2) != 3 || static_cast<size_t>(ca.size(0)) != lengths.size())
     throw Error(fmt::format("trace_energy: ca has shape {}, expected [{}, N, 3]", c10::str(ca.sizes()), lengths.size()));
   const int64_t B = ca.size(0), N = ca.size(1);
@@ -163,6 +163,19 @@ torch::Tensor trace_energy(const torch::Tensor& ca, const std::vector<int64_t>& 
   auto theta = trace_theta(ca);  // [B, N-2], residues 1..N-2
   auto tau = trace_tau(ca);      // [B, N-3], CA(i-1..i+2) for i = 1..N-3
   e = e + weights.local * (lookup(potential.theta_tau, theta.narrow(1, 0, N - 3), tau) * real.narrow(1, 3, N - 3)).sum(1);
+  if (ss.defined() && weights.secondary_structure > 0) {
+    if (ss.dim() != 3 || ss.size(0) != B || ss.size(1) != N || ss.size(2) != 3)
+      throw Error(fmt::format("trace_energy: ss has shape {}, expected [{}, {}, 3]", c10::str(ss.sizes()), B, N));
+    auto s = ss.to(ca.scalar_type()) * real.unsqueeze(-1);
+    for (const auto& [state, g] : {std::pair{0, kHelixGeometry}, std::pair{1, kStrandGeometry}}) {
+      auto in = s.select(2, state);                                              // [B, N]
+      auto th = (theta - g.theta0) / g.sigma;                                    // residues 1..N-2
+      e = e + weights.secondary_structure * (0.5 * th.pow(2) * in.narrow(1, 1, N - 2)).sum(1);
+      auto both = in.narrow(1, 1, N - 3) * in.narrow(1, 2, N - 3);               // residues i, i+1 of tau(i)
+      auto dt = (tau - g.tau0) / kDeg;
+      e = e + weights.secondary_structure * (g.kappa * (1 - torch::cos(dt)) * both).sum(1);
+    }
+  }
   if (N < 5) return e;
   e = e + weights.local *
               (lookup(potential.tau_tau, tau.narrow(1, 0, N - 4), tau.narrow(1, 1, N - 4)) * real.narrow(1, 4, N - 4)).sum(1);
@@ -170,12 +183,12 @@ torch::Tensor trace_energy(const torch::Tensor& ca, const std::vector<int64_t>& 
 }
 
 torch::Tensor refine_trace(const torch::Tensor& ca, const std::vector<int64_t>& lengths, const CaPotential& potential,
-                           const TraceRefinement& options) {
+                           const TraceRefinement& options, const torch::Tensor& ss) {
   torch::AutoGradMode grad_mode(true);
   auto y = ca.to(torch::kFloat64).detach().clone();
   for (int64_t k = 0; k < options.iterations; ++k) {
     y.requires_grad_(true);
-    auto energy = trace_energy(y, lengths, potential, options.weights).sum();
+    auto energy = trace_energy(y, lengths, potential, options.weights, ss).sum();
     auto g = torch::nan_to_num(torch::autograd::grad({energy}, {y})[0], 0.0, 0.0, 0.0);
     auto move = g * options.rate;
     // At most max_move per residue and iteration: a far-off estimate moves, it does not jump.

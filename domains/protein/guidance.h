@@ -39,12 +39,28 @@ struct TraceEnergyWeights {
   double bond = 25.0;    // kT / A^2 (0.2 A off: 1 kT)
   double clash = 10.0;   // kT / A^2
   double local = 1.0;    // scales both tables
+  double secondary_structure = 1.0;  // scales the restraints of a requested secondary structure
 };
 
+// Restraints of a requested secondary structure (ss [B, N, 3], one-hot H, E, L per residue, all
+// zero where not given), on the C-alpha trace's virtual angle theta(i) of an H or E residue and
+// virtual dihedral tau(i) = CA(i-1..i+2) where residues i and i+1 are both H or both E:
+//   E = (theta - theta0)^2 / (2 sigma^2) + kappa (1 - cos(tau - tau0))
+// helix theta0 91 deg, sigma 8, tau0 50 deg, kappa 8; strand theta0 120, sigma 12, tau0 -170,
+// kappa 4 (the C-alpha geometry of alpha helices and beta strands, as in C-alpha models since
+// Levitt 1976; the handedness is in tau: a left-handed helix, tau -50, costs 9.4 kT per dihedral).
+struct SecondaryStructureGeometry {
+  double theta0, sigma, tau0, kappa;
+};
+constexpr SecondaryStructureGeometry kHelixGeometry{91.0, 8.0, 50.0, 8.0};
+constexpr SecondaryStructureGeometry kStrandGeometry{120.0, 12.0, -170.0, 4.0};
+
 // Per-chain energies [B] (kT) of C-alpha traces ca [B, N, 3] (angstrom, float64) whose first
-// lengths[b] residues are real (the rest padding, ignored). Differentiable in ca.
+// lengths[b] residues are real (the rest padding, ignored); `ss` (optional) as above.
+// Differentiable in ca.
 torch::Tensor trace_energy(const torch::Tensor& ca, const std::vector<int64_t>& lengths,
-                           const CaPotential& potential, const TraceEnergyWeights& weights = {});
+                           const CaPotential& potential, const TraceEnergyWeights& weights = {},
+                           const torch::Tensor& ss = {});
 
 // Gradient descent on trace_energy: `iterations` steps of rate x gradient (A^2 / kT), each
 // residue moving at most max_move A per step. Stable for the default weights: the stiffest
@@ -57,7 +73,8 @@ struct TraceRefinement {
   TraceEnergyWeights weights;
 };
 torch::Tensor refine_trace(const torch::Tensor& ca, const std::vector<int64_t>& lengths,
-                           const CaPotential& potential, const TraceRefinement& options = {});
+                           const CaPotential& potential, const TraceRefinement& options = {},
+                           const torch::Tensor& ss = {});
 
 // The local features of chains ca [..., N, 3]: theta [..., N - 2] (at residues 1..N-2) and tau
 // [..., N - 3] (CA(i-1..i+2) for i = 1..N-3), in degrees.

@@ -102,11 +102,16 @@ struct DecodeOptions {
 // non-neighbour CA-CA closer than 4 A, and a knowledge-based potential of the local trace
 // geometry, virtual angles and dihedrals, -ln p from training chains,
 // data/protein/ca-potential.txt), and the velocity is replaced by the one that points at
-// x0 + weight (refined - x0). weight 0: the model alone.
+// x0 + weight (refined - x0). weight 0: the model alone. With a requested secondary structure the
+// energy also holds helix and strand residues to their trace geometry (`secondary_structure`).
 struct TraceGuidance {
   static constexpr double kDefaultWeight = 0.0;
   double weight = kDefaultWeight;
   double t_max = 0.5;
+  // Scale of the restraints that pull residues with a requested secondary structure (H, E) to the
+  // C-alpha geometry of helices and strands (domains/protein/guidance.h); 0: the energy ignores
+  // the request. Acts only with weight > 0 and a secondary-structure model.
+  double secondary_structure = 1.0;
   std::string potential;  // empty: data_dir()/protein/ca-potential.txt
 };
 

@@ -25,6 +25,8 @@ Metrics (per method x length, and "all" pooled over lengths)
   Rg         radius of gyration of CA (A), mean +/- sd over structures; Rg/ref = Rg / (2.2 N^0.38).
   TM pair    diversity: mean TM-score over all pairs i<j of the same length, `TMalign i j`, the score
              "normalized by length of Chain_1" (structure i). Lower = more diverse.
+  SS agree   with --ss-h5 (the --h5 file of the run): per model structure, the fraction of residues whose
+             mkdssp 3-state letter is the letter it was conditioned on (dit protein sample --ss).
   novelty    for each structure, the max TM-score (normalized by the structure itself, Chain_1) over a
              fixed random subset of --novelty-ref TRAINING chains (split 0) with length within +/-30% of
              L (the same subset for every method); mean over structures. Lower = more novel.
@@ -169,6 +171,8 @@ def main():
     ap.add_argument("--no-real", action="store_true")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--keep", help="keep the written PDB files in this folder")
+    ap.add_argument("--ss-h5", help="the --h5 file of the sampling run: adds the SS agree column (mkdssp's "
+                    "3 states against the strings the samples were conditioned on, dit protein sample --ss)")
     args = ap.parse_args()
     if args.quick:
         args.n = min(args.n, 3)
@@ -191,6 +195,19 @@ def main():
         random_walk.write_pdb(pdb, xyz, seq)
         items.append(dict(method=method, length=L, name=name, src=src or pdb, pdb=pdb, xyz=xyz, n_res=len(xyz)))
 
+    ss_given = {}  # sample name -> the string it was conditioned on
+    if args.ss_h5:
+        import h5py
+        with h5py.File(args.ss_h5, "r") as h:
+            par = h["parameters/protein"].attrs
+            strings = [x.decode() if isinstance(x, bytes) else str(x) for x in par.get("secondary_structure_strings", [])]
+            lengths_run, per_length = [int(x) for x in par["lengths"]], int(par["per_length"])
+        k = 0
+        for L in lengths_run:
+            for i in range(per_length):
+                if k < len(strings):
+                    ss_given["len%d_%d" % (L, i)] = strings[k]
+                k += 1
     if args.samples:
         for p in list_samples(args.samples):
             xyz, seq = read_pdb(p)
@@ -257,6 +274,11 @@ def main():
                 it["helix"] = sum(c in HELIX for c in ss) / n
                 it["strand"] = sum(c in STRAND for c in ss) / n
                 it["coil"] = 1.0 - it["helix"] - it["strand"]
+                given = ss_given.get(it["name"]) if it["method"] == "model" else None
+                if given and len(given) == n:
+                    three = ["H" if c in HELIX else "E" if c in STRAND else "L" for c in ss]
+                    scored = [(a, b) for a, b in zip(given.replace("-", "L"), three) if a != "?"]
+                    it["ss_agree"] = sum(a == b for a, b in scored) / max(1, len(scored))
         for fu, k in fut_check.items():
             items[k]["pass"] = 1.0 if fu.result() else 0.0
         pair_tm = {}
@@ -288,36 +310,42 @@ def main():
                 rg_mean=float(rg.mean()), rg_sd=float(rg.std(ddof=1)) if len(rg) > 1 else 0.0,
                 rg_ref=mean("rg_ref"),
                 tm_pair=float(np.nanmean(pairs)) if pairs else float("nan"), n_pairs=len(pairs),
-                novelty=mean("novelty") if any("novelty" in it for it in sel) else float("nan")))
+                novelty=mean("novelty") if any("novelty" in it for it in sel) else float("nan"),
+                ss_agree=mean("ss_agree") if any("ss_agree" in it for it in sel) else float("nan")))
     cmd = "/usr/bin/python3 " + " ".join(shlex.quote(a) for a in sys.argv)
     base = args.out[:-3] if args.out.endswith(".md") else args.out
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     hdr = ["method", "length", "n", "pass", "helix", "strand", "coil", "Rg (A)", "Rg/ref", "TM pair", "novelty"]
+    if ss_given:
+        hdr.append("SS agree")
     with open(args.out, "w") as o:
         o.write("<!-- written by scripts/protein/eval.py; %s -->\n\n" % time.strftime("%Y-%m-%d %H:%M"))
         o.write("| " + " | ".join(hdr) + " |\n|" + "|".join(["---"] * len(hdr)) + "|\n")
         for r in rows:
-            o.write("| %s | %s | %d | %s | %s | %s | %s | %.1f ± %.1f | %s | %s | %s |\n" % (
+            o.write("| %s | %s | %d | %s | %s | %s | %s | %.1f ± %.1f | %s | %s | %s |%s\n" % (
                 r["method"], r["length"], r["n"], fmt(r["pass_frac"]), fmt(r["helix"]), fmt(r["strand"]),
-                fmt(r["coil"]), r["rg_mean"], r["rg_sd"], fmt(r["rg_ref"]), fmt(r["tm_pair"]), fmt(r["novelty"])))
+                fmt(r["coil"]), r["rg_mean"], r["rg_sd"], fmt(r["rg_ref"]), fmt(r["tm_pair"]), fmt(r["novelty"]),
+                (" %s |" % fmt(r["ss_agree"])) if ss_given else ""))
         o.write("\nhelix/strand/coil: mkdssp 3-state fractions (H,G,I / E,B / rest), mean over structures; "
                 "Rg: CA radius of gyration, mean ± sd; Rg/ref: Rg / (2.2 N^0.38); TM pair: mean pairwise "
                 "TM-score (TMalign, normalized by Chain_1) within a length; novelty: mean over structures of "
                 "the max TM-score to %s training chains of length within ±30%% (fixed subset per length); "
-                "pass: fraction with `dit check` exit 0 (- = not run). real = held-out chains of length L ± 5.\n"
-                % ("/".join(str(len(refs[L])) for L in lengths)))
+                "pass: fraction with `dit check` exit 0 (- = not run). real = held-out chains of length L ± 5.%s\n"
+                % ("/".join(str(len(refs[L])) for L in lengths),
+                   " SS agree: fraction of residues whose mkdssp 3-state letter is the one the sample was "
+                   "conditioned on (--ss-h5; '?' residues left out)." if ss_given else ""))
         fails = sum(r["dssp_failed"] for r in rows if r["length"] == "all")
         if fails:
             o.write("\nmkdssp failed on %d structures (left out of the DSSP columns).\n" % fails)
         o.write("\nCommand: `%s` (%.0f s, %d workers)\n" % (cmd, t_jobs, args.workers))
     keys = ["method", "length", "n", "pass_frac", "helix", "strand", "coil", "rg_mean", "rg_sd", "rg_ref",
-            "tm_pair", "n_pairs", "novelty", "dssp_failed"]
+            "tm_pair", "n_pairs", "novelty", "dssp_failed", "ss_agree"]
     with open(base + ".tsv", "w") as o:
         o.write("\t".join(keys) + "\n")
         for r in rows:
             o.write("\t".join("" if r[k] is None else (("%.4f" % r[k]) if isinstance(r[k], float) else str(r[k]))
                               for k in keys) + "\n")
-    skeys = ["method", "length", "name", "n_res", "pass", "helix", "strand", "coil", "rg", "novelty", "src"]
+    skeys = ["method", "length", "name", "n_res", "pass", "helix", "strand", "coil", "rg", "novelty", "ss_agree", "src"]
     with open(base + ".samples.tsv", "w") as o:
         o.write("\t".join(skeys) + "\n")
         for it in items:

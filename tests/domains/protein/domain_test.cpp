@@ -18,6 +18,7 @@
 
 #include "domains/protein/data.h"
 #include "domains/protein/dssp.h"
+#include "domains/protein/guidance.h"
 #include "domains/protein/model.h"
 #include "tests/apps/run_cli.h"
 #include "tests/file_bytes.h"
@@ -557,6 +558,41 @@ TEST(ProteinModel, SecondaryStructureWarmStartEncodeAndFile) {
   EXPECT_NE(error_of([&] { ss_domain.encode({{13, helix}}); }).find("12 residues for a chain of 13"), std::string::npos);
   EXPECT_NE(error_of([&] { ss_domain.encode({{12, "HHHHHHXHHHHH"}}); }).find("'X' at residue 7"), std::string::npos);
   EXPECT_EQ(error_of([&] { ss_domain.encode({{12, "HHHH----??EE"}}); }), "no error");
+}
+
+// The trace guidance reads the requested states from the inputs: with a helix requested, the
+// guided traces sit nearer helical geometry (lower restraint energy) than with the restraint off.
+TEST(ProteinDomain, TraceGuidancePullsRequestedHelicesToHelixGeometry) {
+  dit::set_threads(1);
+  auto net = dit::protein::load_protein_model(tiny_ss_model());
+  ASSERT_TRUE(dit::protein::takes_secondary_structure(*net));
+  dit::FlowSampling sampling;
+  sampling.sampler = "euler", sampling.options.steps = 10, sampling.seed = 4;
+  dit::Progress silent;
+  const std::string helix(30, 'H');
+  const std::vector<ProteinRequest> requests(2, ProteinRequest{30, helix});
+  dit::protein::DecodeOptions trace_only;
+  trace_only.relax = false;
+  auto restraint_energy = [&](double scale) {
+    dit::protein::TraceGuidance g;
+    g.weight = 1.0, g.t_max = 1.0, g.secondary_structure = scale;
+    ProteinDomain domain(trace_only, g, true);
+    double sum = 0;
+    for (const auto& s : dit::generate(domain, *net, requests, sampling, silent)) {
+      auto ca = torch::empty({1, 30, 3}, torch::kFloat64);
+      for (int64_t r = 0; r < 30; ++r)
+        for (int k = 0; k < 3; ++k) ca[0][r][k] = s.structure.ca[r][k];
+      auto ss = torch::zeros({1, 30, 3}, torch::kFloat64);
+      ss.select(2, 0).fill_(1.0);
+      dit::protein::TraceEnergyWeights only_ss;
+      only_ss.bond = only_ss.clash = only_ss.local = 0;
+      sum += dit::protein::trace_energy(ca, {30}, dit::protein::load_ca_potential(dit::data_dir() + "/protein/ca-potential.txt"),
+                                        only_ss, ss).item<double>();
+    }
+    return sum / 2;
+  };
+  const double off = restraint_energy(0.0), on = restraint_energy(1.0);
+  EXPECT_LT(on, 0.5 * off) << "restraint off " << off << " kT, on " << on << " kT";
 }
 
 // The bundled library (data/protein/ss-library.txt): real training chains' strings, cut or

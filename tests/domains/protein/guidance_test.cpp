@@ -142,6 +142,44 @@ TEST(CaPotential, GradientMatchesFiniteDifferences) {
   EXPECT_LT(worst, 1e-4 * scale);  // bilinear cells: exact away from cell edges
 }
 
+// The secondary-structure restraints: an ideal right-handed helix labelled H costs almost
+// nothing (< 0.1 kT per residue), its mirror image (a left-handed helix) 9.4 kT per labelled
+// dihedral; labelled E, the helix pays the strand terms; a refinement of a random walk
+// labelled H turns it towards helical theta and tau; loop labels (L) and no labels add nothing.
+TEST(CaPotential, SecondaryStructureRestraints) {
+  const int64_t n = 20;
+  auto ss_of = [&](int state) {
+    auto ss = torch::zeros({1, n, 3}, torch::kFloat64);
+    ss.select(2, state).fill_(1.0);
+    return ss;
+  };
+  TraceEnergyWeights only_ss;
+  only_ss.bond = only_ss.clash = only_ss.local = 0;
+  auto energy = [&](const torch::Tensor& ca, const torch::Tensor& ss) {
+    return trace_energy(ca.unsqueeze(0), {n}, potential(), only_ss, ss).item<double>();
+  };
+  auto right = helix(n), left = helix(n);
+  left.select(1, 0).neg_();  // mirror image
+  EXPECT_LT(energy(right, ss_of(0)) / n, 0.1);
+  // tau -50 against +50: kappa (1 - cos 100 deg) = 9.4 kT per labelled dihedral.
+  EXPECT_NEAR(energy(left, ss_of(0)) / (n - 3), 8.0 * (1 - std::cos(100.0 * M_PI / 180.0)), 0.5);
+  // Labelled E, a helix pays theta 91 against 120 (2.9 kT per residue) and tau 50 against -170
+  // (7.1 kT per dihedral): 175 kT here.
+  EXPECT_NEAR(energy(right, ss_of(1)), 18 * 2.92 + 17 * 4.0 * (1 - std::cos(140.0 * M_PI / 180.0)), 5.0);
+  EXPECT_EQ(energy(right, ss_of(2)), 0.0);
+  EXPECT_EQ(energy(right, torch::zeros({1, n, 3}, torch::kFloat64)), 0.0);
+  EXPECT_THROW(trace_energy(right.unsqueeze(0), {n}, potential(), only_ss, torch::zeros({1, n, 2})), Error);
+
+  // The guidance's refinement (50 steps, the default weights) of a random walk labelled H at
+  // least halves the restraint energy, and more than the refinement without the label does.
+  auto walk = random_walk(n, 5);
+  auto refined = [&](const torch::Tensor& ss) { return refine_trace(walk.unsqueeze(0), {n}, potential(), {}, ss)[0]; };
+  const auto with = refined(ss_of(0)), without = refined(torch::Tensor());
+  EXPECT_LT(energy(with, ss_of(0)), 0.5 * energy(walk, ss_of(0)))
+      << energy(walk, ss_of(0)) << " -> " << energy(with, ss_of(0));
+  EXPECT_LT(energy(with, ss_of(0)), energy(without, ss_of(0)) - 10.0);
+}
+
 TEST(CaPotential, PaddingIsIgnored) {
   auto ca = random_walk(10, 5);
   auto padded = torch::cat({ca, torch::full({4, 3}, 100.0, torch::kFloat64)}).unsqueeze(0);
