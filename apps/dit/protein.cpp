@@ -17,10 +17,11 @@ namespace {
 
 namespace fs = dit::fs;
 
-// The defaults of `dit protein sample` (docs/protein.md, "Defaults"): low-temperature SDE
-// sampling with the trace guidance and the Ramachandran restraint, the settings that pass most
-// often with the bundled model (42% of 24 backbones at seed 11, against 0% for the model alone
-// with Euler). The library's defaults (TraceGuidance, DecodeOptions) stay at the model alone.
+// The defaults of `dit protein sample` (docs/protein.md): low-temperature SDE sampling with the
+// trace guidance, its secondary-structure restraints on a string from the library, and the
+// Ramachandran restraint, the settings that pass most often with the bundled model (15 of 24
+// backbones at seed 11; 10 without the strings; 0 for the model alone). The library's defaults
+// (TraceGuidance, DecodeOptions, ProteinRequest) stay at the model alone.
 struct SampleArgs {
   std::string model, out = "backbones", h5, sampler = "euler-maruyama", grid = "uniform";
   std::string ss = "auto", ss_library;
@@ -51,11 +52,15 @@ void run_sample(const SampleArgs& a) {
   guidance.weight = a.guidance, guidance.t_max = a.guidance_t_max, guidance.secondary_structure = a.ss_restraint;
   const bool takes_ss = protein::takes_secondary_structure(*model);
   protein::ProteinDomain domain(decode, guidance, takes_ss);
-  // --ss: auto (the library when the model takes secondary structure), none, library, or a string.
-  const std::string ss_source = a.ss == "auto" ? (takes_ss ? "library" : "none") : a.ss;
-  if (ss_source != "none" && !takes_ss)
-    throw Error(fmt::format("--ss {}: {} does not take secondary structure (train one with dit protein train "
-                            "--secondary-structure)", a.ss, model_path));
+  // --ss: auto (the library when the model takes secondary structure or the guidance's restraints
+  // act on it), none, library, or a string.
+  const bool restrained = a.guidance > 0 && a.ss_restraint > 0;
+  const std::string ss_source = a.ss == "auto" ? (takes_ss || restrained ? "library" : "none") : a.ss;
+  // A model without secondary-structure inputs gets the string through the trace guidance alone.
+  if (ss_source != "none" && !takes_ss && !restrained)
+    throw Error(fmt::format("--ss {}: {} does not take secondary structure as input, and without "
+                            "--trace-guidance and --ss-restraint above 0 the string would do nothing", a.ss,
+                            model_path));
   if (ss_source != "none" && ss_source != "library")
     for (auto L : a.lengths)
       if (static_cast<int64_t>(ss_source.size()) != L)
@@ -231,8 +236,9 @@ void add_protein(CLI::App& app) {
                  "(docs/protein.md); 0: none")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   s->add_option("--ss", a->ss,
-                 "Secondary structure to condition on (models trained with --secondary-structure): auto (library "
-                 "when the model takes it, else none), none, library (a real training chain's string of about "
+                 "Secondary structure to condition on, as the model's input (models trained with "
+                 "--secondary-structure) and through the trace guidance's restraints (--ss-restraint): auto "
+                 "(library when either acts, else none), none, library (a real training chain's string of about "
                  "the length, per sample), or one letter per residue: H helix, E strand, L loop, ? free")
       ->capture_default_str();
   s->add_option("--ss-restraint", a->ss_restraint,

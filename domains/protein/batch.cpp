@@ -68,8 +68,9 @@ class ProteinBatchDomain : public jobs::BatchDomain {
     model_path_ = job.model.empty() ? default_protein_model_path() : job.model;
     model_ = load_protein_model(model_path_);
     const bool takes_ss = takes_secondary_structure(*model_);
-    if (ss_library_ && !takes_ss)
-      throw Error(fmt::format("{} secondary_structure: {} does not take secondary structure", where, model_path_));
+    if (ss_library_ && !takes_ss && !(guidance.weight > 0 && guidance.secondary_structure > 0))
+      throw Error(fmt::format("{} secondary_structure: {} does not take secondary structure as input, and "
+                              "without trace_guidance above 0 the strings would do nothing", where, model_path_));
     if (ss_library_) library_ = std::make_unique<SecondaryStructureLibrary>();
     domain_ = std::make_unique<ProteinDomain>(decode, guidance, takes_ss);
     place_for_sampling(*model_, Placement{job.device, job.dtype}, job.path + ": device",

@@ -69,7 +69,11 @@ FlowInputs ProteinDomain::encode(const std::vector<ProteinRequest>& requests) co
   in.cond = torch::zeros({B, kCondFeatures});
   for (int64_t i = 0; i < B; ++i) {
     const int64_t L = requests[i].length;
-    in.features[i].copy_(residue_features(L, N, ss, requests[i].secondary_structure));
+    const auto& given = requests[i].secondary_structure;
+    // A model without secondary-structure inputs gets the string through the guidance only
+    // (guide_requests); it is checked here all the same (length, letters).
+    if (!ss && !given.empty()) residue_features(L, L, true, given);
+    in.features[i].copy_(residue_features(L, N, ss, ss ? given : std::string()));
     in.mask[i].narrow(0, 0, L).fill_(true);
     in.cond[i].copy_(length_condition(L));
   }
@@ -88,6 +92,29 @@ void ProteinDomain::project(torch::Tensor& x, double t, const FlowInputs& inputs
 }
 
 VelocityFn ProteinDomain::guide(VelocityFn velocity, const FlowInputs& inputs) const {
+  torch::Tensor ss;  // the requested states (H, E, L one-hot; zero where none), when the model takes them
+  if (impl_->secondary_structure)
+    ss = inputs.features.narrow(2, kResidueFeatures, kSsFeatures).to(torch::kCPU, torch::kFloat64);
+  return guide_with(std::move(velocity), inputs, ss);
+}
+
+VelocityFn ProteinDomain::guide_requests(VelocityFn velocity, const FlowInputs& inputs,
+                                         const std::vector<ProteinRequest>& requests) const {
+  if (impl_->secondary_structure || !inputs.rows.defined()) return guide(std::move(velocity), inputs);
+  // A model without secondary-structure inputs: the requested strings reach the restraints here.
+  const int64_t B = inputs.mask.size(0), N = inputs.mask.size(1);
+  torch::Tensor ss;
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& given = requests.at(static_cast<size_t>(inputs.rows[b].item<int64_t>())).secondary_structure;
+    if (given.empty()) continue;
+    if (!ss.defined()) ss = torch::zeros({B, N, kSsFeatures}, torch::kFloat64);
+    ss[b].copy_(residue_features(static_cast<int64_t>(given.size()), N, true, given)
+                    .narrow(1, kResidueFeatures, kSsFeatures));
+  }
+  return guide_with(std::move(velocity), inputs, ss);
+}
+
+VelocityFn ProteinDomain::guide_with(VelocityFn velocity, const FlowInputs& inputs, torch::Tensor ss) const {
   const TraceGuidance g = impl_->guidance;
   if (g.weight <= 0) return velocity;
   const CaPotential& potential = impl_->ca_potential();  // loaded now: errors before sampling
@@ -95,9 +122,7 @@ VelocityFn ProteinDomain::guide(VelocityFn velocity, const FlowInputs& inputs) c
   for (int64_t b = 0; b < inputs.mask.size(0); ++b) lengths.push_back(inputs.mask[b].sum().item<int64_t>());
   TraceRefinement refinement;
   refinement.weights.secondary_structure = g.secondary_structure;
-  torch::Tensor ss;  // the requested states (H, E, L one-hot; zero where none), when the model takes them
-  if (impl_->secondary_structure && g.secondary_structure > 0)
-    ss = inputs.features.narrow(2, kResidueFeatures, kSsFeatures).to(torch::kCPU, torch::kFloat64);
+  if (g.secondary_structure <= 0) ss = torch::Tensor();
   return [velocity = std::move(velocity), g, &potential, lengths, refinement, ss](const torch::Tensor& x,
                                                                                   const torch::Tensor& t) {
     auto v = velocity(x, t);

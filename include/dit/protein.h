@@ -132,7 +132,8 @@ class SecondaryStructureLibrary {
 
 // The protein domain over the one pipeline (dit::generate). Registered as "protein".
 // `secondary_structure`: the model takes residue secondary structure (takes_secondary_structure);
-// requests that give none are encoded as not given.
+// requests that give none are encoded as not given. For a model without it, a request's string
+// acts through the trace guidance's restraints only (TraceGuidance::secondary_structure).
 class ProteinDomain final : public StructureDomain<ProteinRequest, Backbone> {
  public:
   explicit ProteinDomain(DecodeOptions options = {}, TraceGuidance guidance = {},
@@ -146,6 +147,10 @@ class ProteinDomain final : public StructureDomain<ProteinRequest, Backbone> {
   void project(torch::Tensor& x, double t, const FlowInputs& inputs) const override;
   // The trace guidance above (the velocity unchanged when its step is 0).
   VelocityFn guide(VelocityFn velocity, const FlowInputs& inputs) const override;
+  // The same, with the requests' secondary structure for the restraints also when the model
+  // does not take it as input (the string then acts through the guidance alone).
+  VelocityFn guide_requests(VelocityFn velocity, const FlowInputs& inputs,
+                            const std::vector<ProteinRequest>& requests) const override;
   std::vector<Backbone> decode(const torch::Tensor& x0, const FlowInputs& inputs,
                                const std::vector<ProteinRequest>& requests) const override;
   // What decode does to one sampled trace: N, C, O rebuilt from the C-alpha trace `ca`
@@ -155,6 +160,7 @@ class ProteinDomain final : public StructureDomain<ProteinRequest, Backbone> {
   CheckReport check(const Backbone& backbone) const override { return check_backbone(backbone); }
 
  private:
+  VelocityFn guide_with(VelocityFn velocity, const FlowInputs& inputs, torch::Tensor ss) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -554,45 +554,49 @@ TEST(ProteinModel, SecondaryStructureWarmStartEncodeAndFile) {
     }
     return std::string("no error");
   };
-  EXPECT_NE(error_of([&] { plain_domain.encode({{12, helix}}); }).find("does not take"), std::string::npos);
+  // A model without the inputs: the string is checked, and left to the guidance (guide_requests).
+  EXPECT_EQ(plain_domain.encode({{12, helix}}).features.size(2), dit::protein::kResidueFeatures);
+  EXPECT_NE(error_of([&] { plain_domain.encode({{13, helix}}); }).find("12 residues for a chain of 13"), std::string::npos);
   EXPECT_NE(error_of([&] { ss_domain.encode({{13, helix}}); }).find("12 residues for a chain of 13"), std::string::npos);
   EXPECT_NE(error_of([&] { ss_domain.encode({{12, "HHHHHHXHHHHH"}}); }).find("'X' at residue 7"), std::string::npos);
   EXPECT_EQ(error_of([&] { ss_domain.encode({{12, "HHHH----??EE"}}); }), "no error");
 }
 
-// The trace guidance reads the requested states from the inputs: with a helix requested, the
-// guided traces sit nearer helical geometry (lower restraint energy) than with the restraint off.
+// The trace guidance reads the requested states (from the inputs of a model that takes them,
+// from the requests for one that does not): with a helix requested, the guided traces sit nearer
+// helical geometry (lower restraint energy) than with the restraint off.
 TEST(ProteinDomain, TraceGuidancePullsRequestedHelicesToHelixGeometry) {
   dit::set_threads(1);
-  auto net = dit::protein::load_protein_model(tiny_ss_model());
-  ASSERT_TRUE(dit::protein::takes_secondary_structure(*net));
+  const auto potential = dit::protein::load_ca_potential(dit::data_dir() + "/protein/ca-potential.txt");
   dit::FlowSampling sampling;
   sampling.sampler = "euler", sampling.options.steps = 10, sampling.seed = 4;
   dit::Progress silent;
-  const std::string helix(30, 'H');
-  const std::vector<ProteinRequest> requests(2, ProteinRequest{30, helix});
+  const std::vector<ProteinRequest> requests(2, ProteinRequest{30, std::string(30, 'H')});
   dit::protein::DecodeOptions trace_only;
   trace_only.relax = false;
-  auto restraint_energy = [&](double scale) {
-    dit::protein::TraceGuidance g;
-    g.weight = 1.0, g.t_max = 1.0, g.secondary_structure = scale;
-    ProteinDomain domain(trace_only, g, true);
-    double sum = 0;
-    for (const auto& s : dit::generate(domain, *net, requests, sampling, silent)) {
-      auto ca = torch::empty({1, 30, 3}, torch::kFloat64);
-      for (int64_t r = 0; r < 30; ++r)
-        for (int k = 0; k < 3; ++k) ca[0][r][k] = s.structure.ca[r][k];
-      auto ss = torch::zeros({1, 30, 3}, torch::kFloat64);
-      ss.select(2, 0).fill_(1.0);
-      dit::protein::TraceEnergyWeights only_ss;
-      only_ss.bond = only_ss.clash = only_ss.local = 0;
-      sum += dit::protein::trace_energy(ca, {30}, dit::protein::load_ca_potential(dit::data_dir() + "/protein/ca-potential.txt"),
-                                        only_ss, ss).item<double>();
-    }
-    return sum / 2;
-  };
-  const double off = restraint_energy(0.0), on = restraint_energy(1.0);
-  EXPECT_LT(on, 0.5 * off) << "restraint off " << off << " kT, on " << on << " kT";
+  for (const auto& model : {tiny_ss_model(), tiny_model()}) {
+    auto net = dit::protein::load_protein_model(model);
+    const bool takes = dit::protein::takes_secondary_structure(*net);
+    auto restraint_energy = [&](double scale) {
+      dit::protein::TraceGuidance g;
+      g.weight = 1.0, g.t_max = 1.0, g.secondary_structure = scale;
+      ProteinDomain domain(trace_only, g, takes);
+      double sum = 0;
+      for (const auto& s : dit::generate(domain, *net, requests, sampling, silent)) {
+        auto ca = torch::empty({1, 30, 3}, torch::kFloat64);
+        for (int64_t r = 0; r < 30; ++r)
+          for (int k = 0; k < 3; ++k) ca[0][r][k] = s.structure.ca[r][k];
+        auto ss = torch::zeros({1, 30, 3}, torch::kFloat64);
+        ss.select(2, 0).fill_(1.0);
+        dit::protein::TraceEnergyWeights only_ss;
+        only_ss.bond = only_ss.clash = only_ss.local = 0;
+        sum += dit::protein::trace_energy(ca, {30}, potential, only_ss, ss).item<double>();
+      }
+      return sum / 2;
+    };
+    const double off = restraint_energy(0.0), on = restraint_energy(1.0);
+    EXPECT_LT(on, 0.5 * off) << model << ": restraint off " << off << " kT, on " << on << " kT";
+  }
 }
 
 // The bundled library (data/protein/ss-library.txt): real training chains' strings, cut or
@@ -653,11 +657,19 @@ TEST(ProteinCli, SampleConditionedOnSecondaryStructure) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("--ss: the string has 20 residues, --length asks for 21"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir + "/x/len21_0.pdb"));
-  r = dit::test::run("protein sample -m " + tiny_model() + " --length 20 -n 1 --ss " + ss + " -o " + dir + "/y");
+  // A model without the inputs takes the string through the trace guidance only; without the
+  // guidance the string would do nothing, and is refused.
+  r = dit::test::run("protein sample -m " + tiny_model() + " --length 20 -n 1 --ss " + ss + " -o " + dir +
+                     "/y --trace-guidance 0");
   EXPECT_NE(r.code, 0);
-  EXPECT_NE(r.output.find("does not take secondary structure"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("would do nothing"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir + "/y/len20_0.pdb"));
-  // Batch jobs: [protein] secondary_structure = "library"; refused for a model without it.
+  r = dit::test::run("protein sample -m " + tiny_model() + " --length 20 -n 1 --ss " + ss + " -o " + dir +
+                     "/z --steps 2 --sampler euler --no-relax -t 1 -q");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir + "/z/len20_0.pdb"));
+  // Batch jobs: [protein] secondary_structure = "library"; refused for a model without it when
+  // the trace guidance is off (the batch default).
   const std::string job = dir + "/job.toml";
   auto write_job = [&](const std::string& model) {
     std::ofstream(job) << "domain = \"protein\"\nsamples = 2\nseed = 3\nthreads = 1\nmodel = \"" << model
