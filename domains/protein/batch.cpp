@@ -2,8 +2,9 @@
 //   [protein]
 //   lengths = [60, 90, 120]   # sample k gets lengths[k % len] (8..512 residues); default [100]
 //   relax = true              # restrained OpenMM minimisation of each rebuilt backbone
-//   secondary_structure = "none"  # or "library": models that take it are conditioned on a
-//                             # real chain's string per sample (dit protein sample --ss library)
+//   secondary_structure = "none"  # or "library": a real chain's string per sample (dit protein
+//                             # sample --ss library), through the guidance and/or the model's input
+//   ss_restraint = 1.0        # scale of the guidance's restraints toward the string (0: none)
 // Output: /particles/backbone (N, CA, C, O, CB per residue; atom_count = 5 x length),
 // /observables/{length, checks/<value>, checks/valid}, and the /samples records (valid = finite
 // and passing every check: failing samples are written and flagged, never dropped).
@@ -57,6 +58,8 @@ class ProteinBatchDomain : public jobs::BatchDomain {
         decode.rama_restraint = number(key, value, kNoUpperBound, "a number >= 0 (0: none)");
       } else if (key == "trace_guidance") {
         guidance.weight = number(key, value, 1.0, "a number in [0, 1] (0: the model alone)");
+      } else if (key == "ss_restraint") {
+        guidance.secondary_structure = number(key, value, kNoUpperBound, "a number >= 0 (0: none)");
       } else if (key == "trace_guidance_t_max") {
         guidance.t_max = number(key, value, 1.0, "a number in [0, 1]");
       } else {
@@ -70,7 +73,8 @@ class ProteinBatchDomain : public jobs::BatchDomain {
     const bool takes_ss = takes_secondary_structure(*model_);
     if (ss_library_ && !takes_ss && !(guidance.weight > 0 && guidance.secondary_structure > 0))
       throw Error(fmt::format("{} secondary_structure: {} does not take secondary structure as input, and "
-                              "without trace_guidance above 0 the strings would do nothing", where, model_path_));
+                              "without trace_guidance and ss_restraint above 0 the strings would do nothing",
+                              where, model_path_));
     if (ss_library_) library_ = std::make_unique<SecondaryStructureLibrary>();
     domain_ = std::make_unique<ProteinDomain>(decode, guidance, takes_ss);
     place_for_sampling(*model_, Placement{job.device, job.dtype}, job.path + ": device",

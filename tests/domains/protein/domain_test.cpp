@@ -671,10 +671,10 @@ TEST(ProteinCli, SampleConditionedOnSecondaryStructure) {
   // Batch jobs: [protein] secondary_structure = "library"; refused for a model without it when
   // the trace guidance is off (the batch default).
   const std::string job = dir + "/job.toml";
-  auto write_job = [&](const std::string& model) {
+  auto write_job = [&](const std::string& model, const std::string& extra = "") {
     std::ofstream(job) << "domain = \"protein\"\nsamples = 2\nseed = 3\nthreads = 1\nmodel = \"" << model
                        << "\"\noutput = \"" << dir << "/job.h5\"\n[sampler]\nname = \"euler\"\nsteps = 2\n"
-                       << "[protein]\nlengths = [24]\nrelax = false\nsecondary_structure = \"library\"\n";
+                       << "[protein]\nlengths = [24]\nrelax = false\nsecondary_structure = \"library\"\n" << extra;
   };
   write_job(tiny_ss_model());
   r = dit::test::run("batch " + job);
@@ -685,6 +685,17 @@ TEST(ProteinCli, SampleConditionedOnSecondaryStructure) {
   r = dit::test::run("batch " + job + " --dry-run");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("secondary_structure"), std::string::npos) << r.output;
+  write_job(tiny_model(), "trace_guidance = 1.0\nss_restraint = 0.0\n");
+  r = dit::test::run("batch " + job + " --dry-run");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("ss_restraint above 0"), std::string::npos) << r.output;
+  write_job(tiny_model(), "trace_guidance = 1.0\nss_restraint = -1\n");
+  r = dit::test::run("batch " + job + " --dry-run");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("ss_restraint: must be a number >= 0"), std::string::npos) << r.output;
+  write_job(tiny_model(), "trace_guidance = 1.0\n");  // the string through the guidance alone
+  r = dit::test::run("batch " + job);
+  EXPECT_EQ(r.code, 0) << r.output;
 }
 
 }  // namespace
