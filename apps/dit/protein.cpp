@@ -65,6 +65,8 @@ void run_sample(const SampleArgs& a) {
     for (auto L : a.lengths)
       if (static_cast<int64_t>(ss_source.size()) != L)
         throw Error(fmt::format("--ss: the string has {} residues, --length asks for {}", ss_source.size(), L));
+  if (ss_source != "none" && ss_source != "library")  // its letters, before sampling starts
+    domain.encode({{a.lengths.front(), ss_source}});
   std::unique_ptr<protein::SecondaryStructureLibrary> library;
   if (ss_source == "library") library = std::make_unique<protein::SecondaryStructureLibrary>(a.ss_library);
   // Sample k: length lengths[k / count], noise seeded by (seed, k); its secondary structure from
@@ -76,8 +78,6 @@ void run_sample(const SampleArgs& a) {
       requests.push_back({L, ss_source == "none"      ? std::string()
                              : library                 ? library->sample(L, mix_seed(mix_seed(a.seed, k), 1))
                                                        : ss_source});
-      if (!requests.back().secondary_structure.empty())  // letters checked before sampling starts
-        domain.encode({requests.back()});
     }
   FlowSampling sampling;
   sampling.sampler = a.sampler, sampling.seed = a.seed, sampling.chunk = a.chunk;

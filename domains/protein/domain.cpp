@@ -69,11 +69,10 @@ FlowInputs ProteinDomain::encode(const std::vector<ProteinRequest>& requests) co
   in.cond = torch::zeros({B, kCondFeatures});
   for (int64_t i = 0; i < B; ++i) {
     const int64_t L = requests[i].length;
-    const auto& given = requests[i].secondary_structure;
-    // A model without secondary-structure inputs gets the string through the guidance only
-    // (guide_requests); it is checked here all the same (length, letters).
-    if (!ss && !given.empty()) residue_features(L, L, true, given);
-    in.features[i].copy_(residue_features(L, N, ss, ss ? given : std::string()));
+    // The string is checked (length, letters) whatever the model; one without secondary-structure
+    // inputs gets it through the guidance only (guide_requests).
+    auto f = residue_features(L, N, true, requests[i].secondary_structure);
+    in.features[i].copy_(ss ? f : f.narrow(1, 0, kResidueFeatures));
     in.mask[i].narrow(0, 0, L).fill_(true);
     in.cond[i].copy_(length_condition(L));
   }
@@ -100,8 +99,8 @@ VelocityFn ProteinDomain::guide(VelocityFn velocity, const FlowInputs& inputs) c
 
 VelocityFn ProteinDomain::guide_requests(VelocityFn velocity, const FlowInputs& inputs,
                                          const std::vector<ProteinRequest>& requests) const {
-  if (impl_->secondary_structure || !inputs.rows.defined()) return guide(std::move(velocity), inputs);
-  // A model without secondary-structure inputs: the requested strings reach the restraints here.
+  if (!inputs.rows.defined()) return guide(std::move(velocity), inputs);
+  // The requested strings, for any model (one without secondary-structure inputs sees them only here).
   const int64_t B = inputs.mask.size(0), N = inputs.mask.size(1);
   torch::Tensor ss;
   for (int64_t b = 0; b < B; ++b) {

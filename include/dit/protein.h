@@ -33,9 +33,10 @@ struct Backbone {
   size_t size() const { return ca.size(); }
 };
 
-// What a user asks for: a chain of `length` residues, optionally with its secondary structure
-// (models trained with ProteinTrainOptions::secondary_structure): one letter per residue, H
-// helix, E strand, L loop, ? not given; empty: none given (the model samples unconditioned).
+// What a user asks for: a chain of `length` residues, optionally with its secondary structure:
+// one letter per residue, H helix, E strand, L loop, ? not given; empty: none given. It acts as
+// the network's input (models trained with ProteinTrainOptions::secondary_structure) and
+// through the trace guidance's restraints (TraceGuidance::secondary_structure), for any model.
 struct ProteinRequest {
   ProteinRequest(int64_t length_ = 100, std::string secondary_structure_ = {})  // NOLINT: {L} converts
       : length(length_), secondary_structure(std::move(secondary_structure_)) {}
@@ -110,7 +111,7 @@ struct TraceGuidance {
   double t_max = 0.5;
   // Scale of the restraints that pull residues with a requested secondary structure (H, E) to the
   // C-alpha geometry of helices and strands (domains/protein/guidance.h); 0: the energy ignores
-  // the request. Acts only with weight > 0 and a secondary-structure model.
+  // the request. Acts only with weight > 0, for any model (ProteinDomain::guide_requests).
   double secondary_structure = 1.0;
   std::string potential;  // empty: data_dir()/protein/ca-potential.txt
 };
@@ -147,8 +148,8 @@ class ProteinDomain final : public StructureDomain<ProteinRequest, Backbone> {
   void project(torch::Tensor& x, double t, const FlowInputs& inputs) const override;
   // The trace guidance above (the velocity unchanged when its step is 0).
   VelocityFn guide(VelocityFn velocity, const FlowInputs& inputs) const override;
-  // The same, with the requests' secondary structure for the restraints also when the model
-  // does not take it as input (the string then acts through the guidance alone).
+  // The same, with the restraints' secondary structure read from the requests, so that it acts
+  // also when the model does not take it as input (guide() reads it from the model's inputs).
   VelocityFn guide_requests(VelocityFn velocity, const FlowInputs& inputs,
                             const std::vector<ProteinRequest>& requests) const override;
   std::vector<Backbone> decode(const torch::Tensor& x0, const FlowInputs& inputs,
