@@ -141,7 +141,7 @@ class Dopri5Sampler final : public Sampler {
   bool adaptive() const override { return true; }
 };
 
-const bool registered = register_sampler(
+const bool registered_dopri5 = register_sampler(
     "dopri5", "Dormand-Prince 5(4), adaptive steps (atol, rtol), FSAL",
     [] { return std::make_unique<Dopri5Sampler>(); });
 

@@ -25,7 +25,7 @@ class EulerSampler final : public Sampler {
   int order() const override { return 1; }
 };
 
-const bool registered = register_sampler(
+const bool registered_euler = register_sampler(
     "euler", "explicit Euler, order 1, 1 NFE per step",
     [] { return std::make_unique<EulerSampler>(); });
 

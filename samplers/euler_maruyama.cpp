@@ -49,7 +49,7 @@ class EulerMaruyamaSampler final : public Sampler {
   bool stochastic() const override { return true; }
 };
 
-const bool registered = register_sampler(
+const bool registered_euler_maruyama = register_sampler(
     "euler-maruyama",
     "Euler-Maruyama on the reverse SDE (score from velocity), g^2 = 2 diffusion t; last step ODE",
     [] { return std::make_unique<EulerMaruyamaSampler>(); });

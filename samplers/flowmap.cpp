@@ -32,7 +32,7 @@ class FlowMapSampler final : public Sampler {
   bool uses_flow_map() const override { return true; }
 };
 
-const bool registered = register_sampler(
+const bool registered_flowmap = register_sampler(
     "flowmap", "few-step models: x <- x - d u(x, t, d) per step (shortcut / distilled), 1 NFE per step",
     [] { return std::make_unique<FlowMapSampler>(); });
 

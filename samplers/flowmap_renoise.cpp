@@ -46,7 +46,7 @@ class FlowMapRenoiseSampler final : public Sampler {
   bool uses_flow_map() const override { return true; }
 };
 
-const bool registered = register_sampler(
+const bool registered_flowmap_renoise = register_sampler(
     "flowmap-renoise",
     "few-step models: jump to t = 0 with the flow map, re-noise to the next time (consistency-"
     "model multistep), 1 NFE per step",

@@ -30,7 +30,7 @@ class HeunSampler final : public Sampler {
   int nfe_per_step() const override { return 2; }
 };
 
-const bool registered = register_sampler(
+const bool registered_heun = register_sampler(
     "heun", "Heun (explicit trapezoid), order 2, 2 NFE per step",
     [] { return std::make_unique<HeunSampler>(); });
 

@@ -27,7 +27,7 @@ class MidpointSampler final : public Sampler {
   int nfe_per_step() const override { return 2; }
 };
 
-const bool registered = register_sampler(
+const bool registered_midpoint = register_sampler(
     "midpoint", "explicit midpoint, order 2, 2 NFE per step",
     [] { return std::make_unique<MidpointSampler>(); });
 

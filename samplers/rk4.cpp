@@ -32,7 +32,7 @@ class Rk4Sampler final : public Sampler {
   int nfe_per_step() const override { return 4; }
 };
 
-const bool registered = register_sampler(
+const bool registered_rk4 = register_sampler(
     "rk4", "classical Runge-Kutta, order 4, 4 NFE per step",
     [] { return std::make_unique<Rk4Sampler>(); });
 

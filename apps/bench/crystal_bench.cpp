@@ -61,7 +61,7 @@ struct CrystalBenchOptions : TokenBenchOptions {
   int64_t chunk = 64;  // cells per model batch while sampling (dit crystal sample's default)
 };
 
-void validate(const CrystalBenchOptions& o) {
+void validate_crystal_options(const CrystalBenchOptions& o) {
   if (o.cells <= 0) throw Error(fmt::format("--cells must be positive, got {}", o.cells));
   if (o.chunk <= 0) throw Error(fmt::format("--chunk must be positive, got {}", o.chunk));
   if (o.atoms < 0) throw Error(fmt::format("--atoms must be >= 0, got {}", o.atoms));
@@ -99,7 +99,7 @@ CrystalRequest parse_request(const CrystalBenchOptions& o) {
 
 // The inputs of the cells, as generate() makes them: encode, the domain's noise; t from a
 // generator seeded by the seed.
-ForwardBatch make_batch(const crystal::CrystalDomain& domain,
+ForwardBatch make_crystal_batch(const crystal::CrystalDomain& domain,
                         const std::vector<CrystalRequest>& requests, uint64_t seed) {
   ForwardBatch b;
   b.inputs = domain.encode(requests);
@@ -121,21 +121,21 @@ std::vector<CrystalRequest> mixed_requests(const CrystalRequest& requested) {
   return out;
 }
 
-struct PhaseTimes {
+struct CrystalPhaseTimes {
   std::vector<double> encode, sample, decode, checks, total;
   Memory m_encode, m_sample, m_decode, m_checks;
   int64_t valid = 0, finite = 0;  // of the last repeat
 };
 
 // One run of the pipeline of dit::generate, phase by phase (the same calls, in its order).
-void sample_once(FlowNetImpl& net, const crystal::CrystalDomain& domain,
+void sample_crystals_once(FlowNetImpl& net, const crystal::CrystalDomain& domain,
                  const std::vector<CrystalRequest>& requests, const FlowSampling& sampling,
-                 PhaseTimes* out) {
+                 CrystalPhaseTimes* out) {
   FlowInputs inputs;
   torch::Tensor x1, x0, finite;
   Progress silent;
-  PhaseTimes scratch;
-  PhaseTimes& p = out ? *out : scratch;
+  CrystalPhaseTimes scratch;
+  CrystalPhaseTimes& p = out ? *out : scratch;
   const double t_encode = measured(
       [&] {
         inputs = domain.encode(requests);
@@ -175,7 +175,7 @@ void sample_once(FlowNetImpl& net, const crystal::CrystalDomain& domain,
 }
 
 void run_crystal(const CrystalBenchOptions& o) {
-  validate(o);
+  validate_crystal_options(o);
   const CrystalRequest request = parse_request(o);
   const int64_t atoms = atom_count(request.composition);
   const std::string name = crystal::formula(request.composition);
@@ -198,9 +198,9 @@ void run_crystal(const CrystalBenchOptions& o) {
 
   // ---- (a) forward --------------------------------------------------------------------------
   const std::vector<CrystalRequest> requests(static_cast<size_t>(o.cells), request);
-  const ForwardBatch timed = make_batch(domain, requests, o.seed);
+  const ForwardBatch timed = make_crystal_batch(domain, requests, o.seed);
   const auto mixed_cells = mixed_requests(request);
-  const ForwardBatch mixed = make_batch(domain, mixed_cells, o.seed + 1);
+  const ForwardBatch mixed = make_crystal_batch(domain, mixed_cells, o.seed + 1);
   const int64_t tokens = timed.x.size(1);
   const ForwardComparison fwd = compare_forward(
       "crystal", o, net, start, timed, mixed,
@@ -222,10 +222,10 @@ void run_crystal(const CrystalBenchOptions& o) {
              o.sample_protocol.warmup, o.sample_protocol.iters);
   std::fflush(stdout);
   for (int i = 0; i < o.sample_protocol.warmup; ++i)
-    sample_once(net, domain, requests, sampling, nullptr);
-  PhaseTimes p;
+    sample_crystals_once(net, domain, requests, sampling, nullptr);
+  CrystalPhaseTimes p;
   for (int i = 0; i < o.sample_protocol.iters; ++i) {
-    sample_once(net, domain, requests, sampling, &p);
+    sample_crystals_once(net, domain, requests, sampling, &p);
     fmt::print(stderr, "sampling repeat {}: {:.0f} ms\n", i + 1, p.total.back());
   }
   const std::vector<PhaseRow> rows = {
@@ -281,7 +281,7 @@ void add_crystal(CLI::App& app) {
 #ifdef DIT_HAVE_CRYSTAL
     run_crystal(*o);
 #else
-    validate(*o);
+    validate_crystal_options(*o);
     throw Error("dit-bench crystal: this build has no crystal component (libdit_crystal: needs "
                 "gemmi, spglib and HDF5; see the CMake configure messages)");
 #endif

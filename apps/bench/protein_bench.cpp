@@ -57,7 +57,7 @@ struct ProteinBenchOptions : TokenBenchOptions {
   bool no_relax = false;
 };
 
-void validate(const ProteinBenchOptions& o) {
+void validate_protein_options(const ProteinBenchOptions& o) {
   auto positive = [](int64_t v, const char* name) {
     if (v <= 0) throw Error(fmt::format("{} must be positive, got {}", name, v));
   };
@@ -74,7 +74,7 @@ using protein::ProteinRequest;
 
 // The inputs of `lengths.size()` chains, as generate() makes them: encode, token noise; t from
 // a generator seeded by the seed.
-ForwardBatch make_batch(const protein::ProteinDomain& domain, const std::vector<int64_t>& lengths,
+ForwardBatch make_protein_batch(const protein::ProteinDomain& domain, const std::vector<int64_t>& lengths,
                         uint64_t seed) {
   std::vector<ProteinRequest> requests;
   for (auto L : lengths) requests.push_back({L});
@@ -86,22 +86,22 @@ ForwardBatch make_batch(const protein::ProteinDomain& domain, const std::vector<
   return b;
 }
 
-struct PhaseTimes {
+struct ProteinPhaseTimes {
   std::vector<double> encode, sample, rebuild, decode_relaxed, relax, checks, total;
   Memory m_encode, m_sample, m_rebuild, m_decode_relaxed, m_checks;
   int64_t valid = 0, finite = 0;  // of the last repeat
 };
 
 // One run of the pipeline of dit::generate, phase by phase (the same calls, in its order).
-void sample_once(const ProteinBenchOptions& o, FlowNetImpl& net,
+void sample_proteins_once(const ProteinBenchOptions& o, FlowNetImpl& net,
                  const protein::ProteinDomain& rebuild_only, const protein::ProteinDomain& relaxing,
                  const std::vector<ProteinRequest>& requests, const FlowSampling& sampling,
-                 PhaseTimes* out) {
+                 ProteinPhaseTimes* out) {
   FlowInputs inputs;
   torch::Tensor x1, x0, finite;
   Progress silent;
-  PhaseTimes scratch;
-  PhaseTimes& p = out ? *out : scratch;
+  ProteinPhaseTimes scratch;
+  ProteinPhaseTimes& p = out ? *out : scratch;
   const double t_encode = measured(
       [&] {
         inputs = rebuild_only.encode(requests);
@@ -146,7 +146,7 @@ void sample_once(const ProteinBenchOptions& o, FlowNetImpl& net,
 }
 
 void run_protein(const ProteinBenchOptions& o) {
-  validate(o);
+  validate_protein_options(o);
   const std::string path = o.model.empty() ? protein::default_protein_model_path() : o.model;
   auto net = protein::load_protein_model(path);
   net->eval();
@@ -160,12 +160,12 @@ void run_protein(const ProteinBenchOptions& o) {
   const protein::ProteinDomain rebuild_only(no_relax, {}, ss), relaxing({}, {}, ss);
 
   // ---- (a) forward --------------------------------------------------------------------------
-  const ForwardBatch timed = make_batch(rebuild_only, std::vector<int64_t>(static_cast<size_t>(o.batch), o.length), o.seed);
+  const ForwardBatch timed = make_protein_batch(rebuild_only, std::vector<int64_t>(static_cast<size_t>(o.batch), o.length), o.seed);
   std::vector<int64_t> mixed_lengths;  // padding and key masks: 8 chains, lengths 40 .. length
   for (int64_t i = 0; i < 8; ++i)
     mixed_lengths.push_back(std::max<int64_t>(protein::kMinLength,
                                               std::min(o.length, 40 + (o.length - 40) * i / 7)));
-  const ForwardBatch mixed = make_batch(rebuild_only, mixed_lengths, o.seed + 1);
+  const ForwardBatch mixed = make_protein_batch(rebuild_only, mixed_lengths, o.seed + 1);
   const ForwardComparison fwd = compare_forward(
       "protein", o, *net, start, timed, mixed,
       {"B x L", fmt::format("{} x {}", o.batch, o.length),
@@ -185,10 +185,10 @@ void run_protein(const ProteinBenchOptions& o) {
              o.sample_protocol.warmup, o.sample_protocol.iters);
   std::fflush(stdout);
   for (int i = 0; i < o.sample_protocol.warmup; ++i)
-    sample_once(o, *net, rebuild_only, relaxing, requests, sampling, nullptr);
-  PhaseTimes p;
+    sample_proteins_once(o, *net, rebuild_only, relaxing, requests, sampling, nullptr);
+  ProteinPhaseTimes p;
   for (int i = 0; i < o.sample_protocol.iters; ++i) {
-    sample_once(o, *net, rebuild_only, relaxing, requests, sampling, &p);
+    sample_proteins_once(o, *net, rebuild_only, relaxing, requests, sampling, &p);
     fmt::print(stderr, "sampling repeat {}: {:.0f} ms\n", i + 1, p.total.back());
   }
   std::vector<PhaseRow> rows = {
@@ -243,7 +243,7 @@ void add_protein(CLI::App& app) {
 #ifdef DIT_HAVE_PROTEIN
     run_protein(*o);
 #else
-    validate(*o);
+    validate_protein_options(*o);
     throw Error("dit-bench protein: this build has no protein component (libdit_protein: needs "
                 "OpenMM, gemmi and HDF5; see the CMake configure messages)");
 #endif

@@ -16,7 +16,7 @@ namespace {
 
 namespace fs = dit::fs;
 
-struct SampleArgs {
+struct CrystalSampleArgs {
   std::string model, out = "crystals", h5, sampler = "euler", grid = "uniform";
   Placement placement;  // --device, --dtype
   std::vector<std::string> compositions;
@@ -28,7 +28,7 @@ struct SampleArgs {
   bool quiet = false, no_standardized = false;
 };
 
-void run_sample(const SampleArgs& a) {
+void run_crystal_sample(const CrystalSampleArgs& a) {
   set_threads(a.threads);
   std::vector<crystal::CrystalRequest> requests;
   std::vector<std::string> formulas;
@@ -118,13 +118,13 @@ void run_sample(const SampleArgs& a) {
              written.size(), a.out, a.h5.empty() ? "" : " and " + a.h5, valid_count, total);
 }
 
-struct TrainArgs {
+struct CrystalTrainArgs {
   crystal::CrystalTrainOptions o;
   std::string out = "runs/crystal";
   int threads = 0;
 };
 
-void run_train(TrainArgs a) {
+void run_crystal_train(CrystalTrainArgs a) {
   set_threads(a.threads);
   fs::create_directories(a.out);
   a.o.output = (fs::path(a.out) / "model.safetensors").string();
@@ -138,7 +138,7 @@ void add_crystal(CLI::App& app) {
   auto* cmd = app.add_subcommand("crystal", "Crystal structure prediction: sample, train (docs/crystal.md)");
   cmd->require_subcommand(1);
 
-  auto a = std::make_shared<SampleArgs>();
+  auto a = std::make_shared<CrystalSampleArgs>();
   auto* s = cmd->add_subcommand("sample", "Generate cells of given compositions; each is checked and written as a "
                                           "P1 CIF (<formula>_<i>.cif), failing ones flagged");
   s->add_option("--composition", a->compositions, "Cell contents, comma-separated: Fe6O8,NaCl (counts per element)")
@@ -166,9 +166,9 @@ void add_crystal(CLI::App& app) {
   s->add_option("-t,--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
   add_placement_options(*s, a->placement);
   s->add_flag("-q,--quiet", a->quiet, "No progress bar");
-  s->callback([a] { run_sample(*a); });
+  s->callback([a] { run_crystal_sample(*a); });
 
-  auto t = std::make_shared<TrainArgs>();
+  auto t = std::make_shared<CrystalTrainArgs>();
   t->o.train.steps = 20000, t->o.train.batch_size = 32, t->o.train.lr = 5e-4, t->o.train.warmup_steps = 300;
   t->o.train.ema_decay = 0.999, t->o.train.lr_schedule = "cosine", t->o.train.label_dropout = 0.5;
   auto* tr = cmd->add_subcommand("train", "Train the crystal model by periodic flow matching on prepared crystals "
@@ -190,7 +190,7 @@ void add_crystal(CLI::App& app) {
   tr->add_option("--checkpoint-every", t->o.checkpoint_every, "Steps between checkpoints")->capture_default_str()->check(CLI::PositiveNumber);
   tr->add_flag("--resume", t->o.resume, "Continue from OUT/checkpoint.safetensors");
   tr->add_option("-t,--threads", t->threads, "Threads (0: all cores)")->capture_default_str();
-  tr->callback([t] { run_train(*t); });
+  tr->callback([t] { run_crystal_train(*t); });
 }
 
 }  // namespace dit::cli

@@ -92,11 +92,11 @@ std::string format_value(double v) {
 
 nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
-struct Args {
+struct DockCheckArgs {
   std::string poses, receptor, reference, json;
 };
 
-int check_poses(const Args& a) {
+int check_poses(const DockCheckArgs& a) {
   RdkitLogCapture log;
   std::unique_ptr<docking::Receptor> receptor;
   std::unique_ptr<RDKit::ROMol> reference;
@@ -256,14 +256,14 @@ class SdfPoseChecker final : public FileChecker {
                              "heavy-atom RMSD in place (no alignment)")};
   }
   int run(const std::string& file, const std::string& json) override {
-    Args a = args_;
+    DockCheckArgs a = args_;
     a.poses = file;
     a.json = json;
     return check_poses(a);
   }
 
  private:
-  Args args_;
+  DockCheckArgs args_;
 };
 DIT_REGISTER_FILE_CHECKER("sdf-poses", SdfPoseChecker);
 

@@ -18,7 +18,7 @@
 namespace dit::cli {
 
 namespace {
-struct SampleArgs {
+struct ImageSampleArgs {
   std::string model, output = "grid.png", h5, init_noise, sampler = "euler", grid = "uniform";
   std::string vae, latent_out;
   DiTLoadOptions load;     // --heads, --prediction
@@ -82,7 +82,7 @@ torch::Tensor decode_latents(const AutoencoderKL& vae, const torch::Tensor& late
   return torch::cat(images);
 }
 
-void run_sample(const SampleArgs& a) {
+void run_image_sample(const ImageSampleArgs& a) {
   set_threads(a.threads);
   check_output_dir("-o", a.output);
   check_output_dir("--h5", a.h5);
@@ -219,7 +219,7 @@ void run_sample(const SampleArgs& a) {
 }  // namespace
 
 void add_image_sample(CLI::App& image) {
-  auto a = std::make_shared<SampleArgs>();
+  auto a = std::make_shared<ImageSampleArgs>();
   auto* cmd = image.add_subcommand("sample", "Generate images with a DiT (default: the bundled Fashion-MNIST model)");
   cmd->add_option("-m,--model", a->model, "Model file (.safetensors, or a torch.save .pt: the published DiT / SiT checkpoints); default: bundled model");
   cmd->add_option("--vae", a->vae, "Decode latents with this VAE (diffusers AutoencoderKL safetensors, e.g. sd-vae-ft-ema)")->check(CLI::ExistingFile);
@@ -254,7 +254,7 @@ void add_image_sample(CLI::App& image) {
   cmd->add_option("--chunk", a->chunk, "Images per model batch")->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->callback([a, sampler] {
     a->sampler_given = sampler->count() > 0;
-    run_sample(*a);
+    run_image_sample(*a);
   });
 }
 

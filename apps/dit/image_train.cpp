@@ -12,7 +12,7 @@ namespace dit::cli {
 
 namespace {
 
-struct TrainArgs {
+struct ImageTrainArgs {
   std::string config = "fmnist", dataset = "fashion-mnist", data_root, out = "runs/fmnist";
   std::string storage = "f16", init;
   int64_t checkpoint_every = 500;
@@ -23,7 +23,7 @@ struct TrainArgs {
   TrainOptions opts;
 };
 
-void run_train(const TrainArgs& a) {
+void run_image_train(const ImageTrainArgs& a) {
   int threads = set_threads(a.threads);
   auto config = DiTConfig::preset(a.config);
   if (a.hidden > 0) config.hidden_size = a.hidden;
@@ -83,7 +83,7 @@ void run_train(const TrainArgs& a) {
 }  // namespace
 
 void add_image_train(CLI::App& image) {
-  auto a = std::make_shared<TrainArgs>();
+  auto a = std::make_shared<ImageTrainArgs>();
   auto* cmd = image.add_subcommand("train", "Train a class-conditional DiT by flow matching");
   cmd->add_option("--config", a->config, "Model config (fmnist, tiny, DiT-S/2, ...)")->capture_default_str();
   cmd->add_option("--hidden", a->hidden, "Override the config's hidden size");
@@ -132,7 +132,7 @@ void add_image_train(CLI::App& image) {
                   "progressive: share of each batch replaying earlier rounds' step sizes")->capture_default_str();
   cmd->add_option("--init", a->init, "Start from this model file's weights (fine-tuning; fresh optimizer)")
       ->check(CLI::ExistingFile)->excludes(resume);
-  cmd->callback([a] { run_train(*a); });
+  cmd->callback([a] { run_image_train(*a); });
 }
 
 }  // namespace dit::cli

@@ -22,7 +22,7 @@ namespace fs = dit::fs;
 // Ramachandran restraint, the settings that pass most often with the bundled model (15 of 24
 // backbones at seed 11; 10 without the strings; 0 for the model alone). The library's defaults
 // (TraceGuidance, DecodeOptions, ProteinRequest) stay at the model alone.
-struct SampleArgs {
+struct ProteinSampleArgs {
   std::string model, out = "backbones", h5, sampler = "euler-maruyama", grid = "uniform";
   std::string ss = "auto", ss_library;
   Placement placement;  // --device, --dtype
@@ -30,13 +30,14 @@ struct SampleArgs {
   int64_t count = 10, steps = 100, chunk = 32;
   double shift = 3.0, diffusion = 1.0, noise_scale = 0.5;
   double rama = 2.0;
+  int polish_rounds = protein::DecodeOptions{}.polish_rounds;
   double guidance = 1.0, guidance_t_max = 0.8, ss_restraint = protein::TraceGuidance{}.secondary_structure;
   uint64_t seed = 42;
   int threads = 0;
   bool no_relax = false, quiet = false;
 };
 
-void run_sample(const SampleArgs& a) {
+void run_protein_sample(const ProteinSampleArgs& a) {
   set_threads(a.threads);
   const std::string model_path = a.model.empty() ? protein::default_protein_model_path() : a.model;
   auto model = protein::load_protein_model(model_path);
@@ -48,6 +49,7 @@ void run_sample(const SampleArgs& a) {
   protein::DecodeOptions decode;
   decode.relax = !a.no_relax;
   decode.rama_restraint = a.rama;
+  decode.polish_rounds = a.polish_rounds;
   protein::TraceGuidance guidance;
   guidance.weight = a.guidance, guidance.t_max = a.guidance_t_max, guidance.secondary_structure = a.ss_restraint;
   const bool takes_ss = protein::takes_secondary_structure(*model);
@@ -128,7 +130,7 @@ void run_sample(const SampleArgs& a) {
         {"sampler", {{"name", a.sampler}, {"steps", a.steps}, {"time_grid", a.grid}, {"shift", a.shift},
                      {"diffusion", a.diffusion}, {"noise_scale", a.noise_scale}}},
         {"protein", {{"lengths", a.lengths}, {"per_length", a.count}, {"relax", !a.no_relax},
-                     {"rama_restraint", a.rama}, {"trace_guidance", a.guidance}, {"trace_guidance_t_max", a.guidance_t_max},
+                     {"rama_restraint", a.rama}, {"polish_rounds", a.polish_rounds}, {"trace_guidance", a.guidance}, {"trace_guidance_t_max", a.guidance_t_max},
                      {"ss_restraint", a.ss_restraint},
                      {"secondary_structure", ss_source == "library" || ss_source == "none" ? ss_source : "given"}}},
         {"seeds", {{"seed", std::to_string(a.seed)}}}};
@@ -185,13 +187,13 @@ void run_rebuild(const RebuildArgs& a) {
   report_checks(protein::check_backbone(rebuilt), {{"file", a.out}}, "");
 }
 
-struct TrainArgs {
+struct ProteinTrainArgs {
   protein::ProteinTrainOptions o;
   std::string out = "runs/protein";
   int threads = 0;
 };
 
-void run_train(TrainArgs a) {
+void run_protein_train(ProteinTrainArgs a) {
   set_threads(a.threads);
   fs::create_directories(a.out);
   a.o.output = (fs::path(a.out) / "model.safetensors").string();
@@ -205,7 +207,7 @@ void add_protein(CLI::App& app) {
   auto* protein = app.add_subcommand("protein", "Protein backbones: sample, train (docs/protein.md)");
   protein->require_subcommand(1);
 
-  auto a = std::make_shared<SampleArgs>();
+  auto a = std::make_shared<ProteinSampleArgs>();
   auto* s = protein->add_subcommand("sample", "Generate backbones of given lengths; each is checked and written "
                                               "as PDB (N, CA, C, O, CB), failing ones flagged");
   s->add_option("--length", a->lengths, "Chain lengths, comma-separated (8..512)")
@@ -235,6 +237,10 @@ void add_protein(CLI::App& app) {
                  "Ramachandran restraint of the relaxation, in kT of a knowledge-based phi/psi energy "
                  "(docs/protein.md); 0: none")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+  s->add_option("--polish-rounds", a->polish_rounds,
+                 "With --rama-restraint > 0: rounds of relaxing again with the residues the Ramachandran check "
+                 "flags restrained to the nearest favoured phi/psi and the twisted peptides to planarity (0: none)")
+      ->capture_default_str()->check(CLI::Range(0, 10));
   s->add_option("--ss", a->ss,
                  "Secondary structure to condition on, as the model's input (models trained with "
                  "--secondary-structure) and through the trace guidance's restraints (--ss-restraint): auto "
@@ -250,7 +256,7 @@ void add_protein(CLI::App& app) {
   s->add_option("-t,--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
   add_placement_options(*s, a->placement);
   s->add_flag("-q,--quiet", a->quiet, "No progress bar");
-  s->callback([a] { run_sample(*a); });
+  s->callback([a] { run_protein_sample(*a); });
 
   auto rb = std::make_shared<RebuildArgs>();
   auto* r = protein->add_subcommand("rebuild", "Rebuild N, C, O and CB from a C-alpha trace (the decoder of "
@@ -262,7 +268,7 @@ void add_protein(CLI::App& app) {
   r->add_option("-t,--threads", rb->threads, "Threads (0: all cores)")->capture_default_str();
   r->callback([rb] { run_rebuild(*rb); });
 
-  auto t = std::make_shared<TrainArgs>();
+  auto t = std::make_shared<ProteinTrainArgs>();
   t->o.train.steps = 20000, t->o.train.batch_size = 16, t->o.train.lr = 3e-4, t->o.train.warmup_steps = 500;
   t->o.train.ema_decay = 0.999, t->o.train.lr_schedule = "cosine";
   auto* tr = protein->add_subcommand("train", "Train the backbone model by flow matching on prepared chains "
@@ -305,7 +311,7 @@ void add_protein(CLI::App& app) {
   tr->add_option("--checkpoint-every", t->o.checkpoint_every, "Steps between checkpoints")->capture_default_str()->check(CLI::PositiveNumber);
   tr->add_flag("--resume", t->o.resume, "Continue from OUT/checkpoint.safetensors");
   tr->add_option("-t,--threads", t->threads, "Threads (0: all cores)")->capture_default_str();
-  tr->callback([t] { run_train(*t); });
+  tr->callback([t] { run_protein_train(*t); });
 }
 
 }  // namespace dit::cli

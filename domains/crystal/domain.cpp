@@ -120,7 +120,7 @@ std::vector<Crystal> CrystalDomain::decode(const torch::Tensor& x0, const FlowIn
 CheckReport check_crystal(const Crystal& crystal) { return CheckRegistry<Crystal>::instance().run(crystal); }
 
 namespace {
-const bool registered = register_domain("crystal", "crystal structures of a given composition (periodic flow matching)",
+const bool registered_crystal_domain = register_domain("crystal", "crystal structures of a given composition (periodic flow matching)",
                                         [] { return std::make_unique<CrystalDomain>(); });
 }  // namespace
 

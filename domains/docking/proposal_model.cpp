@@ -178,7 +178,7 @@ std::vector<Pose> DockingDomain::decode(const torch::Tensor& x0, const FlowInput
 }
 
 namespace {
-const bool registered = register_domain(
+const bool registered_docking_proposal_model = register_domain(
     "docking", "ligand heavy atoms in a protein pocket (TokenDiT, pocket atoms as context): starting poses "
     "for the physics search of `dit dock`",
     [] { return std::make_unique<DockingDomain>(); });

@@ -27,7 +27,7 @@ std::vector<torch::Tensor> ImageDomain::decode(const torch::Tensor& x0, const Fl
 }
 
 namespace {
-const bool registered = register_domain(
+const bool registered_image_domain = register_domain(
     "image", "class-conditional images (DiT, patch tokens): PNG grids and H5MD",
     [] { return std::make_unique<ImageDomain>(DiTConfig::preset("fmnist")); });
 }  // namespace

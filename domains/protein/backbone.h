@@ -7,10 +7,27 @@
 // NaN CBs and the chirality check only looks at finite ones.
 #include <dit/protein.h>  // Backbone, Vec3
 
+#include <cmath>
 #include <cstddef>
 #include <string>
 
 namespace dit::protein {
+
+constexpr double kPi = 3.14159265358979323846;
+constexpr double kDegPerRad = 180.0 / kPi;
+
+// Engh & Huber (1991) backbone bond lengths, Angstrom: N-CA, CA-C, C=O, C-N(+1), CA-CB.
+constexpr double kNCa = 1.458, kCaC = 1.525, kCO = 1.231, kCN = 1.329, kCaCb = 1.530;
+
+// 3-vector arithmetic on Vec3 (Angstrom).
+inline Vec3 sub(const Vec3& a, const Vec3& b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
+inline Vec3 add(const Vec3& a, const Vec3& b) { return {a[0] + b[0], a[1] + b[1], a[2] + b[2]}; }
+inline Vec3 scale(const Vec3& a, double s) { return {a[0] * s, a[1] * s, a[2] * s}; }
+inline double dot(const Vec3& a, const Vec3& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
+inline double norm(const Vec3& a) { return std::sqrt(dot(a, a)); }
+inline Vec3 cross(const Vec3& a, const Vec3& b) {
+  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
+}
 
 // Throws dit::Error naming the field when n/ca/c/o/sequence (and cb, unless empty) do not all
 // have size() entries.

@@ -56,6 +56,10 @@ class ProteinBatchDomain : public jobs::BatchDomain {
         decode.relax = value.get<bool>();
       } else if (key == "rama_restraint") {
         decode.rama_restraint = number(key, value, kNoUpperBound, "a number >= 0 (0: none)");
+      } else if (key == "polish_rounds") {
+        if (!value.is_number_integer() || value.get<int64_t>() < 0 || value.get<int64_t>() > 10)
+          throw Error(fmt::format("{} polish_rounds: must be an integer in 0..10", where));
+        decode.polish_rounds = static_cast<int>(value.get<int64_t>());
       } else if (key == "trace_guidance") {
         guidance.weight = number(key, value, 1.0, "a number in [0, 1] (0: the model alone)");
       } else if (key == "ss_restraint") {

@@ -5,8 +5,10 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
 #include <mutex>
 
+#include "domains/protein/checks/outliers.h"
 #include "domains/protein/guidance.h"
 #include "domains/protein/model.h"
 #include "domains/protein/rebuild.h"
@@ -48,6 +50,8 @@ ProteinDomain::ProteinDomain(DecodeOptions options, TraceGuidance guidance, bool
     throw Error(fmt::format("protein: trace guidance t_max {}, expected a number in [0, 1]", guidance.t_max));
   if (!(options.rama_restraint >= 0 && std::isfinite(options.rama_restraint)))
     throw Error(fmt::format("protein: Ramachandran restraint {}, expected a finite number >= 0", options.rama_restraint));
+  if (options.polish_rounds < 0)
+    throw Error(fmt::format("protein: outlier polish rounds {}, expected a number >= 0", options.polish_rounds));
   impl_->options = std::move(options);
   impl_->guidance = std::move(guidance);
   impl_->secondary_structure = secondary_structure;
@@ -153,6 +157,31 @@ std::vector<Backbone> ProteinDomain::decode(const torch::Tensor& x0, const FlowI
   return out;
 }
 
+namespace {
+
+// The (phi, psi) bin centre of the Ramachandran map nearest to an outlier (periodic distance)
+// among those that are favoured (at most kFavoured kT above the map's minimum) and inside the
+// check's allowed regions.
+RamaTarget nearest_favoured(const CaPotential::Table& map, const checks::RamaOutlier& o) {
+  constexpr double kFavoured = 3.0;
+  const auto e = map.energy.contiguous();
+  const double* v = e.data_ptr<double>();
+  const double lowest = e.min().item<double>();
+  auto wrap = [](double d) { return std::remainder(d, 360.0); };
+  RamaTarget best{o.residue, o.phi, o.psi};
+  double best_d2 = std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; i < map.n0; ++i)
+    for (int64_t j = 0; j < map.n1; ++j) {
+      const double phi = wrap(map.lo0 + (i + 0.5) * map.width), psi = wrap(map.lo1 + (j + 0.5) * map.width);
+      if (v[i * map.n1 + j] > lowest + kFavoured || !checks::ramachandran_allowed(phi, psi)) continue;
+      const double d2 = std::pow(wrap(phi - o.phi), 2) + std::pow(wrap(psi - o.psi), 2);
+      if (d2 < best_d2) best_d2 = d2, best = {o.residue, phi, psi};
+    }
+  return best;
+}
+
+}  // namespace
+
 Backbone ProteinDomain::decode_trace(const std::vector<Vec3>& ca) const {
   Backbone b = rebuild_backbone(ca, impl_->rebuild_table());
   // A degenerate trace (a sample that became non-finite arrives as zeros) can rebuild to
@@ -174,6 +203,20 @@ Backbone ProteinDomain::decode_trace(const std::vector<Vec3>& ca) const {
       relax.rama_k = impl_->options.rama_restraint;
     }
     relax_backbone(b, relax);
+    // The outlier polish (DecodeOptions::polish_rounds), as a crystallographer fixes the outliers
+    // MolProbity lists: the knowledge-based map is flat where it is capped (12 kT), so a residue
+    // stuck in a disallowed region feels no pull out of it. Each round gives every residue the
+    // Ramachandran check flags a harmonic phi/psi restraint to the nearest favoured (phi, psi) of
+    // the map inside the allowed regions, and every twisted peptide a harmonic restraint of its
+    // omega to planarity, then relaxes again from where the backbone is.
+    for (int round = 0; relax.rama != nullptr && round < impl_->options.polish_rounds; ++round) {
+      const auto rama = checks::ramachandran_outliers(b);
+      const auto twisted = checks::twisted_peptides(b);
+      if (rama.empty() && twisted.empty()) break;
+      for (const auto& o : rama) relax.rama_targets.push_back(nearest_favoured(*relax.rama, o));
+      relax.planar_peptides.insert(relax.planar_peptides.end(), twisted.begin(), twisted.end());
+      relax_backbone(b, relax);
+    }
   }
   return b;
 }
@@ -181,7 +224,7 @@ Backbone ProteinDomain::decode_trace(const std::vector<Vec3>& ca) const {
 CheckReport check_backbone(const Backbone& backbone) { return CheckRegistry<Backbone>::instance().run(backbone); }
 
 namespace {
-const bool registered = register_domain("protein", "protein backbones of a given length (C-alpha trace, rebuilt and relaxed)",
+const bool registered_protein_domain = register_domain("protein", "protein backbones of a given length (C-alpha trace, rebuilt and relaxed)",
                                         [] { return std::make_unique<ProteinDomain>(); });
 }  // namespace
 

@@ -11,8 +11,6 @@
 namespace dit::protein {
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
-constexpr double kDeg = 180.0 / kPi;
 constexpr double kCaCa = 3.80;      // A, trans peptide
 constexpr double kClashCaCa = 4.0;  // A, C-alpha pairs two or more residues apart
 
@@ -129,7 +127,7 @@ torch::Tensor trace_theta(const torch::Tensor& ca) {
   auto u = ca.narrow(r, 0, n - 2) - ca.narrow(r, 1, n - 2);
   auto w = ca.narrow(r, 2, n - 2) - ca.narrow(r, 1, n - 2);
   auto s = (torch::cross(u, w, -1).pow(2).sum(-1) + 1e-12).sqrt();
-  return torch::atan2(s, dot3(u, w)) * kDeg;
+  return torch::atan2(s, dot3(u, w)) * kDegPerRad;
 }
 
 torch::Tensor trace_tau(const torch::Tensor& ca) {
@@ -141,7 +139,7 @@ torch::Tensor trace_tau(const torch::Tensor& ca) {
   b1 = b1 / (b1.pow(2).sum(-1, true) + 1e-12).sqrt();
   auto v = b0 - dot3(b0, b1).unsqueeze(-1) * b1;
   auto w = b2 - dot3(b2, b1).unsqueeze(-1) * b1;
-  return torch::atan2(dot3(torch::cross(b1, v, -1), w), dot3(v, w) + 1e-12) * kDeg;
+  return torch::atan2(dot3(torch::cross(b1, v, -1), w), dot3(v, w) + 1e-12) * kDegPerRad;
 }
 
 torch::Tensor trace_energy(const torch::Tensor& ca, const std::vector<int64_t>& lengths, const CaPotential& potential,
@@ -172,7 +170,7 @@ torch::Tensor trace_energy(const torch::Tensor& ca, const std::vector<int64_t>& 
       auto th = (theta - g.theta0) / g.sigma;                                    // residues 1..N-2
       e = e + weights.secondary_structure * (0.5 * th.pow(2) * in.narrow(1, 1, N - 2)).sum(1);
       auto both = in.narrow(1, 1, N - 3) * in.narrow(1, 2, N - 3);               // residues i, i+1 of tau(i)
-      auto dt = (tau - g.tau0) / kDeg;
+      auto dt = (tau - g.tau0) / kDegPerRad;
       e = e + weights.secondary_structure * (g.kappa * (1 - torch::cos(dt)) * both).sum(1);
     }
   }

@@ -10,18 +10,6 @@
 namespace dit::protein {
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
-constexpr double kDeg = 180.0 / kPi;
-constexpr double kNCa = 1.458, kCaC = 1.525, kCO = 1.231, kCaCb = 1.530;  // A, Engh & Huber (1991)
-
-Vec3 sub(const Vec3& a, const Vec3& b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
-Vec3 add(const Vec3& a, const Vec3& b) { return {a[0] + b[0], a[1] + b[1], a[2] + b[2]}; }
-Vec3 scale(const Vec3& a, double s) { return {a[0] * s, a[1] * s, a[2] * s}; }
-double dot(const Vec3& a, const Vec3& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
-double norm(const Vec3& a) { return std::sqrt(dot(a, a)); }
-Vec3 cross(const Vec3& a, const Vec3& b) {
-  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
-}
 
 // Any unit vector perpendicular to v (v non-zero).
 Vec3 perpendicular(const Vec3& v) {
@@ -38,7 +26,7 @@ Vec3 unit_or(const Vec3& v, const Vec3& fallback) {
 
 double angle_deg(const Vec3& p, const Vec3& q, const Vec3& r) {
   Vec3 u = unit_or(sub(p, q), {1, 0, 0}), v = unit_or(sub(r, q), {-1, 0, 0});
-  return std::acos(std::max(-1.0, std::min(1.0, dot(u, v)))) * kDeg;
+  return std::acos(std::max(-1.0, std::min(1.0, dot(u, v)))) * kDegPerRad;
 }
 
 // IUPAC dihedral p0-p1-p2-p3 in degrees, (-180, 180].
@@ -46,7 +34,7 @@ double dihedral_deg(const Vec3& p0, const Vec3& p1, const Vec3& p2, const Vec3& 
   Vec3 b0 = sub(p0, p1), b1 = unit_or(sub(p2, p1), {1, 0, 0}), b2 = sub(p3, p2);
   Vec3 v = sub(b0, scale(b1, dot(b0, b1)));
   Vec3 w = sub(b2, scale(b1, dot(b2, b1)));
-  return std::atan2(dot(cross(b1, v), w), dot(v, w)) * kDeg;
+  return std::atan2(dot(cross(b1, v), w), dot(v, w)) * kDegPerRad;
 }
 
 // NeRF: the point D with |CD| = r, angle BCD = theta, dihedral ABCD = tau (degrees).
@@ -55,7 +43,7 @@ Vec3 place(const Vec3& a, const Vec3& b, const Vec3& c, double r, double theta, 
   Vec3 nrm = cross(sub(b, a), bc);
   nrm = norm(nrm) > 1e-9 ? scale(nrm, 1.0 / norm(nrm)) : perpendicular(bc);
   Vec3 m = cross(nrm, bc);
-  double th = theta / kDeg, t = tau / kDeg;
+  double th = theta / kDegPerRad, t = tau / kDegPerRad;
   // In the frame (bc, m, nrm): d = r (-cos th, sin th cos t, sin th sin t).
   Vec3 d = add(add(scale(bc, -r * std::cos(th)), scale(m, r * std::sin(th) * std::cos(t))),
                scale(nrm, r * std::sin(th) * std::sin(t)));

@@ -18,12 +18,10 @@
 namespace dit::protein {
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
-constexpr double kDeg = kPi / 180.0;
+constexpr double kRadPerDeg = kPi / 180.0;
 constexpr double kNm = 0.1;  // nm per Angstrom
 
-// Engh & Huber (1991) ideal values, Angstrom and degrees.
-constexpr double kNCa = 1.458, kCaC = 1.525, kCO = 1.231, kCN = 1.329, kCaCb = 1.530;
+// Engh & Huber (1991) ideal angles, degrees (the bond lengths are in backbone.h).
 constexpr double kNCaC = 111.2, kCaCN = 116.2, kCNCa = 121.7, kCaCO = 120.1, kOCN = 122.7,
                  kNCaCb = 110.5, kCCaCb = 110.1;
 constexpr double kBreak = 4.2;    // CA-CA above this: no peptide terms
@@ -48,12 +46,6 @@ struct Topology {
   std::vector<bool> bonded;               // per residue: peptide-bonded to the next one
 };
 
-Vec3 sub(const Vec3& a, const Vec3& b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
-double dot(const Vec3& a, const Vec3& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
-double norm(const Vec3& a) { return std::sqrt(dot(a, a)); }
-Vec3 cross(const Vec3& a, const Vec3& b) {
-  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
-}
 double angle_rad(const Vec3& p, const Vec3& q, const Vec3& r) {
   Vec3 u = sub(p, q), v = sub(r, q);
   return std::acos(std::max(-1.0, std::min(1.0, dot(u, v) / (norm(u) * norm(v)))));
@@ -70,7 +62,7 @@ double dihedral_rad(const Vec3& p0, const Vec3& p1, const Vec3& p2, const Vec3& 
 // Improper C-N-CA-CB of an ideal L residue: CB from the formula in rebuild.h on ideal N, CA, C.
 double ideal_chiral_rad() {
   Vec3 n{0, 0, 0}, ca{kNCa, 0, 0};
-  double t = kPi - kNCaC * kDeg;
+  double t = kPi - kNCaC * kRadPerDeg;
   Vec3 c{ca[0] + kCaC * std::cos(t), kCaC * std::sin(t), 0};
   Vec3 b = sub(ca, n), cc = sub(c, ca), a = cross(b, cc);
   Vec3 cb{-0.58273431 * a[0] + 0.56802827 * b[0] - 0.54067466 * cc[0] + ca[0],
@@ -148,12 +140,12 @@ GeometryDeviation geometry_deviation(const Backbone& bb) {
     bsum += d * d;
   }
   for (const auto& a : t.angles) {
-    double d = std::fabs(angle_rad(t.pos[a.i], t.pos[a.j], t.pos[a.k]) / kDeg - a.a0);
+    double d = std::fabs(angle_rad(t.pos[a.i], t.pos[a.j], t.pos[a.k]) / kRadPerDeg - a.a0);
     g.angle_max = std::max(g.angle_max, d);
     asum += d * d;
   }
   for (const auto& w : t.omegas) {
-    double om = std::fabs(dihedral_rad(t.pos[w.i], t.pos[w.j], t.pos[w.k], t.pos[w.l])) / kDeg;
+    double om = std::fabs(dihedral_rad(t.pos[w.i], t.pos[w.j], t.pos[w.k], t.pos[w.l])) / kRadPerDeg;
     g.omega_max = std::max(g.omega_max, w.cis ? om : 180.0 - om);
   }
   for (const auto& c : t.chirals)
@@ -183,7 +175,7 @@ RelaxReport relax_backbone(Backbone& bb, const RelaxOptions& opt) {
   }
   auto* angles = new OpenMM::HarmonicAngleForce();
   system.addForce(angles);
-  for (const auto& a : t.angles) angles->addAngle(a.i, a.j, a.k, a.a0 * kDeg, opt.angle_k);
+  for (const auto& a : t.angles) angles->addAngle(a.i, a.j, a.k, a.a0 * kRadPerDeg, opt.angle_k);
 
   // E = k (1 + cos(phi - phase)): phase 0 -> minimum at 180 deg, phase pi -> minimum at 0.
   auto* torsions = new OpenMM::PeriodicTorsionForce();
@@ -232,19 +224,43 @@ RelaxReport relax_backbone(Backbone& bb, const RelaxOptions& opt) {
     const auto shift = static_cast<int>(std::lround(first / m.width));  // bin k is centred at (k + shift) w
     auto e = m.energy.contiguous();
     const double* v = e.data_ptr<double>();
-    std::vector<double> grid(static_cast<size_t>(size) * size);
     constexpr double kT = 2.494;  // kJ/mol at 300 K
+    auto* cmap = new OpenMM::CMAPTorsionForce();
+    system.addForce(cmap);
+    std::vector<double> grid(static_cast<size_t>(size) * size);
     for (int i = 0; i < size; ++i)
       for (int j = 0; j < size; ++j) {
         const int bi = ((i - shift) % size + size) % size, bj = ((j - shift) % size + size) % size;
         grid[static_cast<size_t>(i + size * j)] = opt.rama_k * kT * v[bi * size + bj];  // OpenMM: [phi + size psi]
       }
-    auto* cmap = new OpenMM::CMAPTorsionForce();
-    system.addForce(cmap);
     const int map = cmap->addMap(size, grid);
     for (size_t r = 1; r + 1 < t.n.size(); ++r) {
       if (!t.bonded[r - 1] || !t.bonded[r]) continue;
       cmap->addTorsion(map, t.c[r - 1], t.n[r], t.ca[r], t.c[r], t.n[r], t.ca[r], t.c[r], t.n[r + 1]);
+    }
+  }
+
+  if (!opt.rama_targets.empty() || !opt.planar_peptides.empty()) {
+    auto* targets = new OpenMM::CustomTorsionForce(
+        "0.5*ktarget*dt^2; dt = min(d, 2*pi - d); d = abs(theta - theta0); pi = 3.14159265358979");
+    system.addForce(targets);
+    targets->addGlobalParameter("ktarget", opt.target_k);
+    targets->addPerTorsionParameter("theta0");
+    for (const auto& g : opt.rama_targets) {
+      const size_t r = g.residue;
+      if (r < 1 || r + 1 >= bb.size() || !t.bonded[r - 1] || !t.bonded[r])
+        throw Error(fmt::format("relax_backbone: backbone '{}': RelaxOptions.rama_targets residue {} has no phi and psi "
+                                "(needs peptide-bonded neighbours on both sides)",
+                                bb.name, r));
+      targets->addTorsion(t.c[r - 1], t.n[r], t.ca[r], t.c[r], {g.phi * kRadPerDeg});
+      targets->addTorsion(t.n[r], t.ca[r], t.c[r], t.n[r + 1], {g.psi * kRadPerDeg});
+    }
+    for (size_t i : opt.planar_peptides) {
+      if (i + 1 >= bb.size() || !t.bonded[i])
+        throw Error(fmt::format("relax_backbone: backbone '{}': RelaxOptions.planar_peptides {} joins no bonded residues",
+                                bb.name, i));
+      const bool cis = !opt.continuous && norm(sub(bb.ca[i + 1], bb.ca[i])) < kCisCaCa;
+      targets->addTorsion(t.ca[i], t.c[i], t.n[i + 1], t.ca[i + 1], {cis ? 0.0 : kPi});
     }
   }
 

@@ -19,6 +19,8 @@
 //                       of data/protein/ca-potential.txt) on each residue with both neighbours
 //                       bonded, as Ramachandran restraints in crystallographic refinement
 //                       (Phenix, Coot) pull residues out of disallowed regions
+//   CustomTorsionForce  0.5 target_k (theta - theta0)^2 on phi and psi of each rama_targets
+//                       residue and on omega of each planar_peptides peptide (the outlier polish)
 // Peptide terms join residue i to i+1 only where CA(i)-CA(i+1) <= 4.2 A (else a chain break).
 // Then OpenMM's LocalEnergyMinimizer, in rounds of 100 steps until the RMS force is below
 // `tolerance` or `max_iterations` steps were granted.
@@ -26,8 +28,15 @@
 #include "domains/protein/guidance.h"
 
 #include <string>
+#include <vector>
 
 namespace dit::protein {
+
+// A (phi, psi) target of residue `residue` (degrees), for the outlier polish.
+struct RamaTarget {
+  size_t residue = 0;
+  double phi = 0, psi = 0;
+};
 
 struct RelaxOptions {
   double ca_restraint = 2000.0;  // kJ/mol/nm^2 (= 20 kJ/mol/A^2) on each CA
@@ -47,6 +56,13 @@ struct RelaxOptions {
   bool continuous = false;
   const CaPotential::Table* rama = nullptr;  // phi, psi map (both axes wrap, centres at 0, w, 2w, ...)
   double rama_k = 0.0;                       // kT units of the map (kT = 2.494 kJ/mol, 300 K)
+  // The outlier polish (ProteinDomain::decode_trace): harmonic torsion restraints
+  // 0.5 target_k (dtheta)^2 pulling each target residue's phi and psi to the target's, and the
+  // omega of each listed peptide (i: the one joining residue i to i + 1) to planarity (180 deg,
+  // or 0 for a cis peptide).
+  std::vector<RamaTarget> rama_targets;
+  std::vector<size_t> planar_peptides;
+  double target_k = 200.0;  // kJ/mol/rad^2
 };
 
 struct RelaxReport {
@@ -61,7 +77,7 @@ struct RelaxReport {
 };
 
 // Relaxes `backbone` in place (N, CA, C, O and the CBs present). Throws dit::Error when the
-// arrays disagree in size, a coordinate is not finite, or OpenMM fails (message names it).
+// arrays disagree in size, a target residue or peptide has no bonded neighbours, a coordinate is not finite, or OpenMM fails (message names it).
 RelaxReport relax_backbone(Backbone& backbone, const RelaxOptions& options = {});
 
 // Deviation of a backbone's covalent geometry from the ideal values above (peptide terms only

@@ -96,6 +96,12 @@ struct DecodeOptions {
   // Ramachandran restraint of that minimisation, in kT of the knowledge-based phi/psi energy
   // (the "rama" table of data/protein/ca-potential.txt); 0: none.
   double rama_restraint = 0.0;
+  // Outlier polish (with rama_restraint > 0 only): after the relaxation, each residue that the
+  // Ramachandran check counts outside its allowed regions gets a phi/psi restraint to the
+  // nearest favoured point of the knowledge-based map inside them, each peptide that the
+  // planarity check counts as twisted an omega restraint to planarity, and the backbone is
+  // relaxed again from where it is, until none is left or this many rounds ran (docs/protein.md).
+  int polish_rounds = 2;
 };
 
 // Trace guidance (docs/protein.md): for t <= t_max the model's clean estimate x0 = x_t - t v is

@@ -224,7 +224,7 @@ bool gate_residual_(const torch::Tensor& x, const torch::Tensor& gate, const tor
   return true;
 }
 
-const bool registered = register_device_backend(DeviceBackend{
+const bool registered_torch_bridge = register_device_backend(DeviceBackend{
     "cuda", c10::DeviceType::CUDA, have_gpu, attention_unsupported, attention,
     adaln_layernorm_out, gate_residual_});
 

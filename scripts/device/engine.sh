@@ -47,7 +47,7 @@ arch=$(gpu_arch)
 step configure 120 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
   "-DCMAKE_PREFIX_PATH=$torch_prefix" "-DCMAKE_CUDA_ARCHITECTURES=$arch" \
   "-DCMAKE_CXX_STANDARD=$cxx_std" -DDIT_WITH_HDF5=OFF -DDIT_WITH_DOCKING=OFF \
-  -DDIT_PCH=OFF -DDIT_WITH_CUDA_KERNELS=ON || exit 1
+  -DDIT_PCH=OFF -DDIT_UNITY_BUILD=OFF -DDIT_WITH_CUDA_KERNELS=ON || exit 1
 grep -q '"cuda" kernel backend' "$LOG/configure.log" ||
   echo "== warning: configure did not report the cuda kernel backend" | tee -a "$summary"
 step build 300 cmake --build build-gpu -j "$(nproc)" \

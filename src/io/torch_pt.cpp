@@ -48,7 +48,7 @@ namespace {
 // training checkpoint's data.pkl is ~100 KB with ~2,000 tensors; its keys are < 100 bytes.
 constexpr uint64_t kMaxPickleBytes = 256ull << 20;
 constexpr uint64_t kMaxCentralDirectoryBytes = 256ull << 20;
-constexpr int kMaxDepth = 100;               // nesting of containers on the way to a leaf
+constexpr int kMaxNesting = 100;               // nesting of containers on the way to a leaf
 constexpr size_t kMaxWalkNodes = 1'000'000;  // values visited (shared sub-objects count again)
 constexpr size_t kMaxKeyBytes = 1024;        // one key path
 constexpr size_t kMaxOutputKeyBytes = 64ull << 20;  // all key paths and notes together
@@ -904,7 +904,7 @@ constexpr TypeInfo kStorageTypes[] = {
     {"ComplexDoubleStorage", torch::kComplexDouble, 16},
     {"UntypedStorage", torch::kByte, 1},
 };
-constexpr TypeInfo kDtypes[] = {
+constexpr TypeInfo kTorchDtypes[] = {
     {"torch.float32", torch::kFloat, 4},   {"torch.float", torch::kFloat, 4},
     {"torch.float64", torch::kDouble, 8},  {"torch.double", torch::kDouble, 8},
     {"torch.float16", torch::kHalf, 2},    {"torch.half", torch::kHalf, 2},
@@ -1052,7 +1052,7 @@ torch::Tensor Walker::tensor(const Value& t, const std::string& key) {
   int64_t elsize = sd.info->size;
   if (t.i == 3) {  // the dtype is an argument; the storage is bytes
     const Value& dt = vm_.at(a[6]);
-    const TypeInfo* info = dt.kind == Kind::Global ? find_type(kDtypes, dt.s) : nullptr;
+    const TypeInfo* info = dt.kind == Kind::Global ? find_type(kTorchDtypes, dt.s) : nullptr;
     if (!info)
       fail(key,
            fmt::format(
@@ -1103,9 +1103,9 @@ void Walker::walk(Ref r, const std::string& key, int depth) {
   if (++nodes_ > kMaxWalkNodes)
     throw Error(fmt::format("{}: more than {} values (shared sub-objects repeated?)", path_,
                             kMaxWalkNodes));
-  if (depth > kMaxDepth)
+  if (depth > kMaxNesting)
     throw Error(fmt::format("{}: '{}': nested deeper than {} levels (a cyclic structure?)", path_,
-                            key.substr(0, 200), kMaxDepth));
+                            key.substr(0, 200), kMaxNesting));
   const Value& v = vm_.at(r);
   switch (v.kind) {
     case Kind::Tensor: {

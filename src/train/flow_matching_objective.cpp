@@ -33,7 +33,7 @@ class FlowMatchingObjective final : public TrainingObjective {
   }
 };
 
-const bool registered = register_objective(
+const bool registered_flow_matching_objective = register_objective(
     "flow-matching", "rectified-flow matching of the velocity (the base model)",
     [](const TrainOptions&) { return std::make_unique<FlowMatchingObjective>(); });
 

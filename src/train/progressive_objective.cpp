@@ -144,7 +144,7 @@ class ProgressiveObjective final : public TrainingObjective {
   std::string pending_source_;
 };
 
-const bool registered = register_objective(
+const bool registered_progressive_objective = register_objective(
     "progressive",
     "progressive distillation (Salimans & Ho 2022) of a guided teacher, halving steps per round",
     [](const TrainOptions& opts) { return std::make_unique<ProgressiveObjective>(opts); });

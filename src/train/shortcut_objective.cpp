@@ -79,7 +79,7 @@ class ShortcutObjective final : public TrainingObjective {
   bool needs_step_conditioning() const override { return true; }
 };
 
-const bool registered = register_objective(
+const bool registered_shortcut_objective = register_objective(
     "shortcut", "shortcut model (Frans et al. 2024): flow matching + self-consistency, no teacher",
     [](const TrainOptions&) { return std::make_unique<ShortcutObjective>(); });
 

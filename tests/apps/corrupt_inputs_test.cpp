@@ -49,7 +49,7 @@ std::string be32(uint32_t v) {
           static_cast<char>(v)};
 }
 
-const std::string kFast = " --steps 1 -t 1";
+const std::string kOneStep = " --steps 1 -t 1";
 
 // ---- model files: dit info MODEL and dit image sample -m MODEL -o OUT --------------------
 
@@ -160,11 +160,11 @@ TEST_F(CorruptInputs, ModelFiles) {
     const std::string path = dir_ + "/model.safetensors";
     place(v, path);
     if (!load_only.count(v.name)) expect_clean_failure(v.name, "info " + path, path, v.expect, {});
-    expect_clean_failure(v.name, "image sample -b 2 -m " + path + " -o " + out + kFast, path,
+    expect_clean_failure(v.name, "image sample -b 2 -m " + path + " -o " + out + kOneStep, path,
                          v.expect, {out});
   }
   // The undamaged file works through the same commands (the variants fail for their damage).
-  ASSERT_EQ(run("image sample -b 2 -m " + fixture_model() + " -o " + out + kFast).code, 0);
+  ASSERT_EQ(run("image sample -b 2 -m " + fixture_model() + " -o " + out + kOneStep).code, 0);
   EXPECT_TRUE(fs::exists(out));
   std::cout << "[ corrupt  ] model files: " << variants.size() << " damaged variants, "
             << tried_ << " CLI runs\n";
@@ -225,11 +225,11 @@ TEST_F(CorruptInputs, InitNoiseFiles) {
     const std::string path = dir_ + "/noise.safetensors";
     place(v, path);
     expect_clean_failure(v.name,
-                         "image sample -b 2 --init-noise " + path + " -o " + out + " --h5 " + h5 + kFast,
+                         "image sample -b 2 --init-noise " + path + " -o " + out + " --h5 " + h5 + kOneStep,
                          path, v.expect, {out, h5});
   }
   write_bytes(dir_ + "/noise.safetensors", good);
-  ASSERT_EQ(run("image sample -b 2 --init-noise " + dir_ + "/noise.safetensors -o " + out + kFast).code, 0);
+  ASSERT_EQ(run("image sample -b 2 --init-noise " + dir_ + "/noise.safetensors -o " + out + kOneStep).code, 0);
   std::cout << "[ corrupt  ] --init-noise files: " << variants.size() << " damaged variants\n";
   EXPECT_GE(variants.size(), 20u);
 }
@@ -372,7 +372,7 @@ TEST_F(CorruptInputs, FlagValues) {
   const std::string out = dir_ + "/out.png";
   for (const auto& c : cases) {
     const bool own_output = c.args.rfind("-o ", 0) == 0;
-    expect_clean_failure(c.args, "image sample -b 2 " + c.args + (own_output ? "" : " -o " + out) + kFast,
+    expect_clean_failure(c.args, "image sample -b 2 " + c.args + (own_output ? "" : " -o " + out) + kOneStep,
                          "", {c.expect}, {out});
   }
   // Training flags: damaged values fail before any output directory is created.

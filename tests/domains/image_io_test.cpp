@@ -15,18 +15,12 @@
 
 namespace {
 
-std::string temp_path(const std::string& name) {
+std::string image_temp_path(const std::string& name) {
   return (dit::fs::temp_directory_path() / ("dit_image_test_" + name)).string();
 }
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+using dit::test::read_bytes;
+using dit::test::write_bytes;
 
 TEST(Idx, ReadsFashionMnistFromTheDebianPackage) {
   auto test = dit::load_image_dataset("fashion-mnist", "test");
@@ -45,7 +39,7 @@ TEST(Idx, ReadsFashionMnistFromTheDebianPackage) {
 TEST(Idx, DamagedFilesNameTheFileAndField) {
   const std::string good = read_bytes("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz");
   ASSERT_FALSE(good.empty());
-  const std::string raw_path = temp_path("labels.idx");
+  const std::string raw_path = image_temp_path("labels.idx");
   // Decompress through the reader itself, then damage the raw bytes.
   auto labels = dit::read_idx("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz");
   std::string raw = std::string("\0\0\x08\x01", 4) + std::string("\0\0\x27\x10", 4) +
@@ -68,7 +62,7 @@ TEST(Idx, DamagedFilesNameTheFileAndField) {
       {"gzip garbage", good.substr(0, good.size() / 2), "gzip"},
   };
   for (const auto& c : cases) {
-    const std::string path = temp_path("bad.idx");
+    const std::string path = image_temp_path("bad.idx");
     write_bytes(path, c.bytes);
     try {
       dit::read_idx(path);
@@ -85,7 +79,7 @@ TEST(Idx, DamagedFilesNameTheFileAndField) {
 
 TEST(Png, GridRoundTripWithTextChunk) {
   auto images = torch::rand({5, 1, 28, 28});
-  const std::string path = temp_path("grid.png");
+  const std::string path = image_temp_path("grid.png");
   dit::write_png_grid(path, images, 3, {{"parameters", "steps 30 seed 42"}});
   auto png = dit::read_png(path);
   EXPECT_EQ(png.width, 3 * 30 + 2);
@@ -98,14 +92,14 @@ TEST(Png, GridRoundTripWithTextChunk) {
   auto tile = png.pixels.narrow(0, 32, 28).narrow(1, 32, 28).squeeze(2).to(torch::kFloat32) / 255;
   EXPECT_LE((tile - images[4][0]).abs().max().item<float>(), 0.5f / 255 + 1e-6f);
   EXPECT_TRUE(dit::test::temp_leftovers(path).empty());
-  EXPECT_THROW(dit::read_png(temp_path("missing.png")), dit::Error);
-  write_bytes(temp_path("bad.png"), "\x89PNG not really");
-  EXPECT_THROW(dit::read_png(temp_path("bad.png")), dit::Error);
+  EXPECT_THROW(dit::read_png(image_temp_path("missing.png")), dit::Error);
+  write_bytes(image_temp_path("bad.png"), "\x89PNG not really");
+  EXPECT_THROW(dit::read_png(image_temp_path("bad.png")), dit::Error);
 }
 
 #ifdef DIT_HAVE_HDF5
 TEST(Hdf5, ImageSamplesReadBack) {
-  const std::string path = temp_path("samples.h5");
+  const std::string path = image_temp_path("samples.h5");
   dit::fs::remove(path);
   auto images = torch::randn({3, 1, 28, 28});
   images[1][0][3][4] = std::numeric_limits<float>::quiet_NaN();  // flagged invalid, still kept

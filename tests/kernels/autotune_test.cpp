@@ -22,7 +22,7 @@ namespace k = dit::kernels;
 namespace fs = dit::fs;
 using json = nlohmann::json;
 
-constexpr double kAttentionTol = 1e-5;  // as tests/kernels/backends_test.cpp (fp32, N(0,1) inputs)
+constexpr double kAutotuneAttentionTol = 1e-5;  // as tests/kernels/backends_test.cpp (fp32, N(0,1) inputs)
 
 class Autotune : public ::testing::Test {
  protected:
@@ -143,7 +143,7 @@ TEST_F(Autotune, EveryTileChoiceMatchesFloat64Reference) {
           const auto used = k::cpu::attention_tiles(in.q, in.k, in.v, *opts);
           ASSERT_EQ(used.key_tile, kt);
           ASSERT_EQ(used.q_tile, qt);
-          EXPECT_LT(error_vs_float64(in, *opts), kAttentionTol)
+          EXPECT_LT(error_vs_float64(in, *opts), kAutotuneAttentionTol)
               << "D " << D << " key_tile " << kt << " q_tile " << qt
               << (opts->key_mask ? " masked" : "");
         }
@@ -174,7 +174,7 @@ TEST_F(Autotune, UnusableCachedTilesAreSearchedAgainAndReplaced) {
   k::autotune::reload();
   auto tiles = k::cpu::attention_tiles(in.q, in.k, in.v);
   EXPECT_NE(tiles.q_tile, 12);  // searched again: a candidate (a multiple of the width)
-  EXPECT_LT(error_vs_float64(in), kAttentionTol);
+  EXPECT_LT(error_vs_float64(in), kAutotuneAttentionTol);
   EXPECT_EQ(read_cache()["entries"][reports[1].key]["q_tile"], tiles.q_tile);
   // ...and a key tile that is not a number.
   write_cache({{reports[0].key, {{"key_tile", "big"}}}});
@@ -182,7 +182,7 @@ TEST_F(Autotune, UnusableCachedTilesAreSearchedAgainAndReplaced) {
   tiles = k::cpu::attention_tiles(in.q, in.k, in.v);
   EXPECT_GT(tiles.key_tile, 0);
   EXPECT_EQ(read_cache()["entries"][reports[0].key]["key_tile"], tiles.key_tile);
-  EXPECT_LT(error_vs_float64(in), kAttentionTol);
+  EXPECT_LT(error_vs_float64(in), kAutotuneAttentionTol);
 }
 
 TEST_F(Autotune, CorruptCacheIsReportedAndRebuilt) {
@@ -196,7 +196,7 @@ TEST_F(Autotune, CorruptCacheIsReportedAndRebuilt) {
   EXPECT_NE(err.find("unreadable"), std::string::npos) << err;
   EXPECT_GT(tiles.key_tile, 0);
   EXPECT_EQ(read_cache()["format"], "dit-engine autotune 1");
-  EXPECT_LT(error_vs_float64(in), kAttentionTol);
+  EXPECT_LT(error_vs_float64(in), kAutotuneAttentionTol);
 }
 
 TEST_F(Autotune, OffMeansDefaultTilesAndNoCache) {
@@ -205,7 +205,7 @@ TEST_F(Autotune, OffMeansDefaultTilesAndNoCache) {
   const auto tiles = k::cpu::attention_tiles(in.q, in.k, in.v);
   EXPECT_EQ(tiles.key_tile, 64);
   EXPECT_EQ(tiles.q_tile, 64);  // 4 x 6 x 4 = 96 tasks: no halving on any thread count <= 24
-  EXPECT_LT(error_vs_float64(in), kAttentionTol);
+  EXPECT_LT(error_vs_float64(in), kAutotuneAttentionTol);
   EXPECT_FALSE(fs::exists(cache_));
   k::set_autotune(true);
 }
@@ -221,7 +221,7 @@ TEST_F(Autotune, UnwritableCacheTunesForThisProcessOnly) {
   EXPECT_NE(err.find("not kept"), std::string::npos) << err;
   EXPECT_EQ(first.key_tile, second.key_tile);
   EXPECT_EQ(first.q_tile, second.q_tile);
-  EXPECT_LT(error_vs_float64(in), kAttentionTol);
+  EXPECT_LT(error_vs_float64(in), kAutotuneAttentionTol);
 }
 
 }  // namespace

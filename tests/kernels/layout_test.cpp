@@ -43,7 +43,7 @@ bool audit_gate_residual(const torch::Tensor& x, const torch::Tensor& gate, cons
   return true;
 }
 
-const bool registered = dit::kernels::register_device_backend(dit::kernels::DeviceBackend{
+const bool registered_layout_test = dit::kernels::register_device_backend(dit::kernels::DeviceBackend{
     "layout-audit", c10::DeviceType::CPU, [] { return false; },
     [](const torch::Tensor&, const torch::Tensor&, const torch::Tensor&) -> const char* {
       return nullptr;
@@ -53,7 +53,7 @@ const bool registered = dit::kernels::register_device_backend(dit::kernels::Devi
 }  // namespace
 
 TEST(DeviceLayout, RulesAcceptRowMajorTokensAndChunkedRows) {
-  ASSERT_TRUE(registered);
+  ASSERT_TRUE(registered_layout_test);
   const int64_t B = 2, N = 5, D = 16;
   auto x = torch::randn({B, N, D});
   auto out = torch::empty_like(x);

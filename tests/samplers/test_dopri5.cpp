@@ -12,16 +12,16 @@ namespace {
 
 using dit::test::GaussianFlow;
 
-GaussianFlow test_flow() { return GaussianFlow({2.0, -1.0, 0.5}, {0.5, 0.2, 1.0}); }
+GaussianFlow dopri5_flow() { return GaussianFlow({2.0, -1.0, 0.5}, {0.5, 0.2, 1.0}); }
 
-torch::Tensor test_noise() {
+torch::Tensor dopri5_noise() {
   torch::manual_seed(99);
   return torch::randn({8, 3}, torch::kFloat64);  // x1: [B, D]
 }
 
 TEST(Dopri5, MeetsToleranceAndNfeGrowsAsItTightens) {
-  const GaussianFlow flow = test_flow();
-  const torch::Tensor x1 = test_noise();
+  const GaussianFlow flow = dopri5_flow();
+  const torch::Tensor x1 = dopri5_noise();
   const torch::Tensor exact = flow.exact_x0(x1);
   int previous_nfe = 0;
   for (double tol : {1e-4, 1e-6, 1e-8}) {
@@ -51,26 +51,26 @@ TEST(Dopri5, MeetsToleranceAndNfeGrowsAsItTightens) {
 
 TEST(Dopri5, RejectsATooLargeInitialStep) {
   // One initial step spanning [1, 0] with a tight tolerance must be rejected and shrunk.
-  const GaussianFlow flow = test_flow();
+  const GaussianFlow flow = dopri5_flow();
   dit::SampleOptions opts;
   opts.steps = 1;
   opts.atol = opts.rtol = 1e-9;
   dit::Progress progress;
   dit::SampleStats stats;
-  const torch::Tensor x1 = test_noise();
+  const torch::Tensor x1 = dopri5_noise();
   const torch::Tensor x0 = dit::make_sampler("dopri5")->sample(flow.fn(), x1, opts, progress, &stats);
   EXPECT_GT(stats.rejected, 0);
   EXPECT_LT((x0 - flow.exact_x0(x1)).abs().max().item<double>(), 1e-6);
 }
 
 TEST(Dopri5, ThrowsWhenMaxNfeExceeded) {
-  const GaussianFlow flow = test_flow();
+  const GaussianFlow flow = dopri5_flow();
   dit::SampleOptions opts;
   opts.atol = opts.rtol = 1e-10;
   opts.max_nfe = 20;
   dit::Progress progress;
   try {
-    dit::make_sampler("dopri5")->sample(flow.fn(), test_noise(), opts, progress);
+    dit::make_sampler("dopri5")->sample(flow.fn(), dopri5_noise(), opts, progress);
     FAIL() << "expected dit::Error";
   } catch (const dit::Error& e) {
     EXPECT_NE(std::string(e.what()).find("max_nfe"), std::string::npos) << e.what();
@@ -78,25 +78,25 @@ TEST(Dopri5, ThrowsWhenMaxNfeExceeded) {
 }
 
 TEST(Dopri5, ProjectCalledOncePerAcceptedStepEndingAtZero) {
-  const GaussianFlow flow = test_flow();
+  const GaussianFlow flow = dopri5_flow();
   dit::SampleOptions opts;
   opts.atol = opts.rtol = 1e-6;
   std::vector<double> seen;
   opts.project = [&](torch::Tensor&, double t) { seen.push_back(t); };
   dit::Progress progress;
   dit::SampleStats stats;
-  dit::make_sampler("dopri5")->sample(flow.fn(), test_noise(), opts, progress, &stats);
+  dit::make_sampler("dopri5")->sample(flow.fn(), dopri5_noise(), opts, progress, &stats);
   ASSERT_EQ(static_cast<int>(seen.size()), stats.steps);
   EXPECT_EQ(seen.back(), 0.0);
   for (size_t i = 1; i < seen.size(); ++i) EXPECT_LT(seen[i], seen[i - 1]);
 }
 
 TEST(Dopri5, BadTolerancesThrow) {
-  const GaussianFlow flow = test_flow();
+  const GaussianFlow flow = dopri5_flow();
   dit::Progress progress;
   dit::SampleOptions opts;
   opts.atol = opts.rtol = 0.0;
-  EXPECT_THROW(dit::make_sampler("dopri5")->sample(flow.fn(), test_noise(), opts, progress),
+  EXPECT_THROW(dit::make_sampler("dopri5")->sample(flow.fn(), dopri5_noise(), opts, progress),
                dit::Error);
 }
 

@@ -19,7 +19,7 @@ dit::DiT fresh_model(uint64_t seed = 3) {
   return dit::DiT(small_config());
 }
 
-std::string temp_path(const std::string& name) { return dit_test::temp_path("dit_train_test_", name); }
+std::string trainer_temp_path(const std::string& name) { return dit_test::temp_path("dit_train_test_", name); }
 
 TEST(Trainer, LossDecreasesOnSmallSubset) {
   dit::set_threads(1);
@@ -42,7 +42,7 @@ TEST(Trainer, ResumeIsBitIdenticalToUninterruptedRun) {
   dit::FlowMatchingTrainer straight(fresh_model(), data, small_options(6));
   for (int i = 0; i < 6; ++i) straight.step();
 
-  const std::string ckpt = temp_path("resume.safetensors");
+  const std::string ckpt = trainer_temp_path("resume.safetensors");
   {
     dit::FlowMatchingTrainer first_half(fresh_model(), data, small_options(6));
     for (int i = 0; i < 3; ++i) first_half.step();
@@ -113,7 +113,7 @@ TEST(Trainer, BadOptionsAndDataAreNamed) {
 }
 
 TEST(Trainer, CheckpointOfAnotherModelIsRefused) {
-  const std::string ckpt = temp_path("other.safetensors");
+  const std::string ckpt = trainer_temp_path("other.safetensors");
   auto data = fashion_subset(32);
   dit::FlowMatchingTrainer a(fresh_model(), data, small_options(2));
   a.save_checkpoint(ckpt);

@@ -24,7 +24,7 @@ std::vector<CheckValue> cell(const Crystal& c) {
           at_least("density_lower", density, kMinDensity), at_most("density_upper", density, kMaxDensity)};
 }
 
-const bool registered = register_check(
+const bool registered_cell = register_check(
     "cell", "volume per atom within [4, 150] A^3 and density within [0.5, 25] g/cm^3", cell);
 
 }  // namespace

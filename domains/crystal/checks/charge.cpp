@@ -15,7 +15,7 @@ std::vector<CheckValue> charge(const Crystal& c) {
   return {at_least("charge_neutral", neutral, 1)};
 }
 
-const bool registered = register_check(
+const bool registered_charge = register_check(
     "charge", "charge neutral with common oxidation states (SMACT; mixed valence allowed), or all metals", charge);
 
 }  // namespace

@@ -28,7 +28,7 @@ std::vector<CheckValue> distances(const Crystal& c) {
   return {at_least("min_distance", dmin, kMinDistance), at_least("min_distance_ratio", rmin, kMinRatio)};
 }
 
-const bool registered = register_check(
+const bool registered_distances = register_check(
     "distances", "shortest interatomic distance over periodic images >= 0.5 A, and >= 0.5 x the sum of covalent radii",
     distances);
 

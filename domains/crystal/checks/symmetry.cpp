@@ -12,7 +12,7 @@ std::vector<CheckValue> symmetry(const Crystal& c) {
   return {CheckValue{"spacegroup_0.01", fine, 1, true}, at_least("spacegroup_0.1", coarse, 1)};
 }
 
-const bool registered = register_check(
+const bool registered_symmetry = register_check(
     "symmetry", "spglib space group at symprec 0.01 and 0.1 A (found at 0.1 A)", symmetry);
 
 }  // namespace

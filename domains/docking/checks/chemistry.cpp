@@ -25,7 +25,7 @@ std::vector<CheckValue> chemistry(const PoseCheckInput& in) {
           at_most("all_atoms_connected", static_cast<double>(fragments), 1.0)};
 }
 
-const bool registered = register_pose_check(
+const bool registered_chemistry = register_pose_check(
     "chemistry", "RDKit sanitisation passes and all atoms are in one fragment (PoseBusters)", chemistry);
 
 }  // namespace

@@ -104,7 +104,7 @@ std::vector<CheckValue> energy_ratio(const PoseCheckInput& in) {
   return {at_most("internal_energy_ratio", e_pose / e_mean, kMaxEnergyRatio)};
 }
 
-const bool registered = register_pose_check(
+const bool registered_energy_ratio = register_pose_check(
     "energy_ratio",
     "UFF energy of the pose / mean energy of 50 relaxed ETKDG conformers <= 100 (PoseBusters dock)",
     energy_ratio);

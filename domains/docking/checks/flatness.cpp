@@ -137,7 +137,7 @@ std::vector<CheckValue> flatness(const PoseCheckInput& in) {
   return {flat("aromatic_ring_flatness", rings), flat("double_bond_flatness", bonds), nonflat_value};
 }
 
-const bool registered = register_pose_check(
+const bool registered_flatness = register_pose_check(
     "flatness",
     "aromatic rings and C=C double bonds within 0.25 A of their plane, saturated 6-rings not flat "
     "(PoseBusters dock)",

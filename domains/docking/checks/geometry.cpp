@@ -88,7 +88,7 @@ std::vector<CheckValue> geometry(const PoseCheckInput& in) {
           at_most("internal_steric_clash", worst_clash, kClashTolerance)};
 }
 
-const bool registered = register_pose_check(
+const bool registered_geometry = register_pose_check(
     "geometry",
     "bond lengths, bond angles and internal clashes within RDKit distance-geometry bounds "
     "(PoseBusters dock: 25%, 25%, 30%)",

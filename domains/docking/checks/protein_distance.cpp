@@ -64,7 +64,7 @@ std::vector<CheckValue> protein_distance(const PoseCheckInput& in) {
   return out;
 }
 
-const bool registered = register_pose_check(
+const bool registered_protein_distance = register_pose_check(
     "protein_distance",
     "heavy-atom distance to the protein >= 0.75 x sum of vdW radii and <= 5 A (PoseBusters dock)",
     protein_distance, /*needs_receptor=*/true);

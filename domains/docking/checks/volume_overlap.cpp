@@ -116,7 +116,7 @@ std::vector<CheckValue> volume_overlap(const PoseCheckInput& in) {
   return out;
 }
 
-const bool registered = register_pose_check(
+const bool registered_volume_overlap = register_pose_check(
     "volume_overlap",
     "share of the ligand's volume (0.8 x vdW spheres) inside the protein <= 7.5% (PoseBusters dock)",
     volume_overlap, /*needs_receptor=*/true);

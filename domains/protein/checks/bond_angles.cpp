@@ -10,9 +10,9 @@
 namespace dit::protein::checks {
 namespace {
 
-constexpr double kOutlierSigmas = 4.0;        // MolProbity outlier criterion
-constexpr double kMaxOutlierFraction = 0.015; // tuned on real chains
-constexpr double kMaxZ = 12.0;                // tuned on real chains
+constexpr double kAngleOutlierSigmas = 4.0;        // MolProbity outlier criterion
+constexpr double kMaxAngleOutlierFraction = 0.015; // tuned on real chains
+constexpr double kMaxAngleZ = 12.0;                // tuned on real chains
 struct AngleType {
   double ideal, sigma;
 };
@@ -20,13 +20,13 @@ constexpr AngleType kNCaC{111.2, 2.8}, kCaCN{116.2, 2.0}, kCNCa{121.7, 1.8}, kCa
 
 std::vector<CheckValue> bond_angles(const Backbone& b) {
   if (!usable(b, 1))
-    return {failed("bond_angle_outlier_fraction", kMaxOutlierFraction), failed("bond_angle_max_z", kMaxZ)};
+    return {failed("bond_angle_outlier_fraction", kMaxAngleOutlierFraction), failed("bond_angle_max_z", kMaxAngleZ)};
   double worst = 0;
   size_t count = 0, outliers = 0;
   auto see = [&](const AngleType& t, const Vec3& x, const Vec3& y, const Vec3& z) {
     const double dev = std::fabs(angle(x, y, z) - t.ideal) / t.sigma;
     if (!(dev <= worst)) worst = dev;
-    if (!(dev <= kOutlierSigmas)) ++outliers;
+    if (!(dev <= kAngleOutlierSigmas)) ++outliers;
     ++count;
   };
   for (size_t i = 0; i < b.size(); ++i) {
@@ -39,11 +39,11 @@ std::vector<CheckValue> bond_angles(const Backbone& b) {
     }
   }
   return {at_most("bond_angle_outlier_fraction", static_cast<double>(outliers) / static_cast<double>(count),
-                  kMaxOutlierFraction),
-          at_most("bond_angle_max_z", worst, kMaxZ)};
+                  kMaxAngleOutlierFraction),
+          at_most("bond_angle_max_z", worst, kMaxAngleZ)};
 }
 
-const bool registered = register_check(
+const bool registered_bond_angles = register_check(
     "bond_angles",
     "N-CA-C, CA-C-N, C-N-CA, CA-C-O, O-C-N vs Engh & Huber (1991): <= 1.5% beyond 4 s.d., none beyond 12 s.d.",
     bond_angles);

@@ -12,9 +12,9 @@
 namespace dit::protein::checks {
 namespace {
 
-constexpr double kOutlierSigmas = 4.0;        // MolProbity outlier criterion
-constexpr double kMaxOutlierFraction = 0.015; // tuned on real chains
-constexpr double kMaxZ = 12.0;                // tuned on real chains
+constexpr double kBondOutlierSigmas = 4.0;        // MolProbity outlier criterion
+constexpr double kMaxBondOutlierFraction = 0.015; // tuned on real chains
+constexpr double kMaxBondZ = 12.0;                // tuned on real chains
 struct BondType {
   double ideal, sigma;
 };
@@ -22,13 +22,13 @@ constexpr BondType kNCa{1.458, 0.019}, kCaC{1.525, 0.021}, kCO{1.231, 0.020}, kC
 
 std::vector<CheckValue> bond_lengths(const Backbone& b) {
   if (!usable(b, 1))
-    return {failed("bond_length_outlier_fraction", kMaxOutlierFraction), failed("bond_length_max_z", kMaxZ)};
+    return {failed("bond_length_outlier_fraction", kMaxBondOutlierFraction), failed("bond_length_max_z", kMaxBondZ)};
   double worst = 0;
   size_t count = 0, outliers = 0;
   auto see = [&](const BondType& t, const Vec3& x, const Vec3& y) {
     const double z = std::fabs(distance(x, y) - t.ideal) / t.sigma;
     if (!(z <= worst)) worst = z;
-    if (!(z <= kOutlierSigmas)) ++outliers;
+    if (!(z <= kBondOutlierSigmas)) ++outliers;
     ++count;
   };
   for (size_t i = 0; i < b.size(); ++i) {
@@ -38,11 +38,11 @@ std::vector<CheckValue> bond_lengths(const Backbone& b) {
     if (i + 1 < b.size()) see(kCN, b.c[i], b.n[i + 1]);
   }
   return {at_most("bond_length_outlier_fraction", static_cast<double>(outliers) / static_cast<double>(count),
-                  kMaxOutlierFraction),
-          at_most("bond_length_max_z", worst, kMaxZ)};
+                  kMaxBondOutlierFraction),
+          at_most("bond_length_max_z", worst, kMaxBondZ)};
 }
 
-const bool registered = register_check(
+const bool registered_bond_lengths = register_check(
     "bond_lengths", "N-CA, CA-C, C=O, C-N vs Engh & Huber (1991): <= 1.5% beyond 4 s.d., none beyond 12 s.d.",
     bond_lengths);
 

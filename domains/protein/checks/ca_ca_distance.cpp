@@ -15,12 +15,12 @@ namespace {
 constexpr double kIdealCaCaTrans = 3.80;  // A, trans peptide (Engh & Huber 1991 geometry)
 constexpr double kIdealCaCaCis = 2.90;    // A, cis peptide
 constexpr double kCaCaTolerance = 0.10;   // A, issue 17
-constexpr double kMaxOutlierFraction = 0.03;  // tuned on real chains
+constexpr double kMaxCaCaOutlierFraction = 0.03;  // tuned on real chains
 constexpr double kMaxDeviation = 0.35;        // A, tuned on real chains
 
 std::vector<CheckValue> ca_ca_distance(const Backbone& b) {
   if (!usable(b, 2))
-    return {failed("ca_ca_outlier_fraction", kMaxOutlierFraction), failed("ca_ca_max_deviation", kMaxDeviation)};
+    return {failed("ca_ca_outlier_fraction", kMaxCaCaOutlierFraction), failed("ca_ca_max_deviation", kMaxDeviation)};
   double worst = 0;
   size_t outside = 0;
   for (size_t i = 0; i + 1 < b.size(); ++i) {
@@ -31,11 +31,11 @@ std::vector<CheckValue> ca_ca_distance(const Backbone& b) {
     if (!(dev <= kCaCaTolerance)) ++outside;
   }
   const double fraction = static_cast<double>(outside) / static_cast<double>(b.size() - 1);
-  return {at_most("ca_ca_outlier_fraction", fraction, kMaxOutlierFraction),
+  return {at_most("ca_ca_outlier_fraction", fraction, kMaxCaCaOutlierFraction),
           at_most("ca_ca_max_deviation", worst, kMaxDeviation)};
 }
 
-const bool registered = register_check(
+const bool registered_ca_ca_distance = register_check(
     "ca_ca_distance", "consecutive CA-CA 3.80 +/- 0.10 A (cis 2.90) for >= 97% of pairs, none off by > 0.35 A",
     ca_ca_distance);
 

@@ -39,7 +39,7 @@ bool has_any_cb(const Backbone& b) {
   return false;
 }
 
-const bool registered = register_check("ca_chirality", "CA chiral volume of L-amino acids (when CB is present)",
+const bool registered_ca_chirality = register_check("ca_chirality", "CA chiral volume of L-amino acids (when CB is present)",
                                        ca_chirality, has_any_cb);
 
 }  // namespace

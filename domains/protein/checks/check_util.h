@@ -12,7 +12,6 @@
 namespace dit::protein::checks {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kPi = 3.14159265358979323846;
 
 // A value that cannot be computed (too few residues, inconsistent fields): NaN, failing.
 inline CheckValue failed(const std::string& name, double threshold) { return CheckValue{name, kNaN, threshold, false}; }
@@ -34,12 +33,6 @@ inline bool usable(const Backbone& b, size_t min_residues) {
   return true;
 }
 
-inline Vec3 sub(const Vec3& a, const Vec3& b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
-inline double dot(const Vec3& a, const Vec3& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
-inline Vec3 cross(const Vec3& a, const Vec3& b) {
-  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
-}
-inline double norm(const Vec3& a) { return std::sqrt(dot(a, a)); }
 inline double distance(const Vec3& a, const Vec3& b) { return norm(sub(a, b)); }
 
 // Angle a-b-c at b, degrees.

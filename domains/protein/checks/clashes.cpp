@@ -69,7 +69,7 @@ std::vector<CheckValue> clashes(const Backbone& b) {
           at_most("max_backbone_overlap", max_overlap, kMaxOverlap)};
 }
 
-const bool registered = register_check(
+const bool registered_clashes = register_check(
     "clashes", "non-adjacent CA-CA >= 3 A; backbone clashes (vdW overlap >= 0.4 A, Bondi radii) per 1000 atoms <= 4, none >= 1 A", clashes);
 
 }  // namespace

@@ -27,7 +27,7 @@ std::vector<CheckValue> radius_of_gyration(const Backbone& b) {
   return {at_most("rg_ratio_upper", ratio, kMaxRatio), at_least("rg_ratio_lower", ratio, kMinRatio)};
 }
 
-const bool registered = register_check(
+const bool registered_radius_of_gyration = register_check(
     "radius_of_gyration", "CA radius of gyration / (2.2 N^0.38) within [0.8, 1.6] (Skolnick et al. 1997)",
     radius_of_gyration);
 

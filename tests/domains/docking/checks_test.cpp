@@ -35,6 +35,7 @@ using dit::docking::run_pose_checks;
 using dit::docking::test::kCrystal;
 using dit::docking::test::kFixtures;
 using dit::docking::test::kPocket;
+using dit::docking::test::pocket;
 const std::string kEgfr = kFixtures + "/egfr_first.sdf";
 
 // The intramolecular values (those every pose gets, with or without a receptor).
@@ -49,11 +50,6 @@ std::unique_ptr<RDKit::RWMol> read_sdf(const std::string& path) {
   std::unique_ptr<RDKit::RWMol> mol(RDKit::MolFileToMol(path, /*sanitize=*/true, /*removeHs=*/false));
   if (!mol) throw dit::Error(path + ": cannot read");
   return mol;
-}
-
-const Receptor& pocket() {
-  static const Receptor r = dit::docking::read_receptor(kPocket);
-  return r;
 }
 
 PoseCheckReport check(const RDKit::ROMol& mol, const Receptor* receptor = nullptr) {

@@ -33,10 +33,7 @@ using dit::docking::test::kFixtures;
 using dit::docking::test::kPocket;
 const std::string kAcetazolamide = "CC(=O)Nc1nnc(S(=O)(=O)[NH-])s1";
 
-const Receptor& pocket() {
-  static const Receptor r = read_receptor(kPocket);
-  return r;
-}
+using dit::docking::test::pocket;
 std::unique_ptr<RDKit::RWMol> crystal() { return read_ligand(kCrystal); }
 
 double distance(const Vec3& a, const Vec3& b) {

@@ -14,12 +14,13 @@
 #include <vector>
 
 #include "domains/docking/refine.h"
+#include "tests/domains/docking/fixtures.h"
 
 namespace {
 
 using namespace dit::docking;
 
-const std::string kFixtures = std::string(DIT_TEST_FIXTURES) + "/docking";
+using dit::docking::test::kFixtures;
 
 const Receptor& receptor() {
   static const Receptor r = read_receptor(kFixtures + "/hca_pocket.pdb");

@@ -1,6 +1,7 @@
 // The C-alpha trace potential of the trace guidance: the shipped tables, the loader's errors,
 // the features against known geometry, the gradient against finite differences, real chains
 // against random walks, and guided sampling lowering the energy it follows.
+#include "domains/protein/checks/outliers.h"
 #include "domains/protein/guidance.h"
 
 #include <dit/error.h>
@@ -68,7 +69,7 @@ TEST(CaPotential, ShippedTablesLoad) {
   EXPECT_NEAR(p.theta_tau.energy.min().item<double>(), 0.0, 1e-9);  // -ln(p / max p)
 }
 
-std::string load_error(const std::string& text) {
+std::string potential_load_error(const std::string& text) {
   const std::string path = ::testing::TempDir() + "ca_potential_bad.txt";
   std::ofstream(path) << text;
   try {
@@ -80,25 +81,25 @@ std::string load_error(const std::string& text) {
 }
 
 TEST(CaPotential, LoaderNamesFileLineAndField) {
-  EXPECT_NE(load_error("nope 1\n").find("dit-ca-potential 1"), std::string::npos);
-  EXPECT_NE(load_error("dit-ca-potential 1\ntable theta_tau theta 50 2 clamp tau -180 2 wrap\n").find(":2: field 'table'"),
+  EXPECT_NE(potential_load_error("nope 1\n").find("dit-ca-potential 1"), std::string::npos);
+  EXPECT_NE(potential_load_error("dit-ca-potential 1\ntable theta_tau theta 50 2 clamp tau -180 2 wrap\n").find(":2: field 'table'"),
             std::string::npos);
-  EXPECT_NE(load_error("dit-ca-potential 1\ntable theta_tau theta 50 2 clamp tau -180 2 wrap 5\n1 2\n3\n")
+  EXPECT_NE(potential_load_error("dit-ca-potential 1\ntable theta_tau theta 50 2 clamp tau -180 2 wrap 5\n1 2\n3\n")
                 .find(":4: table 'theta_tau' row 1: expected 2 numbers, read 1"),
             std::string::npos);
-  EXPECT_NE(load_error("dit-ca-potential 1\ntable theta_tau theta 50 2 clamp tau -180 2 wrap 5\n1 2\n3 4\nend\n")
+  EXPECT_NE(potential_load_error("dit-ca-potential 1\ntable theta_tau theta 50 2 clamp tau -180 2 wrap 5\n1 2\n3 4\nend\n")
                 .find("missing table 'tau_tau'"),
             std::string::npos);
-  EXPECT_NE(load_error("dit-ca-potential 1\ntable x theta 50 2 clamp tau -180 2 wrap 5\n1 2\n3 4\n").find("unknown table 'x'"),
+  EXPECT_NE(potential_load_error("dit-ca-potential 1\ntable x theta 50 2 clamp tau -180 2 wrap 5\n1 2\n3 4\n").find("unknown table 'x'"),
             std::string::npos);
   const std::string both = "dit-ca-potential 1\ntable theta_tau theta 50 2 clamp tau -180 2 wrap 5\n1 2\n3 4\n"
                            "table tau_tau tau -180 2 wrap tau -180 2 wrap 5\n1 2\n3 4\n";
-  EXPECT_NE(load_error(both + "end\n").find("missing table 'rama'"), std::string::npos);
+  EXPECT_NE(potential_load_error(both + "end\n").find("missing table 'rama'"), std::string::npos);
   const std::string all = both + "table rama phi -90 2 wrap psi -90 2 wrap 180\n1 2\n3 4\n";
-  EXPECT_NE(load_error(all).find("missing 'end'"), std::string::npos);
-  EXPECT_EQ(load_error(all + "end\n"), "");
-  EXPECT_NE(load_error("").find("empty"), std::string::npos);
-  EXPECT_NE(load_error("dit-ca-potential 1\n").find("missing table"), std::string::npos);
+  EXPECT_NE(potential_load_error(all).find("missing 'end'"), std::string::npos);
+  EXPECT_EQ(potential_load_error(all + "end\n"), "");
+  EXPECT_NE(potential_load_error("").find("empty"), std::string::npos);
+  EXPECT_NE(potential_load_error("dit-ca-potential 1\n").find("missing table"), std::string::npos);
 }
 
 TEST(CaPotential, FeaturesOfAnIdealHelix) {
@@ -213,9 +214,8 @@ TEST(TraceGuidance, GuidedSamplesHaveLowerTraceEnergy) {
   EXPECT_THROW(ProteinDomain(decode, TraceGuidance{1.5}), Error);
 }
 
-TEST(RamaRestraint, RelaxationPullsResiduesIntoAllowedRegions) {
-  // A real chain's trace with 0.6 A of noise per coordinate: its rebuilt, relaxed backbone has
-  // residues outside the allowed regions; the Ramachandran restraint brings some back.
+// A real chain's C-alpha trace (1CTF) with 0.6 A of Gaussian noise per coordinate (seed 5).
+std::vector<Vec3> noisy_real_trace() {
   const auto real = read_backbone_pdb(test::fixture_pdb("1CTF_A"));
   const auto L = static_cast<int64_t>(real.size());
   auto gen = dit::sample_generator(5, 0);
@@ -223,9 +223,17 @@ TEST(RamaRestraint, RelaxationPullsResiduesIntoAllowedRegions) {
   std::vector<Vec3> ca(static_cast<size_t>(L));
   for (int64_t r = 0; r < L; ++r)
     for (int k = 0; k < 3; ++k) ca[r][k] = real.ca[r][k] + 0.6 * noise[r][k].item<double>();
+  return ca;
+}
+
+TEST(RamaRestraint, RelaxationPullsResiduesIntoAllowedRegions) {
+  // A real chain's trace with 0.6 A of noise per coordinate: its rebuilt, relaxed backbone has
+  // residues outside the allowed regions; the Ramachandran restraint brings some back.
+  const std::vector<Vec3> ca = noisy_real_trace();
   auto allowed = [&](double k) {
     DecodeOptions decode;
     decode.rama_restraint = k;
+    decode.polish_rounds = 0;  // the restraint alone (the polish: the next test)
     return ProteinDomain(decode).check(ProteinDomain(decode).decode_trace(ca)).find("rama_allowed_fraction")->value;
   };
   const double plain = allowed(0.0), restrained = allowed(2.0);
@@ -235,6 +243,33 @@ TEST(RamaRestraint, RelaxationPullsResiduesIntoAllowedRegions) {
   DecodeOptions bad;
   bad.rama_restraint = -1;
   EXPECT_THROW(ProteinDomain{bad}, Error);
+  bad.rama_restraint = 2;
+  bad.polish_rounds = -1;
+  EXPECT_THROW(ProteinDomain{bad}, Error);
+}
+
+TEST(RamaRestraint, OutlierPolishFixesWhatTheChecksFlag) {
+  // The same noisy trace: after the restrained relaxation some residues are still outside the
+  // allowed regions; the polish rounds (stronger restraints on exactly those residues and on
+  // twisted peptides) leave fewer, without new twisted peptides or covalent outliers.
+  const std::vector<Vec3> ca = noisy_real_trace();
+  auto decode = [&](int rounds) {
+    DecodeOptions options;
+    options.rama_restraint = 2.0;
+    options.polish_rounds = rounds;
+    return ProteinDomain(options).decode_trace(ca);
+  };
+  const Backbone once = decode(0), polished = decode(2);
+  const size_t before = checks::ramachandran_outliers(once).size(), after = checks::ramachandran_outliers(polished).size();
+  EXPECT_GT(before, 0u);
+  EXPECT_LT(after, before) << "outliers " << before << " -> " << after;
+  EXPECT_LE(checks::twisted_peptides(polished).size(), checks::twisted_peptides(once).size());
+  const auto report = check_backbone(polished);
+  for (const char* name : {"bond_length_outlier_fraction", "bond_angle_outlier_fraction", "omega_max_deviation"}) {
+    const auto* v = report.find(name);
+    ASSERT_NE(v, nullptr) << name;
+    EXPECT_TRUE(v->pass) << name << " " << v->value;
+  }
 }
 
 }  // namespace

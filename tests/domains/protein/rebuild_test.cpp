@@ -33,7 +33,7 @@ TEST(RebuildTable, ShippedTableLoads) {
   EXPECT_TRUE(t.n.levels.back().axes.empty());
 }
 
-std::string load_error(const std::string& text) {
+std::string table_load_error(const std::string& text) {
   const std::string path = ::testing::TempDir() + "rebuild_table_bad.txt";
   std::ofstream(path) << text;
   try {
@@ -48,23 +48,23 @@ std::string load_error(const std::string& text) {
 
 TEST(RebuildTable, ErrorsNameFileLineAndField) {
   const std::string head = "# c\ndit-rebuild-table 1\ngroup N 3 1\n";
-  EXPECT_NE(load_error("").find("empty file"), std::string::npos);
-  EXPECT_NE(load_error("hello 1\n").find(":1: expected the header"), std::string::npos);
-  EXPECT_NE(load_error("dit-rebuild-table 2\n").find("version 2"), std::string::npos);
-  std::string e = load_error(head + "level 1 phi 80 10 7 bins 0\n");
+  EXPECT_NE(table_load_error("").find("empty file"), std::string::npos);
+  EXPECT_NE(table_load_error("hello 1\n").find(":1: expected the header"), std::string::npos);
+  EXPECT_NE(table_load_error("dit-rebuild-table 2\n").find("version 2"), std::string::npos);
+  std::string e = table_load_error(head + "level 1 phi 80 10 7 bins 0\n");
   EXPECT_NE(e.find("rebuild_table_bad.txt:4:"), std::string::npos) << e;
   EXPECT_NE(e.find("unknown feature 'phi'"), std::string::npos) << e;
-  e = load_error(head + "level 1 theta 80 10 7 bins 1\n7 3 1 2 3\n");
+  e = table_load_error(head + "level 1 theta 80 10 7 bins 1\n7 3 1 2 3\n");
   EXPECT_NE(e.find(":5: bin index 7 outside"), std::string::npos) << e;
-  e = load_error(head + "level 0 bins 1\n0 3 1 2\n");
+  e = table_load_error(head + "level 0 bins 1\n0 3 1 2\n");
   EXPECT_NE(e.find("expected 3 finite values"), std::string::npos) << e;
-  e = load_error(head + "level 1 theta 80 10 7 bins 1\n0 3 1 2 3\n");
+  e = table_load_error(head + "level 1 theta 80 10 7 bins 1\n0 3 1 2 3\n");
   EXPECT_NE(e.find("global mean"), std::string::npos) << e;
-  e = load_error(head + "level 0 bins 1\n0 3 1 2 3\nend\n");
+  e = table_load_error(head + "level 0 bins 1\n0 3 1 2 3\nend\n");
   EXPECT_NE(e.find("missing group CO"), std::string::npos) << e;
-  e = load_error(head + "level 0 bins 1\n0 3 1 2 3\n");
+  e = table_load_error(head + "level 0 bins 1\n0 3 1 2 3\n");
   EXPECT_NE(e.find("missing 'end'"), std::string::npos) << e;
-  EXPECT_NE(load_error("dit-rebuild-table 1\ngroup N 3 1\nlevel 0 bins 2\n0 3 1 2 3\n").find("end of file after 1 of 2"),
+  EXPECT_NE(table_load_error("dit-rebuild-table 1\ngroup N 3 1\nlevel 0 bins 2\n0 3 1 2 3\n").find("end of file after 1 of 2"),
             std::string::npos);
   try {
     load_rebuild_table("/nonexistent/table.txt");
