@@ -8,7 +8,7 @@ namespace {
 
 // Function-local static: registrations run from other translation units' static
 // initialisers, in an unspecified order, so the table must exist on first use.
-Registry<SamplerFactory>& registry() {
+Registry<SamplerFactory>& sampler_registry() {
   static Registry<SamplerFactory> samplers("sampler");
   return samplers;
 }
@@ -17,12 +17,12 @@ Registry<SamplerFactory>& registry() {
 
 bool register_sampler(const std::string& name, const std::string& description,
                       SamplerFactory factory) {
-  return registry().add(name, description, std::move(factory));
+  return sampler_registry().add(name, description, std::move(factory));
 }
 
-std::unique_ptr<Sampler> make_sampler(const std::string& name) { return registry().find(name)(); }
+std::unique_ptr<Sampler> make_sampler(const std::string& name) { return sampler_registry().find(name)(); }
 
-std::vector<std::pair<std::string, std::string>> list_samplers() { return registry().list(); }
+std::vector<std::pair<std::string, std::string>> list_samplers() { return sampler_registry().list(); }
 
 torch::Tensor time_tensor(const torch::Tensor& x, double t) {
   if (!x.defined() || x.dim() < 1) {

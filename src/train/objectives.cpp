@@ -4,7 +4,7 @@
 
 namespace dit {
 namespace {
-Registry<ObjectiveFactory>& registry() {
+Registry<ObjectiveFactory>& objective_registry() {
   static Registry<ObjectiveFactory> objectives("training objective");
   return objectives;
 }
@@ -12,13 +12,13 @@ Registry<ObjectiveFactory>& registry() {
 
 bool register_objective(const std::string& name, const std::string& description,
                         ObjectiveFactory factory) {
-  return registry().add(name, description, std::move(factory));
+  return objective_registry().add(name, description, std::move(factory));
 }
 
 std::unique_ptr<TrainingObjective> make_objective(const TrainOptions& opts) {
-  return registry().find(opts.objective)(opts);
+  return objective_registry().find(opts.objective)(opts);
 }
 
-std::vector<std::pair<std::string, std::string>> list_objectives() { return registry().list(); }
+std::vector<std::pair<std::string, std::string>> list_objectives() { return objective_registry().list(); }
 
 }  // namespace dit
