@@ -101,7 +101,7 @@ struct DecodeOptions {
   // nearest favoured point of the knowledge-based map inside them, each peptide that the
   // planarity check counts as twisted an omega restraint to planarity, and the backbone is
   // relaxed again from where it is, until none is left or this many rounds ran (docs/protein.md).
-  int polish_rounds = 2;
+  int polish_rounds = 4;
 };
 
 // Trace guidance (docs/protein.md): for t <= t_max the model's clean estimate x0 = x_t - t v is
