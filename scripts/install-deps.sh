@@ -8,7 +8,8 @@
 #                                     are switched off at configure time until the full set is in
 #   scripts/install-deps.sh --eval    everything above + the data-preparation and evaluation tools
 #                                     (never used at run time): promod3 and its structure_db,
-#                                     mkdssp, TMalign, pymatgen (docs/protein-data.md, crystal.md)
+#                                     mkdssp, TMalign, pymatgen, gemmi's Python module and the crystal
+#                                     data packages (docs/protein-data.md, crystal.md)
 #   DIT_DEPS_QUIET=1 ...              less apt output
 set -euo pipefail
 
@@ -40,7 +41,9 @@ packages=(
 
 case "${1:-}" in
   --core) packages=("${core[@]}") ;;
-  --eval) packages+=(python3-promod3 promod3-data dssp tm-align python3-scipy python3-pymatgen) ;;
+  --eval) packages+=(python3-promod3 promod3-data dssp tm-align python3-scipy python3-pymatgen
+                    # crystals: the sources of scripts/crystal/prepare.py, and gemmi for it and eval.py
+                    python3-gemmi libavogadro-data pymatgen-test-files libncrystal-data) ;;
   "") ;;
   *) echo "install-deps: unknown argument '$1' (use --core, --eval, or nothing for every package)" >&2; exit 2 ;;
 esac

@@ -32,6 +32,7 @@ struct ProteinSampleArgs {
   double rama = 2.0;
   int polish_rounds = protein::DecodeOptions{}.polish_rounds;
   double guidance = 1.0, guidance_t_max = 0.8, ss_restraint = protein::TraceGuidance{}.secondary_structure;
+  double compactness = protein::TraceGuidance{}.compactness;
   uint64_t seed = 42;
   int threads = 0;
   bool no_relax = false, quiet = false;
@@ -52,6 +53,7 @@ void run_protein_sample(const ProteinSampleArgs& a) {
   decode.polish_rounds = a.polish_rounds;
   protein::TraceGuidance guidance;
   guidance.weight = a.guidance, guidance.t_max = a.guidance_t_max, guidance.secondary_structure = a.ss_restraint;
+  guidance.compactness = a.compactness;
   const bool takes_ss = protein::takes_secondary_structure(*model);
   protein::ProteinDomain domain(decode, guidance, takes_ss);
   // --ss: auto (the library when the model takes secondary structure or the guidance's restraints
@@ -131,7 +133,7 @@ void run_protein_sample(const ProteinSampleArgs& a) {
                      {"diffusion", a.diffusion}, {"noise_scale", a.noise_scale}}},
         {"protein", {{"lengths", a.lengths}, {"per_length", a.count}, {"relax", !a.no_relax},
                      {"rama_restraint", a.rama}, {"polish_rounds", a.polish_rounds}, {"trace_guidance", a.guidance}, {"trace_guidance_t_max", a.guidance_t_max},
-                     {"ss_restraint", a.ss_restraint},
+                     {"ss_restraint", a.ss_restraint}, {"compactness", a.compactness},
                      {"secondary_structure", ss_source == "library" || ss_source == "none" ? ss_source : "given"}}},
         {"seeds", {{"seed", std::to_string(a.seed)}}}};
     if (ss_source != "none") {  // the string each sample was conditioned on, in sample order
@@ -249,6 +251,10 @@ void add_protein(CLI::App& app) {
       ->capture_default_str();
   s->add_option("--ss-restraint", a->ss_restraint,
                  "Scale of the trace guidance's pull of H and E residues to helix and strand geometry (0: none)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  s->add_option("--compactness", a->compactness,
+                 "Scale of the trace guidance's pull on chains more extended than 1.5 x the radius-of-gyration "
+                 "length law 2.2 N^0.38 A (docs/protein.md; 0: none)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   s->add_option("--ss-library", a->ss_library, "Secondary-structure library file (default: the bundled one)")
       ->check(CLI::ExistingFile);

@@ -16,6 +16,11 @@ namespace dit::protein {
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kDegPerRad = 180.0 / kPi;
 
+// The radius-of-gyration length law of compact real chains, Rg0(N) = 2.2 N^0.38 A (Skolnick,
+// Kolinski & Ortiz 1997, J. Mol. Biol. 265:217): the radius_of_gyration check and the trace
+// guidance's compactness term.
+constexpr double kRgPrefactor = 2.2, kRgExponent = 0.38;
+
 // Engh & Huber (1991) backbone bond lengths, Angstrom: N-CA, CA-C, C=O, C-N(+1), CA-CB.
 constexpr double kNCa = 1.458, kCaC = 1.525, kCO = 1.231, kCN = 1.329, kCaCb = 1.530;
 

@@ -5,6 +5,7 @@
 //   secondary_structure = "none"  # or "library": a real chain's string per sample (dit protein
 //                             # sample --ss library), through the guidance and/or the model's input
 //   ss_restraint = 1.0        # scale of the guidance's restraints toward the string (0: none)
+//   compactness = 1.0         # scale of the guidance's pull on over-extended chains (0: none)
 // Output: /particles/backbone (N, CA, C, O, CB per residue; atom_count = 5 x length),
 // /observables/{length, checks/<value>, checks/valid}, and the /samples records (valid = finite
 // and passing every check: failing samples are written and flagged, never dropped).
@@ -64,6 +65,8 @@ class ProteinBatchDomain : public jobs::BatchDomain {
         guidance.weight = number(key, value, 1.0, "a number in [0, 1] (0: the model alone)");
       } else if (key == "ss_restraint") {
         guidance.secondary_structure = number(key, value, kNoUpperBound, "a number >= 0 (0: none)");
+      } else if (key == "compactness") {
+        guidance.compactness = number(key, value, kNoUpperBound, "a number >= 0 (0: none)");
       } else if (key == "trace_guidance_t_max") {
         guidance.t_max = number(key, value, 1.0, "a number in [0, 1]");
       } else {

@@ -125,6 +125,7 @@ VelocityFn ProteinDomain::guide_with(VelocityFn velocity, const FlowInputs& inpu
   for (int64_t b = 0; b < inputs.mask.size(0); ++b) lengths.push_back(inputs.mask[b].sum().item<int64_t>());
   TraceRefinement refinement;
   refinement.weights.secondary_structure = g.secondary_structure;
+  refinement.weights.compactness = g.compactness * kDefaultCompactness;
   if (g.secondary_structure <= 0) ss = torch::Tensor();
   return [velocity = std::move(velocity), g, &potential, lengths, refinement, ss](const torch::Tensor& x,
                                                                                   const torch::Tensor& t) {

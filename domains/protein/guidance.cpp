@@ -1,6 +1,8 @@
 // The C-alpha trace potential (see guidance.h for the terms and the table layout).
 #include "domains/protein/guidance.h"
 
+#include "domains/protein/backbone.h"
+
 #include <dit/error.h>
 #include <fmt/format.h>
 
@@ -173,6 +175,13 @@ torch::Tensor trace_energy(const torch::Tensor& ca, const std::vector<int64_t>& 
       auto dt = (tau - g.tau0) / kDegPerRad;
       e = e + weights.secondary_structure * (g.kappa * (1 - torch::cos(dt)) * both).sum(1);
     }
+  }
+  if (weights.compactness > 0) {
+    auto count = real.sum(1);                                                      // [B]
+    auto centre = (ca * real.unsqueeze(-1)).sum(1) / count.clamp_min(1).unsqueeze(-1);
+    auto rg = (((ca - centre.unsqueeze(1)).pow(2).sum(-1) * real).sum(1) / count.clamp_min(1) + 1e-12).sqrt();
+    auto upper = kRgGuideUpper * kRgPrefactor * count.clamp_min(1).pow(kRgExponent);
+    e = e + weights.compactness * count * torch::relu(rg - upper).pow(2);
   }
   if (N < 5) return e;
   e = e + weights.local *

@@ -119,6 +119,10 @@ struct TraceGuidance {
   // C-alpha geometry of helices and strands (domains/protein/guidance.h); 0: the energy ignores
   // the request. Acts only with weight > 0, for any model (ProteinDomain::guide_requests).
   double secondary_structure = 1.0;
+  // Scale of the compactness term: a flat-bottomed pull on the C-alpha radius of gyration of a
+  // chain more extended than 1.5 x 2.2 N^0.38 A (the radius_of_gyration check fails above 1.6 x);
+  // 0: none. Acts only with weight > 0.
+  double compactness = 1.0;
   std::string potential;  // empty: data_dir()/protein/ca-potential.txt
 };
 

@@ -10,7 +10,6 @@
 namespace dit::protein::checks {
 namespace {
 
-constexpr double kRgPrefactor = 2.2, kRgExponent = 0.38;  // Skolnick et al. 1997
 constexpr double kMaxRatio = 1.6;
 constexpr double kMinRatio = 0.8;
 

@@ -315,7 +315,9 @@ TEST(ProteinDomain, DecodeRelaxesANoisyTraceToIdealGeometry) {
     EXPECT_NEAR(distance(b.n[r], b.ca[r]), 1.458, 0.03);
     EXPECT_NEAR(distance(b.ca[r], b.c[r]), 1.525, 0.03);
     EXPECT_NEAR(distance(b.c[r], b.o[r]), 1.231, 0.03);
-    if (r + 1 < L) EXPECT_NEAR(distance(b.c[r], b.n[r + 1]), 1.329, 0.03);
+    if (r + 1 < L) {
+      EXPECT_NEAR(distance(b.c[r], b.n[r + 1]), 1.329, 0.03);
+    }
     dit::protein::Vec3 t{trace[0][r][0].item<double>() * dit::protein::kCoordScale,
                          trace[0][r][1].item<double>() * dit::protein::kCoordScale,
                          trace[0][r][2].item<double>() * dit::protein::kCoordScale};
@@ -693,7 +695,11 @@ TEST(ProteinCli, SampleConditionedOnSecondaryStructure) {
   r = dit::test::run("batch " + job + " --dry-run");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("ss_restraint: must be a number >= 0"), std::string::npos) << r.output;
-  write_job(tiny_model(), "trace_guidance = 1.0\n");  // the string through the guidance alone
+  write_job(tiny_model(), "trace_guidance = 1.0\ncompactness = \"strong\"\n");
+  r = dit::test::run("batch " + job + " --dry-run");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("[protein] compactness: must be a number >= 0"), std::string::npos) << r.output;
+  write_job(tiny_model(), "trace_guidance = 1.0\ncompactness = 2.0\n");  // the string through the guidance alone
   r = dit::test::run("batch " + job);
   EXPECT_EQ(r.code, 0) << r.output;
 }

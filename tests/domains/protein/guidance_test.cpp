@@ -1,6 +1,7 @@
 // The C-alpha trace potential of the trace guidance: the shipped tables, the loader's errors,
 // the features against known geometry, the gradient against finite differences, real chains
 // against random walks, and guided sampling lowering the energy it follows.
+#include "domains/protein/backbone.h"
 #include "domains/protein/checks/outliers.h"
 #include "domains/protein/guidance.h"
 
@@ -181,6 +182,68 @@ TEST(CaPotential, SecondaryStructureRestraints) {
   EXPECT_LT(energy(with, ss_of(0)), energy(without, ss_of(0)) - 10.0);
 }
 
+// The compactness term: zero for the real fixture chains at or below 1.5 x 2.2 N^0.38 A (five of
+// six; 2VDF_A, cut from a complex, sits at 1.56) and for padding; a persistent walk of 100 ideal
+// steps (Rg about twice the law) pays k N (Rg - 1.5 Rg0)^2 exactly; its gradient matches finite
+// differences; two of the guidance's refinements (50 steps each, all terms; sampling refines at
+// every step with t <= t_max) bring it within 1.6 x the law (the check's bound), where a
+// refinement without the term leaves it above.
+TEST(CaPotential, CompactnessActsOnExtendedChainsOnly) {
+  TraceEnergyWeights only_rg;
+  only_rg.bond = only_rg.clash = only_rg.local = 0, only_rg.compactness = 1.0;
+  auto rg_ratio = [](const torch::Tensor& ca) {
+    const double n = static_cast<double>(ca.size(0));
+    const double rg = (ca - ca.mean(0, true)).pow(2).sum(-1).mean().sqrt().item<double>();
+    return rg / (kRgPrefactor * std::pow(n, kRgExponent));
+  };
+  int compact = 0;
+  for (const auto& name : test::fixture_names()) {
+    auto ca = trace_of(read_backbone_pdb(test::fixture_pdb(name)));
+    const double e = trace_energy(ca.unsqueeze(0), {ca.size(0)}, potential(), only_rg).item<double>();
+    EXPECT_EQ(e == 0.0, rg_ratio(ca) <= kRgGuideUpper) << name << " Rg ratio " << rg_ratio(ca) << " energy " << e;
+    compact += e == 0.0;
+  }
+  EXPECT_EQ(compact, 5);
+  // A persistent walk: each 3.8 A step turns from the last by a random amount.
+  const int64_t n = 100;
+  std::mt19937 rng(9);
+  std::normal_distribution<double> gauss;
+  auto walk = torch::zeros({n, 3}, torch::kFloat64);
+  double dir[3] = {1, 0, 0};
+  for (int64_t i = 1; i < n; ++i) {
+    double l = 0;
+    for (double& d : dir) d = 0.6 * d + 0.45 * gauss(rng), l += d * d;
+    for (int k = 0; k < 3; ++k) dir[k] /= std::sqrt(l), walk[i][k] = walk[i - 1][k].item<double>() + 3.8 * dir[k];
+  }
+  const double ratio = rg_ratio(walk), rg0 = kRgPrefactor * std::pow(double(n), kRgExponent);
+  ASSERT_GT(ratio, 1.8);
+  ASSERT_LT(ratio, 2.6);
+  const double expected = n * std::pow((ratio - kRgGuideUpper) * rg0, 2);
+  EXPECT_NEAR(trace_energy(walk.unsqueeze(0), {n}, potential(), only_rg).item<double>(), expected, 1e-6 * expected);
+  // Padding (far away) does not enter the centre or the radius.
+  auto padded = torch::cat({walk, torch::full({6, 3}, 500.0, torch::kFloat64)}).unsqueeze(0);
+  EXPECT_NEAR(trace_energy(padded, {n}, potential(), only_rg).item<double>(), expected, 1e-6 * expected);
+  // Gradient against central differences.
+  auto x = walk.clone().requires_grad_(true);
+  auto g = torch::autograd::grad({trace_energy(x.unsqueeze(0), {n}, potential(), only_rg).sum()}, {x})[0];
+  for (int64_t i : {0, 37, 99})
+    for (int k = 0; k < 3; ++k) {
+      auto p = walk.clone(), m = walk.clone();
+      p[i][k] += 1e-5, m[i][k] -= 1e-5;
+      const double fd = (trace_energy(p.unsqueeze(0), {n}, potential(), only_rg).item<double>() -
+                         trace_energy(m.unsqueeze(0), {n}, potential(), only_rg).item<double>()) / 2e-5;
+      EXPECT_NEAR(g[i][k].item<double>(), fd, 1e-4 * g.abs().max().item<double>());
+    }
+  // The refinement with every term: the walk ends within the check's bound with the term, not without.
+  TraceRefinement with_rg, without_rg;
+  with_rg.weights.compactness = kDefaultCompactness;
+  auto twice = refine_trace(refine_trace(walk.unsqueeze(0), {n}, potential(), with_rg), {n}, potential(), with_rg);
+  const double after_with = rg_ratio(twice[0]);
+  const double after_without = rg_ratio(refine_trace(walk.unsqueeze(0), {n}, potential(), without_rg)[0]);
+  EXPECT_LE(after_with, 1.6) << "from " << ratio;
+  EXPECT_GT(after_without, 1.6) << "from " << ratio;
+}
+
 TEST(CaPotential, PaddingIsIgnored) {
   auto ca = random_walk(10, 5);
   auto padded = torch::cat({ca, torch::full({4, 3}, 100.0, torch::kFloat64)}).unsqueeze(0);
@@ -211,7 +274,9 @@ TEST(TraceGuidance, GuidedSamplesHaveLowerTraceEnergy) {
   };
   const double plain = mean_energy(0.0), guided = mean_energy(0.5);
   EXPECT_LT(guided, plain - 0.5) << "plain " << plain << " guided " << guided;
-  EXPECT_THROW(ProteinDomain(decode, TraceGuidance{1.5}), Error);
+  TraceGuidance too_strong;
+  too_strong.weight = 1.5;
+  EXPECT_THROW(ProteinDomain(decode, too_strong), Error);
 }
 
 // A real chain's C-alpha trace (1CTF) with 0.6 A of Gaussian noise per coordinate (seed 5).
