@@ -3,6 +3,7 @@
 //
 //   dit-bench protein [--model file.safetensors] [--batch 100] [--length 100] [--steps 50]
 //                     [--sampler euler] [--chunk 32] [-t/--threads N] [--no-relax] [--no-pytorch]
+//                     [--cli-defaults]
 //                     [--warmup 2] [--iters N | --min-time 2.0]      (the forward)
 //                     [--sample-warmup 1] [--sample-repeats 3]       (the full sampling)
 //                     [--json out.json]
@@ -17,7 +18,11 @@
 //     noise, sample_flow (the network, `--steps` steps of `--sampler`, `--chunk` chains per
 //     model batch as `dit protein sample`), decode without relaxation (C-alpha trace -> backbone
 //     rebuild), decode with relaxation (rebuild + OpenMM minimisation; relax = the difference,
-//     per repeat), and the checks of every backbone.
+//     per repeat), and the checks of every backbone. By default the model alone (the library's
+//     and batch jobs' default); with --cli-defaults the pipeline of `dit protein sample`'s
+//     defaults (protein::SampleDefaults: its sampler, steps and noise scale, trace guidance with
+//     secondary-structure strings from the library and the compactness term, the Ramachandran
+//     restraint and the outlier polish in the relaxation).
 // Memory: the resident set of this process (/proc/self/status): VmHWM is reset before each
 // phase (writing 5 to /proc/self/clear_refs) and read after it, so each phase reports its own
 // peak; where the reset is refused the peak is cumulative, and the output says so.
@@ -55,6 +60,7 @@ struct ProteinBenchOptions : TokenBenchOptions {
   int64_t batch = 100, length = 100;
   int64_t chunk = 32;  // chains per model batch while sampling (dit protein sample's default)
   bool no_relax = false;
+  bool cli_defaults = false;  // the pipeline of dit protein sample's defaults (protein::SampleDefaults)
 };
 
 void validate_protein_options(const ProteinBenchOptions& o) {
@@ -110,6 +116,9 @@ void sample_proteins_once(const ProteinBenchOptions& o, FlowNetImpl& net,
       },
       p.m_encode);
   auto hooks = rebuild_only.hooks();
+  hooks.guide = [&](VelocityFn v, const FlowInputs& in) {  // as dit::generate
+    return rebuild_only.guide_requests(std::move(v), in, requests);
+  };
   const double t_sample = measured(
       [&] {
         x0 = sample_flow(net, inputs, x1, sampling, silent, hooks, nullptr, 0, &finite);
@@ -153,11 +162,26 @@ void run_protein(const ProteinBenchOptions& o) {
   const BenchStart start =
       start_token_bench("protein", o, *net, path, "; OpenMM relaxation: 1 thread per backbone");
 
-  protein::DecodeOptions no_relax;
+  protein::DecodeOptions no_relax, relax;
   no_relax.relax = false;
-  // Secondary-structure models are benchmarked unconditioned (the same network cost).
+  protein::TraceGuidance guidance;
+  FlowSampling sampling;
+  sampling.sampler = o.sampler;
+  sampling.seed = o.seed;
+  sampling.chunk = o.chunk;
+  sampling.options.steps = o.steps;
+  if (o.cli_defaults) {
+    using D = protein::SampleDefaults;
+    relax.rama_restraint = D::kRamaRestraint;  // and DecodeOptions' polish rounds
+    guidance.weight = D::kTraceGuidance, guidance.t_max = D::kTraceGuidanceTMax;
+    sampling.sampler = D::kSampler;
+    sampling.options.steps = D::kSteps;
+    sampling.options.noise_scale = D::kNoiseScale;
+  }
+  // Secondary-structure models read no string here unless --cli-defaults gives the library's
+  // (the same network cost either way).
   const bool ss = protein::takes_secondary_structure(*net);
-  const protein::ProteinDomain rebuild_only(no_relax, {}, ss), relaxing({}, {}, ss);
+  const protein::ProteinDomain rebuild_only(no_relax, guidance, ss), relaxing(relax, guidance, ss);
 
   // ---- (a) forward --------------------------------------------------------------------------
   const ForwardBatch timed = make_protein_batch(rebuild_only, std::vector<int64_t>(static_cast<size_t>(o.batch), o.length), o.seed);
@@ -172,16 +196,25 @@ void run_protein(const ProteinBenchOptions& o) {
        fmt::format("batch {} x length {} tokens", o.batch, o.length), o.batch});
 
   // ---- (b) sampling -------------------------------------------------------------------------
-  const std::vector<ProteinRequest> requests(static_cast<size_t>(o.batch), ProteinRequest{o.length});
-  FlowSampling sampling;
-  sampling.sampler = o.sampler;
-  sampling.seed = o.seed;
-  sampling.chunk = o.chunk;
-  sampling.options.steps = o.steps;
+  // Sample k's string (with --cli-defaults) is the one `dit protein sample --seed S` gives it.
+  std::vector<ProteinRequest> requests(static_cast<size_t>(o.batch), ProteinRequest{o.length});
+  if (o.cli_defaults) {
+    const protein::SecondaryStructureLibrary library;
+    for (size_t k = 0; k < requests.size(); ++k)
+      requests[k].secondary_structure = library.sample(o.length, mix_seed(mix_seed(o.seed, k), 1));
+  }
+  const int64_t steps = sampling.options.steps;
   const int64_t chunks = (o.batch + o.chunk - 1) / o.chunk;
+  const std::string pipeline =
+      o.cli_defaults ? fmt::format("dit protein sample's defaults: noise scale {}, trace guidance {} for t <= {} "
+                                   "with library strings and compactness {}, Ramachandran restraint {}, "
+                                   "{} polish rounds",
+                                   sampling.options.noise_scale, guidance.weight, guidance.t_max,
+                                   guidance.compactness, relax.rama_restraint, relax.polish_rounds)
+                     : std::string("the model alone (no guidance, no restraint)");
   fmt::print("\nsampling:  {} backbones of length {}: {} {} steps, {} chains per model batch ({} "
-             "batches); relax {}; warmup {}, then {} timed repeats; median [min..max]\n",
-             o.batch, o.length, o.sampler, o.steps, o.chunk, chunks, !o.no_relax ? "on" : "off",
+             "batches); relax {}; {}; warmup {}, then {} timed repeats; median [min..max]\n",
+             o.batch, o.length, sampling.sampler, steps, o.chunk, chunks, !o.no_relax ? "on" : "off", pipeline,
              o.sample_protocol.warmup, o.sample_protocol.iters);
   std::fflush(stdout);
   for (int i = 0; i < o.sample_protocol.warmup; ++i)
@@ -207,14 +240,14 @@ void run_protein(const ProteinBenchOptions& o) {
                           : "encode + sampling + rebuild + checks (= generate)"});
   const json phases = print_phases(rows, p.total, o.batch, "backbones_per_s");
   const double total_median = summarize(p.total).median_ms;
-  const double per_eval = summarize(p.sample).median_ms / (static_cast<double>(o.steps) * chunks);
+  const double per_eval = summarize(p.sample).median_ms / (static_cast<double>(steps) * chunks);
   fmt::print("sampling: {:.1f} backbones/s end to end; {:.2f} ms per model batch evaluation "
              "({} steps x {} batches); checks passed by {} of {} ({} finite) in the last repeat\n",
-             o.batch * 1e3 / total_median, per_eval, o.steps, chunks, p.valid, o.batch, p.finite);
+             o.batch * 1e3 / total_median, per_eval, steps, chunks, p.valid, o.batch, p.finite);
   finish_token_bench(
       "protein", o, *net, start, fwd, {{"batch", o.batch}, {"length", o.length}},
-      {{"backbones", o.batch}, {"length", o.length}, {"sampler", o.sampler},
-       {"steps", o.steps}, {"chunk", o.chunk}, {"relax", !o.no_relax},
+      {{"backbones", o.batch}, {"length", o.length}, {"sampler", sampling.sampler},
+       {"steps", steps}, {"chunk", o.chunk}, {"relax", !o.no_relax}, {"pipeline", pipeline},
        {"warmup", o.sample_protocol.warmup}, {"repeats", o.sample_protocol.iters},
        {"phases", phases}, {"valid", p.valid}, {"finite", p.finite}});
 }
@@ -238,6 +271,10 @@ void add_protein(CLI::App& app) {
   cmd->add_option("--chunk", o->chunk, "Chains per model batch while sampling (as dit protein sample)")
       ->capture_default_str();
   cmd->add_flag("--no-relax", o->no_relax, "Skip the OpenMM relaxation (decode rebuilds only)");
+  cmd->add_flag("--cli-defaults", o->cli_defaults,
+                "Time the pipeline of `dit protein sample`'s defaults (its sampler, steps and noise scale, trace "
+                "guidance with library strings, Ramachandran restraint, outlier polish; overrides --sampler and "
+                "--steps) instead of the model alone");
   add_token_bench_options(cmd, *o);
   cmd->callback([o] {
 #ifdef DIT_HAVE_PROTEIN

@@ -23,15 +23,16 @@ namespace fs = dit::fs;
 // backbones at seed 11; 10 without the strings; 0 for the model alone). The library's defaults
 // (TraceGuidance, DecodeOptions, ProteinRequest) stay at the model alone.
 struct ProteinSampleArgs {
-  std::string model, out = "backbones", h5, sampler = "euler-maruyama", grid = "uniform";
+  std::string model, out = "backbones", h5, sampler = protein::SampleDefaults::kSampler, grid = "uniform";
   std::string ss = "auto", ss_library;
   Placement placement;  // --device, --dtype
   std::vector<int64_t> lengths = {100};
-  int64_t count = 10, steps = 100, chunk = 32;
-  double shift = 3.0, diffusion = 1.0, noise_scale = 0.5;
-  double rama = 2.0;
+  int64_t count = 10, steps = protein::SampleDefaults::kSteps, chunk = 32;
+  double shift = 3.0, diffusion = 1.0, noise_scale = protein::SampleDefaults::kNoiseScale;
+  double rama = protein::SampleDefaults::kRamaRestraint;
   int polish_rounds = protein::DecodeOptions{}.polish_rounds;
-  double guidance = 1.0, guidance_t_max = 0.8, ss_restraint = protein::TraceGuidance{}.secondary_structure;
+  double guidance = protein::SampleDefaults::kTraceGuidance;
+  double guidance_t_max = protein::SampleDefaults::kTraceGuidanceTMax, ss_restraint = protein::TraceGuidance{}.secondary_structure;
   double compactness = protein::TraceGuidance{}.compactness;
   uint64_t seed = 42;
   int threads = 0;

@@ -76,10 +76,20 @@ torch::Tensor trace_energy(const torch::Tensor& ca, const std::vector<int64_t>& 
                            const CaPotential& potential, const TraceEnergyWeights& weights = {},
                            const torch::Tensor& ss = {});
 
+// One chain, every residue real: the energy (kT) of trace_energy for ca [n, 3] and, when
+// `gradient` is given, its gradient [n, 3] (float64), computed directly (closed-form derivatives
+// of the bonds, clashes, radius of gyration, virtual angles and dihedrals, and of the bilinear
+// table lookups; no autograd): what refine_trace descends on. `ss` [n, 3] as trace_energy's
+// (optional). Equal to trace_energy and its autograd gradient to rounding (test
+// CaPotential.DirectGradientMatchesAutograd).
+double chain_trace_energy(const torch::Tensor& ca, const CaPotential& potential, const TraceEnergyWeights& weights = {},
+                          const torch::Tensor& ss = {}, torch::Tensor* gradient = nullptr);
+
 // Gradient descent on trace_energy: `iterations` steps of rate x gradient (A^2 / kT), each
 // residue moving at most max_move A per step. Stable for the default weights: the stiffest
 // mode, alternating CA-CA stretches along the chain, has curvature 8 k_bond = 200 kT/A^2,
-// below 2 / rate = 500. Returns the refined ca [B, N, 3] (padding kept).
+// below 2 / rate = 500. Returns the refined ca [B, N, 3] (padding kept). Each chain descends on
+// chain_trace_energy's direct gradient.
 struct TraceRefinement {
   int64_t iterations = 50;
   double rate = 0.004;

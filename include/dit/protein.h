@@ -126,6 +126,20 @@ struct TraceGuidance {
   std::string potential;  // empty: data_dir()/protein/ca-potential.txt
 };
 
+// The defaults of `dit protein sample` (docs/protein.md, "Pipeline"): the model with the trace
+// guidance (weight 1 for t <= 0.8; with secondary-structure strings from the library and the
+// compactness term), the Ramachandran restraint of the relaxation and the outlier polish
+// (DecodeOptions::polish_rounds). The library types (DecodeOptions{}, TraceGuidance{}) and batch
+// jobs default to the model alone; `dit-bench protein --cli-defaults` times this pipeline.
+struct SampleDefaults {
+  static constexpr const char* kSampler = "euler-maruyama";
+  static constexpr int64_t kSteps = 100;
+  static constexpr double kNoiseScale = 0.5;
+  static constexpr double kTraceGuidance = 1.0;
+  static constexpr double kTraceGuidanceTMax = 0.8;
+  static constexpr double kRamaRestraint = 2.0;
+};
+
 // Secondary-structure strings of real chains to condition on (data/protein/ss-library.txt,
 // written from training chains by scripts/protein/make-ss-library.py): `sample(L, seed)` picks
 // one of the chains of length L +- max(5, L / 10) by the seed (the nearest length when none)
