@@ -23,6 +23,13 @@ namespace dit::bench {
 
 // The options every token-DiT domain benchmark has (each adds its own: sizes, --model, --steps,
 // --sampler, ...).
+// The full sampling's protocol: one untimed run, then 3 timed repeats (each run is seconds long).
+inline Protocol full_sampling_protocol() {
+  Protocol p;
+  p.warmup = 1, p.warmup_time = 0.0, p.iters = 3;
+  return p;
+}
+
 struct TokenBenchOptions {
   std::string model;  // empty: the domain's bundled model
   int steps = 50;
@@ -30,7 +37,7 @@ struct TokenBenchOptions {
   int threads = 0;
   uint64_t seed = 0;
   Protocol protocol;               // the forward
-  Protocol sample_protocol{1, 3};  // the full sampling: warmup 1, 3 timed repeats
+  Protocol sample_protocol = full_sampling_protocol();  // warmup 1, 3 timed repeats
   bool no_pytorch = false;
   std::string pytorch_script = std::string(DIT_BENCH_SCRIPT_DIR) + "/pytorch_token_forward.py";
   std::string python = "/usr/bin/python3";

@@ -186,18 +186,20 @@ def run_dit_check(dit, cif, json_path):
     return (valid and p.returncode == 0), failed, checks
 
 
-def sample_command(args, formula, outdir):
+def sample_command(args, formula, outdir, spacegroup=0):
     cmd = [args.dit, "crystal", "sample", "--composition", formula, "-n", str(args.k),
            "-o", outdir, "--seed", str(args.seed), "--steps", str(args.steps), "-q"]
     if args.model:
         cmd += ["-m", args.model]
+    if spacegroup:  # --given-spacegroup: the true structure's, as the condition
+        cmd += ["--spacegroup", str(spacegroup)]
     return cmd + shlex.split(args.dit_args)
 
 
-def sample_model(args, formula, outdir):
+def sample_model(args, formula, outdir, spacegroup=0):
     """Run `crystal sample`; an error text, or None. Files it did write are
     evaluated either way (missing ones count as failed samples)."""
-    cmd = sample_command(args, formula, outdir)
+    cmd = sample_command(args, formula, outdir, spacegroup)
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            timeout=args.timeout)
@@ -351,6 +353,9 @@ def main():
     ap.add_argument("--workdir", default=None, help="default: <out without .md>-work")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per `crystal sample` call")
     ap.add_argument("--dit-args", default="", help="extra arguments for `crystal sample`, e.g. '-t 1'")
+    ap.add_argument("--given-spacegroup", action="store_true",
+                    help="condition each structure's samples on its true space group (spglib at 0.1 A, "
+                         "the data file's; crystal sample --spacegroup); structures without one sample unconditioned")
     ap.add_argument("--dry-run-truth", action="store_true",
                     help="no engine sampling: samples are the truth moved 0.05 A per atom")
     ap.add_argument("--no-dit-check", action="store_true", help="skip `dit check`")
@@ -379,7 +384,8 @@ def main():
 
     matcher = StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)
     model_name = "truth + 0.05 A noise (dry run)" if args.dry_run_truth else \
-        f"model ({os.path.basename(args.model) if args.model else 'bundled'})"
+        f"model ({os.path.basename(args.model) if args.model else 'bundled'}" + \
+        (", given the true space group)" if args.given_spacegroup else ")")
     model, base = Method(model_name), Method("random baseline")
     truth_sg = collections.Counter()
     details = []
@@ -397,13 +403,14 @@ def main():
         if args.dry_run_truth:
             perturbed_truth(truth, rng, mdir, formula, args.k)
         else:
-            err = sample_model(args, formula, mdir)
+            given = int(d["spacegroup"][row]) if args.given_spacegroup else 0
+            err = sample_model(args, formula, mdir, given)
             if err:
                 model.engine_errors.append(f"{formula}: {err}")
                 print(f"  {formula}: crystal sample failed: {err}", file=sys.stderr)
                 if j == 0 and not any(f.endswith(".cif") for f in os.listdir(mdir)):
                     sys.exit(f"eval.py: the first `crystal sample` call wrote nothing; stopping. "
-                             f"Command: {' '.join(sample_command(args, formula, mdir))}")
+                             f"Command: {' '.join(sample_command(args, formula, mdir, given))}")
         evaluate_dir(model, args, row, formula, truth, mdir, matcher, details)
 
         bdir = os.path.join(workdir, "baseline", str(row))
