@@ -21,8 +21,6 @@
 
 namespace dit::bench {
 
-// The options every token-DiT domain benchmark has (each adds its own: sizes, --model, --steps,
-// --sampler, ...).
 // The full sampling's protocol: one untimed run, then 3 timed repeats (each run is seconds long).
 inline Protocol full_sampling_protocol() {
   Protocol p;
@@ -30,6 +28,8 @@ inline Protocol full_sampling_protocol() {
   return p;
 }
 
+// The options every token-DiT domain benchmark has (each adds its own: sizes, --model, --steps,
+// --sampler, ...).
 struct TokenBenchOptions {
   std::string model;  // empty: the domain's bundled model
   int steps = 50;

@@ -370,8 +370,9 @@ double chain_trace_energy(const torch::Tensor& ca_in, const CaPotential& potenti
     const double over = rg - kRgGuideUpper * kRgPrefactor * std::pow(static_cast<double>(n), kRgExponent);
     if (over > 0) {
       e += weights.compactness * static_cast<double>(n) * over * over;
-      // dRg/dx_i = (x_i - centre) / (n Rg) (the centre's own dependence sums to zero).
-      const double k = 2 * weights.compactness * static_cast<double>(n) * over / (static_cast<double>(n) * rg);
+      // dE/dx_i = 2 k_rg N over dRg/dx_i, dRg/dx_i = (x_i - centre) / (N Rg) (the centre's own
+      // dependence sums to zero).
+      const double k = 2 * weights.compactness * over / rg;
       for (int64_t i = 0; i < n; ++i) add_to(g[i], sub(p[i], centre), k);
     }
   }
@@ -392,27 +393,25 @@ torch::Tensor refine_trace(const torch::Tensor& ca, const std::vector<int64_t>& 
   const auto ss64 = ss.defined() ? ss.to(torch::kFloat64).contiguous() : torch::Tensor();
   // Chain by chain (microseconds per chain and iteration: no thread pool needed, and none to
   // stall on a loaded machine): its first lengths[b] residues move; padding stays.
-  {
-    for (int64_t b = 0; b < ca.size(0); ++b) {
-      const int64_t n = std::min<int64_t>(lengths[static_cast<size_t>(b)], ca.size(1));
-      if (n < 1) continue;
-      auto chain = y[b].narrow(0, 0, n);
-      const torch::Tensor chain_ss = ss64.defined() ? ss64[b].narrow(0, 0, n) : torch::Tensor();
-      torch::Tensor g;
-      for (int64_t k = 0; k < options.iterations; ++k) {
-        chain_trace_energy(chain, potential, options.weights, chain_ss, &g);
-        const double* gd = g.data_ptr<double>();
-        auto acc = chain.accessor<double, 2>();
-        for (int64_t i = 0; i < n; ++i) {
-          double m[3], norm2 = 0;
-          for (int c = 0; c < 3; ++c) {
-            m[c] = std::isfinite(gd[3 * i + c]) ? gd[3 * i + c] * options.rate : 0.0;
-            norm2 += m[c] * m[c];
-          }
-          // At most max_move per residue and iteration: a far-off estimate moves, it does not jump.
-          const double scale = options.max_move / std::max(std::sqrt(norm2), options.max_move);
-          for (int c = 0; c < 3; ++c) acc[i][c] -= m[c] * scale;
+  for (int64_t b = 0; b < ca.size(0); ++b) {
+    const int64_t n = std::min<int64_t>(lengths[static_cast<size_t>(b)], ca.size(1));
+    if (n < 1) continue;
+    auto chain = y[b].narrow(0, 0, n);
+    const torch::Tensor chain_ss = ss64.defined() ? ss64[b].narrow(0, 0, n) : torch::Tensor();
+    torch::Tensor g;
+    for (int64_t k = 0; k < options.iterations; ++k) {
+      chain_trace_energy(chain, potential, options.weights, chain_ss, &g);
+      const double* gd = g.data_ptr<double>();
+      auto acc = chain.accessor<double, 2>();
+      for (int64_t i = 0; i < n; ++i) {
+        double m[3], norm2 = 0;
+        for (int c = 0; c < 3; ++c) {
+          m[c] = std::isfinite(gd[3 * i + c]) ? gd[3 * i + c] * options.rate : 0.0;
+          norm2 += m[c] * m[c];
         }
+        // At most max_move per residue and iteration: a far-off estimate moves, it does not jump.
+        const double limit = options.max_move / std::max(std::sqrt(norm2), options.max_move);
+        for (int c = 0; c < 3; ++c) acc[i][c] -= m[c] * limit;
       }
     }
   }
