@@ -22,7 +22,8 @@ struct CrystalSampleArgs {
   std::vector<std::string> compositions;
   int atoms = 0, spacegroup = 0;
   int64_t count = 20, steps = 50, chunk = 64;
-  double shift = 3.0, diffusion = 1.0, cfg_scale = 1.0, repulsion = crystal::CrystalDomain::kDefaultRepulsion;
+  double shift = 3.0, diffusion = 1.0, cfg_scale = 1.0, repulsion = crystal::CrystalDomain::kDefaultRepulsion,
+         anneal = crystal::CrystalDomain::kDefaultAnneal;
   uint64_t seed = 42;
   int threads = 0;
   bool quiet = false, no_standardized = false;
@@ -46,12 +47,13 @@ void run_crystal_sample(const CrystalSampleArgs& a) {
   if (sampler->uses_flow_map()) throw Error(fmt::format("--sampler {}: crystal models are not few-step models", a.sampler));
   if (a.cfg_scale != 1.0 && a.spacegroup == 0)
     throw Error("--cfg-scale: guidance strengthens the --spacegroup condition; give --spacegroup too");
-  crystal::CrystalDomain domain(model.scaling, a.repulsion);
   FlowSampling sampling;
   sampling.sampler = a.sampler, sampling.seed = a.seed, sampling.chunk = a.chunk;
   sampling.guidance.scale = a.cfg_scale;
   auto& opts = sampling.options;
   opts.steps = a.steps, opts.grid.name = a.grid, opts.grid.shift = a.shift, opts.diffusion = a.diffusion;
+  crystal::CrystalDomain domain(model.scaling, a.repulsion, a.anneal);
+  if (!sampler->adaptive()) domain.set_time_grid(make_time_grid(opts.grid)->times(static_cast<int>(a.steps)));
 
   const auto total = static_cast<int64_t>(requests.size());
   const int64_t chunks = static_cast<int64_t>(a.compositions.size()) * ((a.count + a.chunk - 1) / a.chunk);
@@ -105,7 +107,7 @@ void run_crystal_sample(const CrystalSampleArgs& a) {
       const nlohmann::json parameters = {
           {"model", {{"path", model_path}, {"config", model.net->describe()}}},
           {"sampler", {{"name", a.sampler}, {"steps", a.steps}, {"time_grid", a.grid}, {"shift", a.shift},
-                       {"cfg_scale", a.cfg_scale}, {"repulsion", a.repulsion}}},
+                       {"cfg_scale", a.cfg_scale}, {"repulsion", a.repulsion}, {"anneal", a.anneal}}},
           {"crystal", {{"compositions", formulas}, {"per_composition", a.count}, {"spacegroup", a.spacegroup}}},
           {"seeds", {{"seed", std::to_string(a.seed)}}}};
       crystal::write_crystals_h5(a.h5, samples, seeds, parameters);
@@ -159,6 +161,9 @@ void add_crystal(CLI::App& app) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   s->add_option("--repulsion", a->repulsion, "Step of the repulsion guidance that pushes atoms closer than 0.6 x "
                                             "their covalent radii apart late in the flow (0: the model alone)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  s->add_option("--anneal", a->anneal, "Anti-annealing slope: the atoms' velocity x (1 + anneal (1 - t)), capped so "
+                                      "a step never passes the clean estimate (FlowMM; 0: off)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   s->add_option("-s,--seed", a->seed, "Seed: sample k uses noise seeded by (seed, k)")->capture_default_str();
   s->add_option("--chunk", a->chunk, "Cells per model batch")->capture_default_str()->check(CLI::Range(1, 100000));

@@ -2,6 +2,8 @@
 //   [crystal]
 //   compositions = ["Fe6O8", "NaCl"]   # sample k gets compositions[k % len] (required)
 //   spacegroup = 0                     # 1..230 conditions on a space group; 0: any
+//   repulsion = 0.1                    # step of the repulsion guidance (0: off), as --repulsion
+//   anneal = 0                         # anti-annealing slope of the atoms' velocity, as --anneal
 // Output: /particles/crystal (cartesian positions, atomic numbers, periodic box per sample),
 // /observables/{checks/<value>, checks/valid}, and the /samples records (valid = finite and
 // passing every check: failing samples are written and flagged, never dropped).
@@ -10,6 +12,7 @@
 #include <dit/inference.h>
 #include <dit/jobs.h>
 #include <dit/runtime.h>
+#include <dit/sampler.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 
@@ -41,6 +44,10 @@ class CrystalBatchDomain : public jobs::BatchDomain {
         if (!value.is_number_integer() || value.get<int64_t>() < 0 || value.get<int64_t>() > 230)
           throw Error(fmt::format("{} spacegroup: {} is not 0 (any) or 1..230", where, value.dump()));
         spacegroup_ = value.get<int>();
+      } else if (key == "repulsion" || key == "anneal") {
+        if (!value.is_number() || !(value.get<double>() >= 0))
+          throw Error(fmt::format("{} {}: {} is not a number >= 0", where, key, value.dump()));
+        (key == "repulsion" ? repulsion_ : anneal_) = value.get<double>();
       } else {
         throw Error(fmt::format("{} {}: unknown key in [crystal]", where, key));
       }
@@ -50,7 +57,9 @@ class CrystalBatchDomain : public jobs::BatchDomain {
     model_ = load_crystal_model(model_path_);
     place_for_sampling(*model_.net, Placement{job.device, job.dtype}, job.path + ": device",
                        job.path + ": dtype");
-    domain_ = std::make_unique<CrystalDomain>(model_.scaling);
+    domain_ = std::make_unique<CrystalDomain>(model_.scaling, repulsion_, anneal_);
+    if (!make_sampler(job.sampler.name)->adaptive())
+      domain_->set_time_grid(make_time_grid(job.sampler.options.grid)->times(job.sampler.options.steps));
     sampling_.sampler = job.sampler.name;
     sampling_.options = job.sampler.options;
     sampling_.guidance = job.sampler.guidance;
@@ -82,7 +91,8 @@ class CrystalBatchDomain : public jobs::BatchDomain {
     const auto& c = model_.net->config();
     return {{"model", {{"path", model_path_}, {"config", c.describe()}, {"hidden_size", c.hidden_size},
                        {"depth", c.depth}, {"num_heads", c.num_heads}}},
-            {"crystal", {{"compositions", names_}, {"spacegroup", spacegroup_}}}};
+            {"crystal", {{"compositions", names_}, {"spacegroup", spacegroup_}, {"repulsion", repulsion_},
+                         {"anneal", anneal_}}}};
   }
 
   void create_output(h5md::File& file) const override { h5md::define_particle_group(file, crystal_group(max_atoms_)); }
@@ -101,6 +111,7 @@ class CrystalBatchDomain : public jobs::BatchDomain {
   std::vector<Composition> compositions_;
   std::vector<std::string> names_;
   int spacegroup_ = 0;
+  double repulsion_ = CrystalDomain::kDefaultRepulsion, anneal_ = CrystalDomain::kDefaultAnneal;
   int64_t max_atoms_ = 0;
   std::string model_path_;
   CrystalModel model_;

@@ -19,9 +19,34 @@ torch::Tensor periodic_of(const torch::Tensor& mask) {
 }
 }  // namespace
 
-CrystalDomain::CrystalDomain(LatticeScaling scaling, double repulsion) : scaling_(scaling), repulsion_(repulsion) {}
+CrystalDomain::CrystalDomain(LatticeScaling scaling, double repulsion, double anneal)
+    : scaling_(scaling), repulsion_(repulsion), anneal_(anneal) {
+  if (!(repulsion >= 0) || !(anneal >= 0))
+    throw Error(fmt::format("crystal: repulsion {} and anneal {} must be >= 0", repulsion, anneal));
+}
+
+double anneal_factor(double slope, double t, const std::vector<double>& grid) {
+  double factor = 1.0 + slope * (1.0 - t);
+  // The grid interval [t_{k+1}, t_k] holding t (Euler evaluates at t_k; other solvers between).
+  for (size_t k = 0; k + 1 < grid.size(); ++k) {
+    if (t <= grid[k] && t > grid[k + 1]) {
+      factor = std::min(factor, std::max(1.0, t / (grid[k] - grid[k + 1])));
+      break;
+    }
+  }
+  return factor;
+}
 
 VelocityFn CrystalDomain::guide(VelocityFn velocity, const FlowInputs& inputs) const {
+  if (anneal_ > 0) {
+    const auto atoms = periodic_of(inputs.mask);
+    velocity = [velocity, atoms, slope = anneal_, grid = grid_](const torch::Tensor& x, const torch::Tensor& t) {
+      auto v = velocity(x, t);
+      if (t.numel() == 0) return v;
+      const double factor = anneal_factor(slope, t.max().item<double>(), grid);
+      return torch::where(atoms.to(v.device()), v * factor, v);
+    };
+  }
   if (repulsion_ <= 0) return velocity;
   const auto scaling = scaling_;
   const double step = repulsion_;

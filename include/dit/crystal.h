@@ -121,12 +121,23 @@ struct CrystalModel {
 CrystalModel load_crystal_model(const std::string& path);  // throws dit::Error naming the file
 std::string default_crystal_model_path();  // data_dir()/models/crystal-dit.safetensors
 
+// The anti-annealing factor of CrystalDomain::guide at time t: 1 + slope (1 - t), at most
+// max(1, t / dt) where dt is the interval of `grid` holding t (no cap when grid is empty).
+double anneal_factor(double slope, double t, const std::vector<double>& grid);
+
 // The crystal domain over the one pipeline (dit::generate). Registered as "crystal".
 class CrystalDomain final : public StructureDomain<CrystalRequest, Crystal> {
  public:
   // `repulsion` > 0: the physics guidance below, with this step size (0: the model alone).
-  explicit CrystalDomain(LatticeScaling scaling = {}, double repulsion = kDefaultRepulsion);
+  // `anneal` > 0: inference anti-annealing of the atoms' velocity (below; 0: off).
+  explicit CrystalDomain(LatticeScaling scaling = {}, double repulsion = kDefaultRepulsion,
+                         double anneal = kDefaultAnneal);
   static constexpr double kDefaultRepulsion = 0.1;
+  static constexpr double kDefaultAnneal = 0.0;
+  // The sampler's time grid (1 = t_0 > ... > t_N = 0; make_time_grid(..)->times(steps)): it
+  // caps the anti-annealing so that one step never moves an atom past the model's clean
+  // estimate. Without a grid (the default) the factor is not capped.
+  void set_time_grid(std::vector<double> times) { grid_ = std::move(times); }
   std::string name() const override { return "crystal"; }
   int64_t state_dim() const override { return 3; }
   FlowInputs encode(const std::vector<CrystalRequest>& requests) const override;
@@ -138,6 +149,10 @@ class CrystalDomain final : public StructureDomain<CrystalRequest, Crystal> {
   // a soft repulsion, sum over atom pairs of max(0, 0.6 (r_i + r_j) - d_ij)^2 (covalent radii,
   // minimum-image distances in the current cell), so that atoms closer than the checks allow
   // are pushed apart while the model places them.
+  // Anti-annealing (FlowMM, Miller et al. 2024, "inference anti-annealing"): the atoms'
+  // velocity (not the lattice's) is multiplied by 1 + anneal (1 - t), so the coordinates
+  // commit to the model's clean estimate earlier than the lattice; capped at t / dt (dt: the
+  // grid interval holding t) so that an Euler step lands at most on the clean estimate.
   VelocityFn guide(VelocityFn velocity, const FlowInputs& inputs) const override;
   std::vector<Crystal> decode(const torch::Tensor& x0, const FlowInputs& inputs,
                               const std::vector<CrystalRequest>& requests) const override;
@@ -145,7 +160,8 @@ class CrystalDomain final : public StructureDomain<CrystalRequest, Crystal> {
 
  private:
   LatticeScaling scaling_;
-  double repulsion_;
+  double repulsion_, anneal_;
+  std::vector<double> grid_;
 };
 
 // ---- training -------------------------------------------------------------------------------

@@ -442,7 +442,8 @@ TEST(CrystalCli, BatchJobShardsAndFlags) {
   const std::string job = dir + "/job.toml";
   std::ofstream(job) << "domain = \"crystal\"\nsamples = 5\nseed = 3\nbatch_size = 2\nthreads = 1\n"
                      << "model = \"" << tiny_model() << "\"\noutput = \"" << dir << "/out.h5\"\n"
-                     << "[sampler]\nname = \"euler\"\nsteps = 3\n[crystal]\ncompositions = [\"NaCl\", \"MgO\"]\n";
+                     << "[sampler]\nname = \"euler\"\nsteps = 3\n[crystal]\ncompositions = [\"NaCl\", \"MgO\"]\n"
+                     << "repulsion = 0.05\nanneal = 2.0\n";
   auto r = dit::test::run("batch " + job);
   ASSERT_EQ(r.code, 0) << r.output;
   dit::h5md::File f(dir + "/out.h5", dit::h5md::Mode::Read);
@@ -455,6 +456,12 @@ TEST(CrystalCli, BatchJobShardsAndFlags) {
   r = dit::test::run("batch " + bad);
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("spacegroup"), std::string::npos) << r.output;
+  std::ofstream(bad) << "domain = \"crystal\"\nsamples = 1\nmodel = \"" << tiny_model() << "\"\noutput = \"" << dir
+                     << "/bad.h5\"\n[crystal]\ncompositions = [\"NaCl\"]\nanneal = -1\n";
+  r = dit::test::run("batch " + bad);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("[crystal] anneal"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir + "/bad.h5"));
 }
 
 TEST(CrystalDomain, RepulsionGuidancePushesOverlappingAtomsApartLateOnly) {
@@ -479,4 +486,32 @@ TEST(CrystalDomain, RepulsionGuidancePushesOverlappingAtomsApartLateOnly) {
   EXPECT_GT(late[0][2][0].item<float>(), 0.f);
   EXPECT_LT(late[0][3][0].item<float>(), 0.f);
   EXPECT_EQ(late[0][0].abs().sum().item<float>(), 0.f);  // the lattice is left to the model
+}
+
+TEST(CrystalDomain, AntiAnnealingScalesAtomVelocityOnlyAndNeverOvershoots) {
+  using dit::crystal::anneal_factor;
+  // No grid: 1 + slope (1 - t).
+  EXPECT_DOUBLE_EQ(anneal_factor(5.0, 1.0, {}), 1.0);
+  EXPECT_DOUBLE_EQ(anneal_factor(5.0, 0.5, {}), 3.5);
+  EXPECT_DOUBLE_EQ(anneal_factor(0.0, 0.2, {}), 1.0);
+  // Uniform grid of 10 steps: at t = 0.5 the cap t / dt = 5 is above 3.5; at t = 0.2 it is 2
+  // (below 5), at the last node t = 0.1 it is 1: an Euler step lands at most on x - t v.
+  std::vector<double> grid;
+  for (int k = 10; k >= 0; --k) grid.push_back(k / 10.0);
+  EXPECT_DOUBLE_EQ(anneal_factor(5.0, 0.5, grid), 3.5);
+  EXPECT_NEAR(anneal_factor(5.0, 0.2, grid), 2.0, 1e-12);
+  EXPECT_NEAR(anneal_factor(5.0, 0.1, grid), 1.0, 1e-12);
+  EXPECT_NEAR(anneal_factor(5.0, 0.15, grid), 1.5, 1e-12);  // a stage between nodes: dt of its interval
+
+  dit::crystal::LatticeScaling scaling;
+  std::vector<dit::crystal::CrystalRequest> requests = {{dit::crystal::parse_composition("NaCl"), 0}};
+  dit::crystal::CrystalDomain annealed(scaling, /*repulsion=*/0.0, /*anneal=*/5.0);
+  auto in = annealed.encode(requests);
+  dit::VelocityFn ones = [](const torch::Tensor& y, const torch::Tensor&) { return torch::ones_like(y); };
+  auto v = annealed.guide(ones, in)(torch::zeros({1, 4, 3}), torch::full({1}, 0.5f));
+  EXPECT_FLOAT_EQ(v[0][0][0].item<float>(), 1.f);  // lattice tokens: unchanged
+  EXPECT_FLOAT_EQ(v[0][1][2].item<float>(), 1.f);
+  EXPECT_FLOAT_EQ(v[0][2][0].item<float>(), 3.5f);  // atoms: x 3.5
+  EXPECT_FLOAT_EQ(v[0][3][2].item<float>(), 3.5f);
+  EXPECT_THROW(dit::crystal::CrystalDomain(scaling, 0.0, -1.0), dit::Error);
 }
