@@ -7,7 +7,11 @@ state go through one linear `x_embedder` (input [features, x], or with K =
 token.periodic_frequencies > 0 [features, x, sin(2 pi k x), cos(2 pi k x)], the angles of every
 state number for k = 1..K, number-major: (x.unsqueeze(-1) * k).flatten(-2)), then with
 token.chain_neighbours = K > 0, for offsets k = -K..-1, 1..K in that order, [x[i+k] - x[i],
-|x[i+k] - x[i]|, 1] where token i+k exists and is unmasked with token i, zeros otherwise; the condition c =
+|x[i+k] - x[i]|, 1] where token i+k exists and is unmasked with token i, zeros otherwise; with
+token.periodic_pairs = K > 0 (and token.pair_channels P, token.global_tokens G) the state of
+tokens i >= G is zeroed and each gains the mean over the other real tokens j >= G of
+[sin, cos](2 pi k (x_j - x_i)) (k = 1..K, number-major) outer pair_embedder(features_j) [P]
+(flattened angle-major), zeros for the first G tokens; the condition c =
 t_embedder(t * 1000) (+ y_embedder(labels): a LabelEmbedder table of num_classes + 1 rows, the
 last the null class) (+ cond_embedder(cond)); the same adaLN-Zero DiTBlock and FinalLayer as the
 reference DiT (dit_reference.py: LayerNorm eps 1e-6 without affine, modulate x (1 + scale) +
@@ -82,12 +86,54 @@ def chain_neighbour_features(x, mask, K):
     return torch.cat(parts, -1)
 
 
+def periodic_pair_features(x, mask, e, K, G):
+    """TokenDiTConfig::periodic_pairs: [B, N, 2 C K P] (vectorised: what the forward times)."""
+    B, N, C = x.shape
+    out = torch.zeros(B, N, 2 * C * K * e.shape[2], dtype=x.dtype)
+    A = N - G
+    if A < 1:
+        return out
+    f = x[:, G:]
+    k = torch.arange(1, K + 1, dtype=x.dtype) * (2 * math.pi)
+    angle = ((f.unsqueeze(1) - f.unsqueeze(2)).unsqueeze(-1) * k).flatten(-2)  # [B, i, j, C K]: x_j - x_i
+    pf = torch.cat([torch.sin(angle), torch.cos(angle)], -1)
+    present = mask[:, G:].to(x.dtype)
+    w = present.unsqueeze(1) * (1 - torch.eye(A, dtype=x.dtype))  # j real, j != i
+    count = w.sum(-1, keepdim=True).clamp_min(1)
+    agg = torch.einsum("bija,bij,bjp->biap", pf, w, e[:, G:] * present.unsqueeze(-1))
+    out[:, G:] = (agg / count.unsqueeze(-1)).flatten(-2) * present.unsqueeze(-1)
+    return out
+
+
+def periodic_pair_features_loops(x, mask, e, K, G):
+    """The same with loops over the atoms: checks the vectorised version once per run."""
+    B, N, C = x.shape
+    P = e.shape[2]
+    out = torch.zeros(B, N, 2 * C * K * P, dtype=x.dtype)
+    k = torch.arange(1, K + 1, dtype=x.dtype) * (2 * math.pi)
+    for b in range(B):
+        real = [j for j in range(G, N) if bool(mask[b, j])]
+        for i in real:
+            others = [j for j in real if j != i]
+            if not others:
+                continue
+            acc = torch.zeros(2 * C * K, P, dtype=x.dtype)
+            for j in others:
+                angle = ((x[b, j] - x[b, i]).unsqueeze(-1) * k).flatten()  # [C K]
+                acc += torch.outer(torch.cat([torch.sin(angle), torch.cos(angle)]), e[b, j])
+            out[b, i] = (acc / len(others)).flatten()
+    return out
+
+
 class TokenDiT(nn.Module):
     def __init__(self, state_dim, token_features, cond_features, num_classes, hidden_size, depth,
-                 num_heads, mlp_ratio, periodic_frequencies=0, chain_neighbours=0):
+                 num_heads, mlp_ratio, periodic_frequencies=0, chain_neighbours=0,
+                 periodic_pairs=0, pair_channels=8, global_tokens=0):
         super().__init__()
         self.x_embedder = nn.Linear(token_features + state_dim * (1 + 2 * periodic_frequencies)
-                                    + 2 * chain_neighbours * (state_dim + 2), hidden_size)
+                                    + 2 * chain_neighbours * (state_dim + 2)
+                                    + 2 * state_dim * periodic_pairs * pair_channels, hidden_size)
+        self.pair_embedder = nn.Linear(token_features, pair_channels) if periodic_pairs > 0 else None
         self.t_embedder = TimestepEmbedder(hidden_size)
         self.y_embedder = LabelEmbedder(num_classes, hidden_size) if num_classes > 0 else None
         self.cond_embedder = nn.Linear(cond_features, hidden_size) if cond_features > 0 else None
@@ -97,6 +143,8 @@ class TokenDiT(nn.Module):
         self.token_features = token_features
         self.periodic_frequencies = periodic_frequencies
         self.chain_neighbours = chain_neighbours
+        self.periodic_pairs = periodic_pairs
+        self.global_tokens = global_tokens
 
     def forward(self, x, t, features, mask, cond, labels=None):
         N = x.shape[1]
@@ -108,6 +156,12 @@ class TokenDiT(nn.Module):
             state = torch.cat([x, torch.sin(angle), torch.cos(angle)], -1)
         if self.chain_neighbours > 0:
             state = torch.cat([state, chain_neighbour_features(x, mask, self.chain_neighbours)], -1)
+        if self.periodic_pairs > 0:
+            state = state.clone()
+            state[:, self.global_tokens:] = 0  # differences only for the non-global tokens
+            e = self.pair_embedder(features.to(x.dtype))
+            state = torch.cat([state, periodic_pair_features(x, mask, e, self.periodic_pairs,
+                                                             self.global_tokens)], -1)
         if self.token_features > 0:
             state = torch.cat([features.to(x.dtype), state], -1)
         tokens = self.x_embedder(state)  # [B, N, D]
@@ -142,7 +196,11 @@ def build_model(weights, metadata, source):
                num_heads=meta("num_heads", int), mlp_ratio=meta("mlp_ratio", float),
                # files written before periodic states existed have none
                periodic_frequencies=int(metadata.get("token.periodic_frequencies", 0)),
-               chain_neighbours=int(metadata.get("token.chain_neighbours", 0)))
+               chain_neighbours=int(metadata.get("token.chain_neighbours", 0)),
+               # nor periodic pairs
+               periodic_pairs=int(metadata.get("token.periodic_pairs", 0)),
+               pair_channels=int(metadata.get("token.pair_channels", 8)),
+               global_tokens=int(metadata.get("token.global_tokens", 0)))
     model = TokenDiT(**cfg)
     model.load_state_dict({k: v.to(torch.float32) for k, v in weights.items()}, strict=True)
     model.eval()
@@ -189,6 +247,15 @@ def main():
                 "max_abs_diff": diff.max().item(), "mean_abs_diff": diff.mean().item(),
                 "max_abs_output": out.abs().max().item(),
                 "rms_output": out.pow(2).mean().sqrt().item()})
+        if model.periodic_pairs > 0:  # the vectorised pair inputs against the loops, mixed batch
+            x, _, features, mask, _, _, _ = batch("mixed.")
+            e = model.pair_embedder(features.to(x.dtype))
+            args_ = (x, mask.bool(), e, model.periodic_pairs, model.global_tokens)
+            result["pair_inputs_vs_loops"] = (periodic_pair_features(*args_) -
+                                              periodic_pair_features_loops(*args_)).abs().max().item()
+            if result["pair_inputs_vs_loops"] > 1e-4:
+                raise ValueError(f"periodic pair inputs: vectorised and loops differ by "
+                                 f"{result['pair_inputs_vs_loops']}")
         x, t, features, mask, cond, labels, _ = batch("timed.")
         mask = mask.bool()
         samples, warmup_s = time_runs(lambda: model(x, t, features, mask, cond, labels), args.warmup,

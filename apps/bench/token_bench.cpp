@@ -133,14 +133,20 @@ json run_pytorch(const std::string& name, const TokenBenchOptions& o, FlowNetImp
   return py;
 }
 
-// What the PyTorch model has beyond the protein TokenDiT (labels, periodic state features).
-std::string pytorch_extras(const json& config) {
+// What the PyTorch model has beyond the protein TokenDiT (labels, periodic state features and
+// pair inputs); `py` is the script's whole answer.
+std::string pytorch_extras(const json& py) {
+  const json config = py.value("config", json::object());
   std::string s;
   if (config.value("num_classes", 0) > 0)
     s += fmt::format(", label embedding ({} classes + null)", config["num_classes"].get<int64_t>());
   if (config.value("periodic_frequencies", 0) > 0)
     s += fmt::format(", periodic state features (sin/cos of 2 pi k x, k = 1..{})",
                      config["periodic_frequencies"].get<int64_t>());
+  if (config.value("periodic_pairs", 0) > 0)
+    s += fmt::format(", periodic pair inputs ({} frequencies x {} channels; vectorised vs loops: {:.2g})",
+                     config["periodic_pairs"].get<int64_t>(), config.value("pair_channels", 0),
+                     py.value("pair_inputs_vs_loops", -1.0));
   return s;
 }
 
@@ -174,7 +180,7 @@ ForwardComparison compare_forward(const std::string& name, const TokenBenchOptio
     fmt::print("pytorch:   torch {} (python {}, {}), eager TokenDiT of {} (explicit softmax "
                "attention{}), inference_mode; peak RSS of its process {} MiB\n",
                py["torch_version"].get<std::string>(), py["python"].get<std::string>(), o.python,
-               o.pytorch_script, pytorch_extras(py.value("config", json::object())),
+               o.pytorch_script, pytorch_extras(py),
                mib(py["peak_rss_kb"].get<int64_t>()));
     for (auto& par : py["parity"]) {
       const double diff = par["max_abs_diff"].get<double>();

@@ -184,6 +184,9 @@ void add_crystal(CLI::App& app) {
   tr->add_option("--hidden", t->o.hidden, "Hidden size")->capture_default_str()->check(CLI::PositiveNumber);
   tr->add_option("--depth", t->o.depth, "Blocks")->capture_default_str()->check(CLI::PositiveNumber);
   tr->add_option("--heads", t->o.heads, "Attention heads")->capture_default_str()->check(CLI::PositiveNumber);
+  tr->add_option("--pairs", t->o.periodic_pairs, "Periodic pair inputs: frequencies of the atoms' differences "
+                                               "(0: absolute coordinates; docs/crystal.md)")
+      ->capture_default_str()->check(CLI::Range(0, 64));
   tr->add_option("--steps", t->o.train.steps, "Total optimisation steps")->capture_default_str()->check(CLI::PositiveNumber);
   tr->add_option("-b,--batch", t->o.train.batch_size, "Cells per batch")->capture_default_str()->check(CLI::PositiveNumber);
   tr->add_option("--lr", t->o.train.lr, "Peak learning rate")->capture_default_str()->check(CLI::PositiveNumber);

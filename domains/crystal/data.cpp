@@ -129,7 +129,7 @@ void train_crystal_model(const CrystalTrainOptions& o) {
   if (opts.objective != "flow-matching")
     throw Error(fmt::format("crystal train: objective '{}': crystals train with flow-matching only", opts.objective));
   torch::manual_seed(opts.seed);  // weight initialisation
-  auto model = make_crystal_model(o.hidden, o.depth, o.heads);
+  auto model = make_crystal_model(o.hidden, o.depth, o.heads, o.periodic_pairs);
   std::vector<int> groups;
   auto crystals = load_crystals(o.data, 0, o.max_atoms, &groups);
   const auto scaling = fit_lattice_scaling(crystals);

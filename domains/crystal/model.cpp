@@ -109,7 +109,7 @@ void fill_inputs(const Composition& composition, int spacegroup, int64_t padded,
   in.labels[row] = spacegroup_label(spacegroup);
 }
 
-TokenDiT make_crystal_model(int64_t hidden, int64_t depth, int64_t heads) {
+TokenDiT make_crystal_model(int64_t hidden, int64_t depth, int64_t heads, int64_t periodic_pairs) {
   if (heads < 1 || hidden % heads != 0)
     throw Error(fmt::format("crystal model: hidden {} is not a multiple of heads {}", hidden, heads));
   TokenDiTConfig c;
@@ -118,6 +118,8 @@ TokenDiT make_crystal_model(int64_t hidden, int64_t depth, int64_t heads) {
   c.cond_features = kCondFeatures;
   c.num_classes = kSpaceGroups;
   c.periodic_frequencies = kPeriodicFrequencies;
+  c.periodic_pairs = periodic_pairs;
+  c.global_tokens = kLatticeTokens;
   c.hidden_size = hidden, c.depth = depth, c.num_heads = heads;
   c.validate();
   return TokenDiT(c);

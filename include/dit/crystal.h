@@ -107,7 +107,9 @@ struct CrystalRequest {
 };
 constexpr int kMaxAtoms = 64;  // atoms per cell the token layout takes
 
-TokenDiT make_crystal_model(int64_t hidden, int64_t depth, int64_t heads);
+// `periodic_pairs` > 0: the atoms see each other through TokenDiTConfig::periodic_pairs (that
+// many frequencies; the two lattice tokens global), not through absolute coordinates.
+TokenDiT make_crystal_model(int64_t hidden, int64_t depth, int64_t heads, int64_t periodic_pairs = 0);
 // Model files: a TokenDiT with dit.domain = "crystal" and the lattice normalisation in the
 // metadata (crystal.lattice_mean / lattice_std, 6 numbers each).
 struct LatticeScaling {
@@ -173,6 +175,7 @@ struct CrystalTrainOptions {
   std::string checkpoint;  // training state
   int64_t max_atoms = 20;
   int64_t hidden = 128, depth = 6, heads = 4;
+  int64_t periodic_pairs = 0;  // make_crystal_model's
   int64_t checkpoint_every = 500;
   bool resume = false;
   TrainOptions train;

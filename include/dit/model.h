@@ -295,6 +295,14 @@ struct TokenDiTConfig {
   // state. Local geometry (virtual bonds, angles, dihedrals) becomes a function of one token's
   // input instead of something attention must reconstruct from absolute positions. 0: none.
   int64_t chain_neighbours = 0;
+  // Periodic pairs (crystals' atoms on the torus): the first `global_tokens` tokens are global
+  // (the lattice); every other token i also sees, averaged over the other real tokens j,
+  // [sin, cos](2 pi k (x_j - x_i)) for k = 1..periodic_pairs and every state number, times a
+  // learned projection of j's features to `pair_channels` numbers (pair_embedder), and no
+  // longer sees its own absolute state: its inputs depend on differences only, so the network
+  // is exactly invariant to translating every token by the same vector (the cell's origin).
+  // 0: none. Needs token_features > 0.
+  int64_t periodic_pairs = 0, pair_channels = 8, global_tokens = 0;
 
   void validate() const;  // throws dit::Error naming the field
   std::string describe() const;
@@ -322,7 +330,8 @@ struct TokenDiTImpl : FlowNetImpl {
   std::shared_ptr<FlowNetImpl> fresh() const override;
   const TokenDiTConfig& config() const { return config_; }
 
-  torch::nn::Linear x_embedder{nullptr}, context_embedder{nullptr}, cond_embedder{nullptr};
+  torch::nn::Linear x_embedder{nullptr}, context_embedder{nullptr}, cond_embedder{nullptr},
+      pair_embedder{nullptr};
   TimestepEmbedder t_embedder{nullptr}, dt_embedder{nullptr};
   LabelEmbedder y_embedder{nullptr};
   torch::nn::ModuleList blocks{nullptr};

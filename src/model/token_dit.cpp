@@ -101,6 +101,14 @@ void TokenDiTConfig::validate() const {
           fmt::format("periodic_frequencies must be in [0, 64], got {}", periodic_frequencies));
   require(chain_neighbours >= 0 && chain_neighbours <= 32,
           fmt::format("chain_neighbours must be in [0, 32], got {}", chain_neighbours));
+  require(periodic_pairs >= 0 && periodic_pairs <= 64,
+          fmt::format("periodic_pairs must be in [0, 64], got {}", periodic_pairs));
+  require(pair_channels >= 1 && pair_channels <= 64,
+          fmt::format("pair_channels must be in [1, 64], got {}", pair_channels));
+  require(global_tokens >= 0 && global_tokens <= kMaxConfigDim,
+          fmt::format("global_tokens must be in [0, {}], got {}", kMaxConfigDim, global_tokens));
+  require(periodic_pairs == 0 || token_features > 0,
+          fmt::format("periodic_pairs {} needs token features (pair_embedder reads them)", periodic_pairs));
   require(num_heads >= 1 && hidden_size % num_heads == 0,
           fmt::format("hidden_size {} must be a multiple of num_heads {}", hidden_size, num_heads));
   require(std::isfinite(mlp_ratio) && mlp_ratio > 0 && hidden_size * mlp_ratio >= 1 &&
@@ -111,12 +119,15 @@ void TokenDiTConfig::validate() const {
 std::string TokenDiTConfig::describe() const {
   return fmt::format(
       "token DiT state {}, features {}, context {}, cond {}, classes {}, hidden {}, depth {}, "
-      "heads {}, mlp {}{}{}{}",
+      "heads {}, mlp {}{}{}{}{}",
       state_dim, token_features, context_features, cond_features, num_classes, hidden_size, depth,
       num_heads, static_cast<int64_t>(hidden_size * mlp_ratio),
       step_conditioning ? ", step-conditioned" : "",
       periodic_frequencies > 0 ? fmt::format(", periodic state ({} frequencies)", periodic_frequencies) : "",
-      chain_neighbours > 0 ? fmt::format(", chain neighbours +-{}", chain_neighbours) : "");
+      chain_neighbours > 0 ? fmt::format(", chain neighbours +-{}", chain_neighbours) : "",
+      periodic_pairs > 0 ? fmt::format(", periodic pairs ({} frequencies x {} channels, {} global tokens)",
+                                       periodic_pairs, pair_channels, global_tokens)
+                         : "");
 }
 
 Metadata TokenDiTConfig::to_metadata() const {
@@ -132,7 +143,10 @@ Metadata TokenDiTConfig::to_metadata() const {
           {"token.mlp_ratio", fmt::format("{}", mlp_ratio)},
           {"token.step_conditioning", step_conditioning ? "1" : "0"},
           {"token.periodic_frequencies", std::to_string(periodic_frequencies)},
-          {"token.chain_neighbours", std::to_string(chain_neighbours)}};
+          {"token.chain_neighbours", std::to_string(chain_neighbours)},
+          {"token.periodic_pairs", std::to_string(periodic_pairs)},
+          {"token.pair_channels", std::to_string(pair_channels)},
+          {"token.global_tokens", std::to_string(global_tokens)}};
 }
 
 TokenDiTConfig TokenDiTConfig::from_metadata(const Metadata& m, const std::string& source) {
@@ -171,6 +185,10 @@ TokenDiTConfig TokenDiTConfig::from_metadata(const Metadata& m, const std::strin
   // Files written before periodic states existed have none.
   if (m.count("token.periodic_frequencies")) c.periodic_frequencies = integer("token.periodic_frequencies");
   if (m.count("token.chain_neighbours")) c.chain_neighbours = integer("token.chain_neighbours");
+  // Files written before periodic pairs existed have none.
+  if (m.count("token.periodic_pairs")) c.periodic_pairs = integer("token.periodic_pairs");
+  if (m.count("token.pair_channels")) c.pair_channels = integer("token.pair_channels");
+  if (m.count("token.global_tokens")) c.global_tokens = integer("token.global_tokens");
   try {
     c.validate();
   } catch (const Error& e) {
@@ -205,6 +223,29 @@ torch::Tensor chain_neighbour_features(const torch::Tensor& x, const torch::Tens
   }
   return torch::cat(parts, -1);
 }
+
+// Periodic pair inputs of TokenDiTConfig::periodic_pairs: for every token i >= G, the mean over
+// the other real tokens j >= G of [sin, cos](2 pi k (x_j - x_i)) (k = 1..K, every state number)
+// times e_j [P]; zeros for the global tokens and for a token without partners.
+// [B, N, 2 C K P].
+torch::Tensor periodic_pair_features(const torch::Tensor& x, const torch::Tensor& mask,
+                                     const torch::Tensor& e, int64_t K, int64_t G) {
+  const int64_t B = x.size(0), N = x.size(1), C = x.size(2), P = e.size(2);
+  const int64_t A = N - G;
+  auto out = torch::zeros({B, N, 2 * C * K * P}, x.options());
+  if (A < 1) return out;
+  auto f = x.narrow(1, G, A);                                        // [B, A, C]
+  auto k = torch::arange(1, K + 1, x.options()) * (2 * M_PI);        // [K]
+  auto angle = ((f.unsqueeze(1) - f.unsqueeze(2)).unsqueeze(-1) * k).flatten(-2);  // [B, i, j, C K]
+  auto pf = torch::cat({torch::sin(angle), torch::cos(angle)}, -1);  // [B, i, j, 2 C K]
+  auto present = mask.defined() ? mask.narrow(1, G, A).to(x.dtype()) : torch::ones({B, A}, x.options());
+  auto w = present.unsqueeze(1) * (1 - torch::eye(A, x.options()));  // [B, i, j]: j real, j != i
+  auto count = w.sum(-1, true).clamp_min(1);                          // [B, i, 1]
+  auto ej = e.narrow(1, G, A) * present.unsqueeze(-1);                // [B, j, P]
+  auto agg = torch::einsum("bija,bij,bjp->biap", {pf, w, ej}) / count.unsqueeze(-1);  // [B, i, 2CK, P]
+  out.narrow(1, G, A).copy_(agg.flatten(-2) * present.unsqueeze(-1));
+  return out;
+}
 }  // namespace
 
 TokenDiTImpl::TokenDiTImpl(const TokenDiTConfig& config) : config_(config) {
@@ -213,7 +254,10 @@ TokenDiTImpl::TokenDiTImpl(const TokenDiTConfig& config) : config_(config) {
   const int64_t D = c.hidden_size;
   x_embedder = register_module(
       "x_embedder", nn::Linear(c.token_features + c.state_dim * (1 + 2 * c.periodic_frequencies) +
-                                   2 * c.chain_neighbours * (c.state_dim + 2), D));
+                                   2 * c.chain_neighbours * (c.state_dim + 2) +
+                                   2 * c.state_dim * c.periodic_pairs * c.pair_channels, D));
+  if (c.periodic_pairs > 0)
+    pair_embedder = register_module("pair_embedder", nn::Linear(c.token_features, c.pair_channels));
   if (c.context_features > 0)
     context_embedder = register_module("context_embedder", nn::Linear(c.context_features, D));
   t_embedder = register_module("t_embedder", TimestepEmbedder(D));
@@ -274,6 +318,15 @@ torch::Tensor TokenDiTImpl::flow_with(const torch::Tensor& x, const torch::Tenso
   if (c.chain_neighbours > 0) {
     if (in.mask.defined()) expect(in.mask, "mask", {B, N});
     state = torch::cat({state, chain_neighbour_features(x, in.mask, c.chain_neighbours)}, -1);
+  }
+  if (c.periodic_pairs > 0) {
+    if (in.mask.defined()) expect(in.mask, "mask", {B, N});
+    expect(in.features, "features", {B, N, c.token_features});
+    // Tokens from global_tokens on see differences only: their absolute state is zeroed.
+    auto global = (torch::arange(N, x.options().dtype(torch::kLong)) < c.global_tokens).to(x.dtype());
+    state = state * global.view({1, N, 1});
+    auto e = pair_embedder->forward(in.features.to(x.dtype()));  // [B, N, P]
+    state = torch::cat({state, periodic_pair_features(x, in.mask, e, c.periodic_pairs, c.global_tokens)}, -1);
   }
   if (c.token_features > 0) {
     expect(in.features, "features", {B, N, c.token_features});
