@@ -13,8 +13,9 @@ struct Result {
   std::string output;  // stdout and stderr
 };
 
-inline Result run(const std::string& args) {
-  const std::string cmd = std::string(DIT_CLI) + " " + args + " 2>&1";
+// Runs `program args` (another of the project's programs, e.g. dit-bench).
+inline Result run_program(const std::string& program, const std::string& args) {
+  const std::string cmd = program + " " + args + " 2>&1";
   Result r{-1, ""};
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return r;
@@ -25,5 +26,7 @@ inline Result run(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+inline Result run(const std::string& args) { return run_program(DIT_CLI, args); }
 
 }  // namespace dit::test
