@@ -100,7 +100,7 @@ def periodic_pair_features(x, mask, e, K, G):
     present = mask[:, G:].to(x.dtype)
     w = present.unsqueeze(1) * (1 - torch.eye(A, dtype=x.dtype))  # j real, j != i
     count = w.sum(-1, keepdim=True).clamp_min(1)
-    agg = torch.einsum("bija,bij,bjp->biap", pf, w, e[:, G:] * present.unsqueeze(-1))
+    agg = torch.einsum("bija,bij,bjp->biap", pf, w, e[:, G:])
     out[:, G:] = (agg / count.unsqueeze(-1)).flatten(-2) * present.unsqueeze(-1)
     return out
 

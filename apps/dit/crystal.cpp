@@ -53,7 +53,7 @@ void run_crystal_sample(const CrystalSampleArgs& a) {
   auto& opts = sampling.options;
   opts.steps = a.steps, opts.grid.name = a.grid, opts.grid.shift = a.shift, opts.diffusion = a.diffusion;
   crystal::CrystalDomain domain(model.scaling, a.repulsion, a.anneal);
-  if (!sampler->adaptive()) domain.set_time_grid(make_time_grid(opts.grid)->times(static_cast<int>(a.steps)));
+  domain.use_sampling(sampling);
 
   const auto total = static_cast<int64_t>(requests.size());
   const int64_t chunks = static_cast<int64_t>(a.compositions.size()) * ((a.count + a.chunk - 1) / a.chunk);

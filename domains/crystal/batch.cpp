@@ -12,7 +12,6 @@
 #include <dit/inference.h>
 #include <dit/jobs.h>
 #include <dit/runtime.h>
-#include <dit/sampler.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join (in ranges.h from fmt 11 on)
 
@@ -57,14 +56,13 @@ class CrystalBatchDomain : public jobs::BatchDomain {
     model_ = load_crystal_model(model_path_);
     place_for_sampling(*model_.net, Placement{job.device, job.dtype}, job.path + ": device",
                        job.path + ": dtype");
-    domain_ = std::make_unique<CrystalDomain>(model_.scaling, repulsion_, anneal_);
-    if (!make_sampler(job.sampler.name)->adaptive())
-      domain_->set_time_grid(make_time_grid(job.sampler.options.grid)->times(job.sampler.options.steps));
     sampling_.sampler = job.sampler.name;
     sampling_.options = job.sampler.options;
     sampling_.guidance = job.sampler.guidance;
     sampling_.seed = job.seed;
     sampling_.chunk = job.batch_size;
+    domain_ = std::make_unique<CrystalDomain>(model_.scaling, repulsion_, anneal_);
+    domain_->use_sampling(sampling_);
     for (const auto& c : compositions_) {
       int64_t n = 0;
       for (const auto& [z, count] : c) n += count;

@@ -1,6 +1,7 @@
 // CrystalDomain (dit/crystal.h): compositions -> token sets; tokens -> cells.
 #include <dit/crystal.h>
 #include <dit/error.h>
+#include <dit/sampler.h>
 #include <dit/train.h>
 #include <fmt/format.h>
 
@@ -23,6 +24,12 @@ CrystalDomain::CrystalDomain(LatticeScaling scaling, double repulsion, double an
     : scaling_(scaling), repulsion_(repulsion), anneal_(anneal) {
   if (!(repulsion >= 0) || !(anneal >= 0))
     throw Error(fmt::format("crystal: repulsion {} and anneal {} must be >= 0", repulsion, anneal));
+}
+
+void CrystalDomain::use_sampling(const FlowSampling& sampling) {
+  grid_.clear();
+  if (!make_sampler(sampling.sampler)->adaptive())
+    grid_ = make_time_grid(sampling.options.grid)->times(sampling.options.steps);
 }
 
 double anneal_factor(double slope, double t, const std::vector<double>& grid) {

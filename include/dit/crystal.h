@@ -136,10 +136,10 @@ class CrystalDomain final : public StructureDomain<CrystalRequest, Crystal> {
                          double anneal = kDefaultAnneal);
   static constexpr double kDefaultRepulsion = 0.1;
   static constexpr double kDefaultAnneal = 0.0;
-  // The sampler's time grid (1 = t_0 > ... > t_N = 0; make_time_grid(..)->times(steps)): it
-  // caps the anti-annealing so that one step never moves an atom past the model's clean
-  // estimate. Without a grid (the default) the factor is not capped.
-  void set_time_grid(std::vector<double> times) { grid_ = std::move(times); }
+  // The sampling these cells will get: a fixed-step sampler's time grid (1 = t_0 > ... >
+  // t_N = 0) caps the anti-annealing so that one step never moves an atom past the model's
+  // clean estimate. Without it (or with an adaptive sampler) the factor is not capped.
+  void use_sampling(const FlowSampling& sampling);
   std::string name() const override { return "crystal"; }
   int64_t state_dim() const override { return 3; }
   FlowInputs encode(const std::vector<CrystalRequest>& requests) const override;

@@ -241,8 +241,7 @@ torch::Tensor periodic_pair_features(const torch::Tensor& x, const torch::Tensor
   auto present = mask.defined() ? mask.narrow(1, G, A).to(x.dtype()) : torch::ones({B, A}, x.options());
   auto w = present.unsqueeze(1) * (1 - torch::eye(A, x.options()));  // [B, i, j]: j real, j != i
   auto count = w.sum(-1, true).clamp_min(1);                          // [B, i, 1]
-  auto ej = e.narrow(1, G, A) * present.unsqueeze(-1);                // [B, j, P]
-  auto agg = torch::einsum("bija,bij,bjp->biap", {pf, w, ej}) / count.unsqueeze(-1);  // [B, i, 2CK, P]
+  auto agg = torch::einsum("bija,bij,bjp->biap", {pf, w, e.narrow(1, G, A)}) / count.unsqueeze(-1);  // [B, i, 2CK, P]
   out.narrow(1, G, A).copy_(agg.flatten(-2) * present.unsqueeze(-1));
   return out;
 }
@@ -308,6 +307,8 @@ torch::Tensor TokenDiTImpl::flow_with(const torch::Tensor& x, const torch::Tenso
   };
   if (t.dim() != 1 || t.size(0) != B)
     throw Error(fmt::format("token DiT: t must be [B={}]", B));
+  if (in.mask.defined()) expect(in.mask, "mask", {B, N});
+  if (c.token_features > 0) expect(in.features, "features", {B, N, c.token_features});
   torch::Tensor state = x;
   if (c.periodic_frequencies > 0) {
     // [x, sin(2 pi k x), cos(2 pi k x) for k = 1..K]: continuous across the circle's wrap.
@@ -315,26 +316,19 @@ torch::Tensor TokenDiTImpl::flow_with(const torch::Tensor& x, const torch::Tenso
     auto angle = (x.unsqueeze(-1) * k).flatten(-2);                                  // [B, N, Cx K]
     state = torch::cat({x, torch::sin(angle), torch::cos(angle)}, -1);
   }
-  if (c.chain_neighbours > 0) {
-    if (in.mask.defined()) expect(in.mask, "mask", {B, N});
+  if (c.chain_neighbours > 0)
     state = torch::cat({state, chain_neighbour_features(x, in.mask, c.chain_neighbours)}, -1);
-  }
-  if (c.periodic_pairs > 0) {
-    if (in.mask.defined()) expect(in.mask, "mask", {B, N});
-    expect(in.features, "features", {B, N, c.token_features});
+  if (c.periodic_pairs > 0) {  // token_features > 0 (validate)
     // Tokens from global_tokens on see differences only: their absolute state is zeroed.
     auto global = (torch::arange(N, x.options().dtype(torch::kLong)) < c.global_tokens).to(x.dtype());
     state = state * global.view({1, N, 1});
     auto e = pair_embedder->forward(in.features.to(x.dtype()));  // [B, N, P]
     state = torch::cat({state, periodic_pair_features(x, in.mask, e, c.periodic_pairs, c.global_tokens)}, -1);
   }
-  if (c.token_features > 0) {
-    expect(in.features, "features", {B, N, c.token_features});
+  if (c.token_features > 0)
     state = torch::cat({in.features.to(x.dtype()), state}, -1);  // [B, N, F + Cx (1 + 2K)]
-  }
   auto tokens = x_embedder->forward(state);  // [B, N, D]
   auto mask = in.mask.defined() ? in.mask.to(torch::kBool) : torch::ones({B, N}, x.options().dtype(torch::kBool));
-  if (in.mask.defined()) expect(in.mask, "mask", {B, N});
   if (c.context_features > 0) {
     if (!in.context.defined()) throw Error("token DiT: inputs.context is required by this model");
     const int64_t M = in.context.size(0) == B && in.context.dim() == 3 ? in.context.size(1) : -1;

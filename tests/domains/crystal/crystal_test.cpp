@@ -514,6 +514,18 @@ TEST(CrystalDomain, AntiAnnealingScalesAtomVelocityOnlyAndNeverOvershoots) {
   EXPECT_FLOAT_EQ(v[0][1][2].item<float>(), 1.f);
   EXPECT_FLOAT_EQ(v[0][2][0].item<float>(), 3.5f);  // atoms: x 3.5
   EXPECT_FLOAT_EQ(v[0][3][2].item<float>(), 3.5f);
+  // use_sampling: Euler on 10 uniform steps caps the last step (t = 0.1) at t / dt = 1; an
+  // adaptive sampler has no grid, so 1 + 5 x 0.9 = 5.5 there.
+  dit::FlowSampling sampling;
+  sampling.options.steps = 10;
+  annealed.use_sampling(sampling);
+  auto last = annealed.guide(ones, in)(torch::zeros({1, 4, 3}), torch::full({1}, 0.1f));
+  EXPECT_NEAR(last[0][2][0].item<float>(), 1.f, 1e-5);
+  EXPECT_FLOAT_EQ(last[0][0][0].item<float>(), 1.f);
+  sampling.sampler = "dopri5";
+  annealed.use_sampling(sampling);
+  last = annealed.guide(ones, in)(torch::zeros({1, 4, 3}), torch::full({1}, 0.1f));
+  EXPECT_NEAR(last[0][2][0].item<float>(), 5.5f, 1e-5);
   EXPECT_THROW(dit::crystal::CrystalDomain(scaling, 0.0, -1.0), dit::Error);
 }
 
