@@ -96,7 +96,17 @@ void run_dock(const DockArgs& a) {
       {"dtype", a.placement.dtype}, {"version", version_string()}};
   // A ligand file is screened resumably: OUT.partial files and a journal, continued by a rerun.
   docking::PoseWriter writer(a.output, a.h5, params.dump(), screen);
-  const int workers = screen ? threads : 1;
+  // One ligand per thread for a library; a file with fewer ligands than threads (a single ligand,
+  // most often) is docked one ligand at a time with every thread inside it, so that one ligand
+  // uses every core (poses do not depend on the thread count).
+  int workers = 1;
+  if (screen) {
+    auto peek = docking::LigandReader::from_file(a.ligand, a.seed, limits);
+    docking::LigandRecord record;
+    int records = 0;
+    while (records < threads && peek.next_unprepared(record)) ++records;
+    if (records >= threads) workers = threads;
+  }
   if (!a.quiet) {
     fmt::print(stderr, "dit dock: receptor {} ({} atoms), box {:.2f},{:.2f},{:.2f} size {:.1f}x{:.1f}x{:.1f}, "
                "starts: {}\n", a.receptor, target.receptor().atoms.size(), box.center[0], box.center[1],

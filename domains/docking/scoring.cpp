@@ -65,6 +65,30 @@ double pair_energy(XsType a, XsType b, double r, double* dedr, TermValues* terms
 }
 
 
+namespace {
+constexpr int kTypes = static_cast<int>(XsType::Count);
+
+// [type a][type b][node][energy, d energy / d r]
+std::vector<double> build_pair_tables() {
+  std::vector<double> tables(static_cast<size_t>(kTypes * kTypes * kPairNodes) * 2);
+  for (int a = 0; a < kTypes; ++a)
+    for (int b = 0; b < kTypes; ++b) {
+      double* table = &tables[static_cast<size_t>((a * kTypes + b) * kPairNodes) * 2];
+      for (int k = 0; k < kPairNodes; ++k) {
+        // The last node sits just inside the cutoff, where pair_energy is still defined.
+        const double r = std::min(static_cast<double>(k) * kPairStep, kScoreCutoff - 1e-9);
+        table[2 * k] = pair_energy(static_cast<XsType>(a), static_cast<XsType>(b), r, &table[2 * k + 1]);
+      }
+    }
+  return tables;
+}
+}  // namespace
+
+const double* pair_table(XsType a, XsType b) {
+  static const std::vector<double> tables = build_pair_tables();
+  return &tables[static_cast<size_t>(static_cast<int>(a) * kTypes + static_cast<int>(b)) * kPairNodes * 2];
+}
+
 struct GridMaps::Atoms {
   std::vector<Vec3> positions;
   std::vector<XsType> types;
@@ -127,7 +151,8 @@ std::vector<std::pair<XsType, GridMaps::Map>> GridMaps::maps(const std::vector<X
               const double r2 = dx * dx + dy * dy + dz * dz;
               if (r2 >= kScoreCutoff * kScoreCutoff) return;
               const double r = std::sqrt(r2);
-              for (size_t t = 0; t < missing.size(); ++t) e[t] += pair_energy(missing[t], rtypes[a], r, nullptr);
+              for (size_t t = 0; t < missing.size(); ++t)
+                e[t] += tabulated_pair_energy(missing[t], rtypes[a], r, nullptr);
             });
             const size_t index = (static_cast<size_t>(i) * n_[1] + j) * n_[2] + k;
             for (size_t t = 0; t < missing.size(); ++t) computed[t][index] = static_cast<float>(e[t]);
@@ -149,6 +174,7 @@ ReceptorGrid::ReceptorGrid(const GridMaps& maps, const std::vector<XsType>& type
     maps_.push_back(std::move(map));
   }
 }
+
 
 ReceptorGrid::ReceptorGrid(const Receptor& receptor, const Box& box, const std::vector<XsType>& types,
                            double spacing)
@@ -223,7 +249,8 @@ PoseEnergy pose_energy(const LigandTopology& ligand, const ReceptorGrid& grid, c
     const Vec3 r{x[a][0] - x[b][0], x[a][1] - x[b][1], x[a][2] - x[b][2]};
     const double dist = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
     double dedr = 0;
-    e.intra += pair_energy(ligand.heavy_type[i], ligand.heavy_type[j], dist, gradient ? &dedr : nullptr);
+    e.intra += read_pair_table(pair_table(ligand.heavy_type[i], ligand.heavy_type[j]), dist,
+                               gradient ? &dedr : nullptr);
     if (gradient && dist > 1e-9)
       for (int k = 0; k < 3; ++k) {
         g[a][k] += dedr * r[k] / dist;

@@ -12,6 +12,7 @@
 // Affinity (kcal/mol) = intermolecular energy / (1 + 0.05846 N_rot).
 #include "domains/docking/pose.h"
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <mutex>
@@ -33,6 +34,34 @@ struct TermValues {
 // Weighted energy of one pair and its derivative d energy / d r; `terms` (optional) collects the
 // unweighted terms.
 double pair_energy(XsType a, XsType b, double r, double* dedr, TermValues* terms = nullptr);
+
+// pair_energy read from a table of it and its derivative every kPairStep A to the cutoff, for
+// every pair of types, with cubic Hermite interpolation (Vina precomputes its pair terms too):
+// the grid maps and the search's intramolecular term without an exp per pair. The derivative
+// is the interpolant's own, so gradients stay consistent; within 1e-5 kcal/mol of pair_energy
+// away from the hydrophobic and H-bond kinks, 5e-3 next to them. Built once per process.
+constexpr double kPairStep = 1.0 / 64;
+constexpr int kPairNodes = static_cast<int>(kScoreCutoff / kPairStep) + 1;
+// The table of one pair of types: kPairNodes x (energy, d energy / d r).
+const double* pair_table(XsType a, XsType b);
+// Reads a pair_table row at r (the inner loops call this with the row looked up once).
+inline double read_pair_table(const double* row, double r, double* dedr) {
+  if (r >= kScoreCutoff) {
+    if (dedr) *dedr = 0;
+    return 0;
+  }
+  const double u = r > 0 ? r / kPairStep : 0.0;
+  const int k = std::min(static_cast<int>(u), kPairNodes - 2);
+  const double t = u - k, h = kPairStep;
+  const double* n = row + 2 * k;
+  const double e0 = n[0], d0 = n[1] * h, e1 = n[2], d1 = n[3] * h;  // slopes per table step
+  const double t2 = t * t, t3 = t2 * t;
+  if (dedr) *dedr = ((6 * t2 - 6 * t) * (e0 - e1) + (3 * t2 - 4 * t + 1) * d0 + (3 * t2 - 2 * t) * d1) / h;
+  return (2 * t3 - 3 * t2 + 1) * e0 + (t3 - 2 * t2 + t) * d0 + (-2 * t3 + 3 * t2) * e1 + (t3 - t2) * d1;
+}
+inline double tabulated_pair_energy(XsType a, XsType b, double r, double* dedr) {
+  return read_pair_table(pair_table(a, b), r, dedr);
+}
 
 // The receptor's per-type energy maps over a box: for each ligand atom type, a grid of the
 // summed pair energy with the receptor's heavy atoms. A map is computed when a ligand first

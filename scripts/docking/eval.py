@@ -6,7 +6,7 @@ ETKDG start conformers, same machine.
   /usr/bin/python3 scripts/docking/eval.py --data DATA_DIR --vina VINA_OUT --out OUT_DIR \
       [--dit build/dit] [--rows model,physics] [--model data/models/dock-dit.safetensors]
 
-Writes OUT_DIR/<row>/<id>/{poses.sdf,check.json,time.txt}, OUT_DIR/results.tsv (one line per
+Writes OUT_DIR/<row>/<id>/{poses.sdf,check.json,time.txt,log.txt}, OUT_DIR/results.tsv (one line per
 complex and method) and OUT_DIR/table.md (the summary table for docs/docking.md).
 Success = symmetry-corrected heavy-atom RMSD < 2 A to the crystal pose without superposition
 (scripts/docking/rmsd.py); PB-valid by `dit check` (PoseBusters dock config) on the same files
@@ -71,8 +71,10 @@ def main():
             model = "none" if method == "physics" else a.model
             cmd = ["/usr/bin/time", "-f", "%U %S %e", "-o", os.path.join(d, "time.txt"), a.dit, "dock",
                    "--receptor", os.path.join(src, "receptor.pdb"), "--ligand", os.path.join(src, "ligand_start.sdf"),
-                   "--box", box, "--top", "5", "--model", model, "-o", poses, "-q"] + a.extra.split()
+                   "--box", box, "--top", "5", "--model", model, "-o", poses] + a.extra.split()
             r = subprocess.run(cmd, capture_output=True, text=True)
+            with open(os.path.join(d, "log.txt"), "w") as f:  # the per-stage times of the run
+                f.write(r.stderr)
             if r.returncode != 0:
                 print(f"{method} {cid}: dit dock failed: {r.stderr.strip()}", file=sys.stderr)
                 continue

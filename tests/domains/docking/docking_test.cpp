@@ -104,6 +104,35 @@ TEST(DockingScore, PoseGradientMatchesFiniteDifferences) {
   }
 }
 
+TEST(DockingScore, PairTableFollowsPairEnergy) {
+  // The tabulated pair term (grid maps, the search's intramolecular term) against the exact
+  // one, for every pair of types (donor-acceptor, hydrophobic, metal pairs among them), over
+  // the whole range to the cutoff.
+  std::vector<XsType> types;
+  for (int t = 0; t < static_cast<int>(XsType::Count); ++t) types.push_back(static_cast<XsType>(t));
+  double worst = 0, sum = 0;
+  int n = 0;
+  for (XsType a : types)
+    for (XsType b : types)
+      for (double r = 0.5; r < kScoreCutoff; r += 0.0123) {
+        double d_exact = 0, d_table = 0;
+        const double exact = pair_energy(a, b, r, &d_exact), table = tabulated_pair_energy(a, b, r, &d_table);
+        worst = std::max(worst, std::abs(table - exact));
+        sum += std::abs(table - exact), ++n;
+        // Slopes agree except within a table step of the H-bond and hydrophobic kinks.
+        const double d = r - xs_vdw_radius(a) - xs_vdw_radius(b);
+        bool near_kink = false;
+        for (double kink : {-0.7, 0.0, 0.5, 1.5}) near_kink |= std::abs(d - kink) < 2 * kPairStep;
+        if (!near_kink)
+          EXPECT_NEAR(d_table, d_exact, 0.05 + 1e-3 * std::abs(d_exact)) << xs_name(a) << "-" << xs_name(b) << " r " << r;
+      }
+  EXPECT_LT(worst, 5e-3) << "worst |table - pair_energy| (kcal/mol)";
+  EXPECT_LT(sum / n, 1e-4) << "mean |table - pair_energy| (kcal/mol)";
+  double slope = 0;
+  EXPECT_EQ(tabulated_pair_energy(XsType::C_H, XsType::O_A, kScoreCutoff, &slope), 0.0);
+  EXPECT_EQ(slope, 0.0);
+}
+
 TEST(DockingScore, GridAgreesWithExactScoreAndCrystalPoseIsFavourable) {
   auto mol = crystal();
   const auto topo = build_topology(*mol);
@@ -342,6 +371,24 @@ TEST(DockingCli, DocksWritesSdfAndH5AndRefusesBadInput) {
   EXPECT_NE(r.output.find("skipped"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("broken"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("ligands/min"), std::string::npos) << r.output;
+  // Threads: a library is docked one ligand per thread; a file with fewer ligands than threads
+  // one ligand at a time with every thread inside it, with the poses of a one-thread run
+  // (physics only: the model's GEMMs may round differently with another thread count).
+  r = dit::test::run("dock --receptor " + kPocket + " --ligand " + screen + " --autobox-ligand " + kCrystal +
+                     " -n 4 --mc-steps 2 --top 1 --model none -t 2 -o " + sdf);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("2 ligands at a time, one per thread"), std::string::npos) << r.output;
+  const std::string one = (dir / "one.smi").string(), one_t1 = (dir / "one_t1.sdf").string(),
+                    one_t2 = (dir / "one_t2.sdf").string();
+  std::ofstream(one) << kAcetazolamide << " acz\n";
+  for (const auto& [threads, out] : {std::pair{"1", one_t1}, std::pair{"2", one_t2}}) {
+    r = dit::test::run("dock --receptor " + kPocket + " --ligand " + one + " --autobox-ligand " + kCrystal +
+                       " -n 6 --mc-steps 4 --top 3 --model none -t " + threads + " -o " + out);
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_EQ(r.output.find("ligands at a time"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("1 at a time"), std::string::npos) << r.output;
+  }
+  EXPECT_EQ(dit::test::read_bytes(one_t1), dit::test::read_bytes(one_t2));
   fs::remove_all(dir);
 }
 
