@@ -98,7 +98,8 @@ void run_dock(const DockArgs& a) {
   docking::PoseWriter writer(a.output, a.h5, params.dump(), screen);
   // One ligand per thread for a library; a file with fewer ligands than threads (a single ligand,
   // most often) is docked one ligand at a time with every thread inside it, so that one ligand
-  // uses every core (poses do not depend on the thread count).
+  // uses every core (physics-only poses are the same for any thread count; the model's matrix
+  // products may round differently, docs/docking.md "Screening").
   int workers = 1;
   if (screen) {
     auto peek = docking::LigandReader::from_file(a.ligand, a.seed, limits);

@@ -175,7 +175,6 @@ ReceptorGrid::ReceptorGrid(const GridMaps& maps, const std::vector<XsType>& type
   }
 }
 
-
 ReceptorGrid::ReceptorGrid(const Receptor& receptor, const Box& box, const std::vector<XsType>& types,
                            double spacing)
     : ReceptorGrid(GridMaps(receptor, box, spacing), types) {}
