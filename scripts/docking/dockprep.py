@@ -366,7 +366,9 @@ def cmd_prepare(args):
             if line.strip():
                 k, v = line.rstrip("\n").split("\t")
                 roots[k] = v
-    rows = [r for r in read_manifest(args.manifest) if args.split in ("all", r["split"])]
+    # "dev" is every development complex, the held-out ones included
+    rows = [r for r in read_manifest(args.manifest)
+            if args.split in ("all", r["split"]) or (args.split == "dev" and r["split"] == "heldout")]
     if args.only:
         rows = [r for r in rows if r["id"] in args.only.split(",")]
     os.makedirs(args.out, exist_ok=True)
@@ -463,7 +465,7 @@ def main():
     p.add_argument("--manifest", required=True)
     p.add_argument("--roots", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--split", default="all", choices=["dev", "reserved", "all"])
+    p.add_argument("--split", default="all", choices=["dev", "heldout", "reserved", "train", "all"])
     p.add_argument("--only", default="")
     g = sp.add_parser("guess")
     g.add_argument("file")

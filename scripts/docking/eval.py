@@ -52,11 +52,12 @@ def main():
     ap.add_argument("--rows", default="model,physics")
     ap.add_argument("--model", default="default")
     ap.add_argument("--only", default="")
-    ap.add_argument("--split", default="reserved", help="reserved (the evaluation) or dev (a training-set check)")
+    ap.add_argument("--split", default="reserved", help="reserved (the evaluation), heldout (the development complexes the model never saw) "
+                    "or dev (every development complex, the held-out ones included)")
     ap.add_argument("--extra", default="", help="extra dit dock flags")
     a = ap.parse_args()
     ids = [r["id"] for r in csv.DictReader(open(os.path.join(a.data, "index.tsv")), delimiter="\t")
-           if r["split"] == a.split]
+           if r["split"] == a.split or (a.split == "dev" and r["split"] == "heldout")]
     if a.only:
         ids = [i for i in ids if i in a.only.split(",")]
     vina = {r["id"]: r for r in csv.DictReader(open(os.path.join(a.vina, "vina_results.tsv")), delimiter="\t")}

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Builds docking inputs from structures shipped in Debian packages (see data/docking/complexes.tsv).
-#   scripts/docking/prepare-complexes.sh OUT_DIR [dev|reserved|all]      (default: all)
+#   scripts/docking/prepare-complexes.sh OUT_DIR [dev|heldout|reserved|train|all]      (default: all)
+# Splits: dev = the development complexes (the held-out ones included), heldout = the development
+# complexes kept out of the model's training (docs/docking.md, "Held-out split"), reserved =
+# evaluation only, train = the extra training chains of DIT_DOCK_MANIFEST=data/docking/ldh-train.tsv.
 # For each complex writes OUT_DIR/<id>/{receptor.pdb,crystal.sdf,ligand.smi,box.txt,ligand_start.sdf}
 # and OUT_DIR/index.tsv (heavy atoms, rotatable bonds, pocket contacts, receptor hetero groups).
 # Tools (python3-rdkit, openbabel) are apt-installed when missing. Data packages are apt-installed when
 # they are light; packages that would drag in big dependency trees (R, OpenMM, libcifpp) are only
 # downloaded and unpacked (apt-get download + dpkg -x) into $DIT_DOCK_PKG_CACHE (default OUT_DIR/.pkgs).
-# Environment: DIT_DOCK_ONLY=id1,id2 to prepare a subset.
+# Environment: DIT_DOCK_ONLY=id1,id2 to prepare a subset; DIT_DOCK_MANIFEST=FILE another manifest
+# (default data/docking/complexes.tsv).
 set -euo pipefail
 
 if [ $# -lt 1 ]; then
@@ -15,10 +19,10 @@ if [ $# -lt 1 ]; then
 fi
 out=$1
 split=${2:-all}
-case "$split" in dev|reserved|all) ;; *) echo "split must be dev, reserved or all" >&2; exit 2;; esac
+case "$split" in dev|heldout|reserved|train|all) ;; *) echo "split must be dev, heldout, reserved, train or all" >&2; exit 2;; esac
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-manifest=$repo/data/docking/complexes.tsv
+manifest=${DIT_DOCK_MANIFEST:-$repo/data/docking/complexes.tsv}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 cache=${DIT_DOCK_PKG_CACHE:-$out/.pkgs}
@@ -45,7 +49,7 @@ apt_install python3-rdkit python3-numpy openbabel
 # packages unpacked instead of installed (their Depends pull in R / OpenMM / boost-dev)
 unpack_only=" r-bioc-rcpi python3-pdbfixer libcifpp-dev "
 
-packages=$(awk -F'\t' -v s="$split" '!/^#/ && $1!="id" && NF>=3 && (s=="all" || $2==s) {print $3}' "$manifest" | sort -u)
+packages=$(awk -F'\t' -v s="$split" '!/^#/ && $1!="id" && NF>=3 && (s=="all" || $2==s || (s=="dev" && $2=="heldout")) {print $3}' "$manifest" | sort -u)
 roots=$out/.package-roots.tsv
 : > "$roots"
 for p in $packages; do

