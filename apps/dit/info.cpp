@@ -1,4 +1,5 @@
-// dit info MODEL: the config inferred from a model or checkpoint's tensor shapes.
+// dit info MODEL: the config inferred from a model or checkpoint's tensor shapes; for a domain
+// model (docking, protein, crystal) the architecture and training record its header holds.
 #include <dit/model.h>
 #include <dit/torch_pt.h>
 #include <fmt/format.h>
@@ -24,6 +25,21 @@ void add_info(CLI::App& app) {
       return;
     }
     SafeTensorsFile file(p);
+    const auto& meta = file.metadata();
+    const auto kind = meta.find("dit.kind");
+    if (kind != meta.end() && kind->second != "image") {
+      // A structure-domain model: its header names the domain and the architecture.
+      int64_t params = 0;
+      std::string dtype;
+      for (const auto& name : file.names()) params += file.numel(name), dtype = file.dtype_name(name);
+      const auto domain = meta.find("dit.domain");
+      fmt::print("file: {}\nkind: {} model{}\nparameters: {:.2f} M ({}, {} tensors)\n", p, kind->second,
+                 domain == meta.end() ? "" : " of the " + domain->second + " domain", params / 1e6, dtype,
+                 file.names().size());
+      for (const auto& [k, v] : meta)
+        if (k != "dit.kind" && k != "dit.domain") fmt::print("{}: {}\n", k, v);
+      return;
+    }
     const std::string prefix = weights_prefix(file);
     auto config = infer_config(file, prefix);
     int64_t params = 0;

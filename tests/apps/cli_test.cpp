@@ -235,6 +235,16 @@ TEST(Cli, InfoPrintsTheInferredConfig) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("patch 4 (49 tokens)"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("classes 10"), std::string::npos) << r.output;
+  // A domain model is described from its header, not refused as "not a DiT checkpoint".
+  r = run(std::string("info ") + DIT_SOURCE_DIR + "/data/models/dock-dit.safetensors");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("kind: docking model"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("dock.hidden: 128"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("train.step: "), std::string::npos) << r.output;
+  r = run(std::string("info ") + DIT_SOURCE_DIR + "/data/models/protein-dit.safetensors");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("kind: token model of the protein domain"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("token.depth: 6"), std::string::npos) << r.output;
 }
 
 TEST(Cli, EvalPrintsATableRow) {
