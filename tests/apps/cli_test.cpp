@@ -238,8 +238,8 @@ TEST(Cli, InfoPrintsTheInferredConfig) {
   // A domain model is described from its header, not refused as "not a DiT checkpoint".
   r = run(std::string("info ") + DIT_SOURCE_DIR + "/data/models/dock-dit.safetensors");
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("kind: docking model"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("dock.hidden: 128"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("kind: token model of the docking domain"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("token.hidden_size: 128"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("train.step: "), std::string::npos) << r.output;
   r = run(std::string("info ") + DIT_SOURCE_DIR + "/data/models/protein-dit.safetensors");
   ASSERT_EQ(r.code, 0) << r.output;
