@@ -123,8 +123,9 @@ TEST(DockingScore, PairTableFollowsPairEnergy) {
         const double d = r - xs_vdw_radius(a) - xs_vdw_radius(b);
         bool near_kink = false;
         for (double kink : {-0.7, 0.0, 0.5, 1.5}) near_kink |= std::abs(d - kink) < 2 * kPairStep;
-        if (!near_kink)
+        if (!near_kink) {
           EXPECT_NEAR(d_table, d_exact, 0.05 + 1e-3 * std::abs(d_exact)) << xs_name(a) << "-" << xs_name(b) << " r " << r;
+        }
       }
   EXPECT_LT(worst, 5e-3) << "worst |table - pair_energy| (kcal/mol)";
   EXPECT_LT(sum / n, 1e-4) << "mean |table - pair_energy| (kcal/mol)";
