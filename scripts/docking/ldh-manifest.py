@@ -49,6 +49,9 @@ def residues(path):
 
 
 def main():
+    files = sorted(glob.glob(os.path.join(LDH, "*.pdb.gz")))
+    if not files:
+        sys.exit(f"ldh-manifest: no *.pdb.gz under {LDH}: install theseus-examples (apt-get install theseus-examples)")
     used = set()  # (file, resn) of the development rows
     with open(os.path.join(HERE, "..", "..", "data", "docking", "complexes.tsv")) as f:
         for line in f:
@@ -59,7 +62,7 @@ def main():
     print("# nucleotide or substrate; written by scripts/docking/ldh-manifest.py (see there). Same columns")
     print("# as complexes.tsv. Development data (../shared/DATA.md): never mixed with the reserved set.")
     print("id\tsplit\tpackage\treceptor_path\tligand_path\tligand_sel\trec_chains\trec_keep_het\tsmiles\tnotes")
-    for path in sorted(glob.glob(os.path.join(LDH, "*.pdb.gz"))):
+    for path in files:
         name = os.path.basename(path)
         res = residues(path)
         cof = sorted({r[0] for r in res if r[0] in COFACTORS})
