@@ -29,13 +29,20 @@ void add_info(CLI::App& app) {
     const auto kind = meta.find("dit.kind");
     if (kind != meta.end() && kind->second != "image") {
       // A structure-domain model: its header names the domain and the architecture.
-      int64_t params = 0;
+      // A training checkpoint holds model.*, ema.* and the optimiser's state: count the EMA weights.
+      bool checkpoint = false;
+      for (const auto& name : file.names()) checkpoint |= name.rfind("ema.", 0) == 0;
+      int64_t params = 0, tensors = 0;
       std::string dtype;
-      for (const auto& name : file.names()) params += file.numel(name), dtype = file.dtype_name(name);
+      for (const auto& name : file.names()) {
+        if (checkpoint && name.rfind("ema.", 0) != 0) continue;
+        params += file.numel(name), dtype = file.dtype_name(name), ++tensors;
+      }
       const auto domain = meta.find("dit.domain");
       fmt::print("file: {}\nkind: {} model{}\nparameters: {:.2f} M ({}, {} tensors)\n", p, kind->second,
                  domain == meta.end() ? "" : " of the " + domain->second + " domain", params / 1e6, dtype,
-                 file.names().size());
+                 tensors);
+      if (checkpoint) fmt::print("training checkpoint: counting its EMA weights\n");
       for (const auto& [k, v] : meta)
         if (k != "dit.kind" && k != "dit.domain") fmt::print("{}: {}\n", k, v);
       return;

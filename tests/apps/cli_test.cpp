@@ -245,6 +245,17 @@ TEST(Cli, InfoPrintsTheInferredConfig) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("kind: token model of the protein domain"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("token.depth: 6"), std::string::npos) << r.output;
+  // A domain model's training checkpoint: the EMA weights are counted, not the model's copy and
+  // the optimiser's moments beside them (6 + 6 + 12 numbers here).
+  const std::string ckpt = temp_dir() + "/token-checkpoint.safetensors";
+  dit::save_safetensors(ckpt,
+                        {{"model.w", torch::ones({2, 3})}, {"ema.w", torch::ones({2, 3})},
+                         {"adamw.m.w", torch::zeros({2, 3})}, {"adamw.v.w", torch::zeros({2, 3})}},
+                        {{"dit.kind", "token"}, {"format", "dit-engine training checkpoint"}});
+  r = run("info " + ckpt);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("parameters: 0.00 M (F32, 1 tensors)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("training checkpoint: counting its EMA weights"), std::string::npos) << r.output;
 }
 
 TEST(Cli, EvalPrintsATableRow) {
