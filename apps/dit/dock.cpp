@@ -22,9 +22,10 @@ struct DockArgs {
   Placement placement;  // --device, --dtype (the proposal model)
   int num_poses = 24, top = 5, threads = 0, steps = 10, mc_steps = 15, max_heavy = 128;
   double guidance = 1.0, autobox_padding = 4.0, pocket_cutoff = 8.0, refine_weight = 0.02,
-         population_weight = 0.0;
+         population_weight = 0.0, model_weight = 0.0;
+  int score_draws = 8;
   uint64_t seed = 1234;
-  bool no_checks = false, quiet = false, score_only = false, local_only = false;
+  bool no_checks = false, quiet = false, score_only = false, local_only = false, model_score = false;
 };
 
 std::string resolve_model(const std::string& requested) {
@@ -66,6 +67,9 @@ void run_dock(const DockArgs& a) {
   options.refine = a.refine;
   options.refine_weight = a.refine_weight;
   options.population_weight = a.population_weight;
+  options.model_score = a.model_score;
+  options.model_weight = a.model_weight;
+  options.model_score_draws = a.score_draws;
   resolve_device(a.placement.device);  // a GPU that is not there fails now, before any work
   // The pocket and grid maps are made once for every ligand; a box away from the protein fails
   // here, before any ligand is read.
@@ -91,6 +95,7 @@ void run_dock(const DockArgs& a) {
       {"guidance", options.guidance}, {"seed", a.seed}, {"num_poses", a.num_poses},
       {"top", a.top}, {"mc_steps", a.mc_steps}, {"refine", a.refine},
       {"refine_weight", a.refine_weight}, {"population_weight", a.population_weight},
+      {"model_weight", a.model_weight}, {"model_score_draws", a.score_draws},
       {"pocket_cutoff", a.pocket_cutoff},
       {"max_heavy_atoms", a.max_heavy}, {"checks", !a.no_checks}, {"mode", options.mode},
       {"dtype", a.placement.dtype}, {"version", version_string()}};
@@ -135,10 +140,10 @@ void run_dock(const DockArgs& a) {
         if (!a.quiet) {
           const auto& e = writer.journal().back();
           fmt::print(stderr, "dit dock: {} ({} rotatable bonds): best {:.2f} kcal/mol, {}/{} PB-valid, {:.1f} s "
-                     "(proposals {:.1f}, search {:.1f}, refinement {:.1f}, checks {:.1f})\n",
+                     "(proposals {:.1f}, search {:.1f}, refinement {:.1f}, checks {:.1f}, model score {:.1f})\n",
                      item.name, result.num_rotatable, e.best_affinity, e.valid, e.poses, result.seconds,
                      result.proposal_seconds, result.search_seconds, result.refine_seconds,
-                     result.checks_seconds);
+                     result.checks_seconds, result.model_score_seconds);
         }
         return true;
       },
@@ -209,6 +214,15 @@ void add_dock(CLI::App& app) {
   cmd->add_option("--population-weight", args->population_weight,
                   "Rank by ... - W x ln(population): the starts whose search visited the pose (within 2 A)")
       ->capture_default_str();
+  cmd->add_option("--model-weight", args->model_weight,
+                  "With a model: rank by ... + W x the model's flow-matching loss of the pose (0: off)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_flag("--model-score", args->model_score,
+               "With a model: report each pose's model loss (SD tag dit_model_loss) without ranking by it");
+  cmd->add_option("--model-score-draws", args->score_draws,
+                  "Draws (time, noise, rotation of the complex) averaged into the model's loss of a pose")
+      ->capture_default_str()->check(CLI::Range(1, 1024));
   cmd->add_option("--mc-steps", args->mc_steps, "Monte Carlo steps per start (each followed by L-BFGS)")
       ->capture_default_str();
   cmd->add_option("--pocket-cutoff", args->pocket_cutoff, "Receptor atoms kept within this distance of the box (A)")

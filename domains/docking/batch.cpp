@@ -62,7 +62,7 @@ class DockingBatchDomain : public jobs::BatchDomain {
     };
     static const std::vector<std::string> known = {
         "receptor", "ligands", "box", "autobox_ligand", "autobox_padding", "num_poses", "mc_steps",
-        "refine", "refine_weight", "population_weight", "guidance", "pocket_cutoff", "max_heavy_atoms", "checks"};
+        "refine", "refine_weight", "population_weight", "model_weight", "model_score_draws", "guidance", "pocket_cutoff", "max_heavy_atoms", "checks"};
     for (const auto& [key, value] : o.items())
       if (std::find(known.begin(), known.end(), key) == known.end())
         throw Error(fmt::format("{} {}: unknown key in [docking]", where, key));
@@ -97,6 +97,8 @@ class DockingBatchDomain : public jobs::BatchDomain {
     options_.mc_steps = integer("mc_steps", options_.mc_steps, 0, 10000);
     options_.refine_weight = number("refine_weight", options_.refine_weight, 0.0, 100.0);
     options_.population_weight = number("population_weight", options_.population_weight, 0.0, 100.0);
+    options_.model_weight = number("model_weight", options_.model_weight, 0.0, 100.0);
+    options_.model_score_draws = integer("model_score_draws", options_.model_score_draws, 1, 1024);
     options_.guidance = number("guidance", options_.guidance, 0.0, 100.0);
     options_.pocket_cutoff = number("pocket_cutoff", options_.pocket_cutoff, 0.0, 30.0);
     limits_.max_heavy_atoms = integer("max_heavy_atoms", limits_.max_heavy_atoms, 1, 256);
@@ -168,6 +170,7 @@ class DockingBatchDomain : public jobs::BatchDomain {
               {"num_poses", options_.num_poses}, {"mc_steps", options_.mc_steps},
               {"refine", options_.refine}, {"refine_weight", options_.refine_weight},
               {"population_weight", options_.population_weight},
+              {"model_weight", options_.model_weight}, {"model_score_draws", options_.model_score_draws},
               {"guidance", options_.guidance}, {"pocket_cutoff", options_.pocket_cutoff},
               {"max_heavy_atoms", limits_.max_heavy_atoms}, {"checks", options_.run_checks},
               {"sample_steps", options_.sample_steps},

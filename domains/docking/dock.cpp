@@ -38,6 +38,9 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
+ProposalSettings proposal_settings(const DockOptions& o) {
+  return {o.model, o.sampler, o.sample_steps, o.guidance, o.seed, o.precision, o.device};
+}
 // Adds the seconds its scope takes to `sum` (a stage that runs in pieces).
 struct AddSeconds {
   double& sum;
@@ -115,10 +118,8 @@ DockResult dock(const DockingTarget& target, const RDKit::ROMol& ligand, const D
       starts.push_back(random_pose(topology, box, rng));
     }
   } else {
-    ProposalSettings settings{options.model, options.sampler, options.sample_steps,
-                              options.guidance, options.seed, options.precision,
-                              options.device};
-    starts = model_starts(topology, ligand, pocket, grid, box, options.num_poses, settings);
+    starts = model_starts(topology, ligand, pocket, grid, box, options.num_poses, proposal_settings(options));
+
   }
   result.proposal_seconds = lap();
   SearchSettings search;
@@ -204,6 +205,20 @@ DockResult dock(const DockingTarget& target, const RDKit::ROMol& ligand, const D
       pose.checks = run_pose_checks({*mol, -1, &receptor});
     }
     result.poses.push_back(std::move(pose));
+  }
+  if ((options.model_score || options.model_weight != 0) && !options.model.empty() && !result.poses.empty()) {
+    AddSeconds timer{result.model_score_seconds};
+    std::vector<std::vector<Vec3>> coords;
+    for (const auto& pose : result.poses) coords.push_back(pose.coordinates);
+    const auto losses = model_pose_losses(topology, ligand, pocket, box, coords, proposal_settings(options),
+                                          options.model_score_draws);
+    for (size_t i = 0; i < result.poses.size(); ++i) {
+      auto& pose = result.poses[i];
+      double sum = 0;
+      for (double l : losses[i]) sum += l;
+      pose.model_loss = sum / static_cast<double>(losses[i].size());
+      pose.rank_score += options.model_weight * pose.model_loss;
+    }
   }
   std::stable_sort(result.poses.begin(), result.poses.end(), [&](const DockedPose& a, const DockedPose& b) {
     if (options.run_checks && a.checks.pb_valid() != b.checks.pb_valid()) return a.checks.pb_valid();
@@ -381,6 +396,9 @@ std::unique_ptr<RDKit::RWMol> pose_molecule(const RDKit::ROMol& ligand, const Do
     mol->setProp("dit_mm_interaction", pose.mm_interaction);
     mol->setProp("dit_mm_strain", pose.mm_strain);
     mol->setProp("dit_refine_shift", pose.refine_shift);
+  }
+  if (std::isfinite(pose.model_loss)) {
+    mol->setProp("dit_model_loss", pose.model_loss);
   }
   mol->setProp("dit_rank_score", pose.rank_score);
   if (!pose.checks.values.empty()) {

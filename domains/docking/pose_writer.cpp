@@ -318,6 +318,7 @@ void PoseWriter::write(int64_t ligand_index, const std::string& ligand_name,
     observables["mm_strain"].push_back(pose.mm_strain);
     observables["refine_shift"].push_back(pose.refine_shift);
     observables["population"].push_back(static_cast<double>(pose.population));
+    observables["model_loss"].push_back(pose.model_loss);
     observables["rank_score"].push_back(pose.rank_score);
     if (!pose.checks.values.empty()) {
       for (const auto& v : pose.checks.values) observables["checks/" + v.name].push_back(v.value);

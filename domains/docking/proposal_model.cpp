@@ -9,6 +9,7 @@
 #include <dit/inference.h>
 #include <dit/runtime.h>
 #include <dit/sampler.h>
+#include <dit/train.h>
 #include <fmt/format.h>
 
 #include <map>
@@ -184,17 +185,27 @@ const bool registered_docking_proposal_model = register_domain(
     [] { return std::make_unique<DockingDomain>(); });
 }  // namespace
 
+namespace {
+// The complex as the model sees it (grid: the guidance's score; null for none).
+std::shared_ptr<DockingComplex> make_complex(const LigandTopology& topology, const RDKit::ROMol& ligand,
+                                             const Receptor& pocket, const ReceptorGrid* grid,
+                                             const Box& box, const DockingModel& model) {
+  auto complex = std::make_shared<DockingComplex>();
+  complex->topology = &topology;
+  complex->grid = grid;
+  complex->box = box;
+  complex->ligand = ligand_features(ligand, topology);                     // [L, F]
+  complex->pocket = pocket_tokens(pocket, box, model.max_pocket_atoms);    // [P, Fc]
+  return complex;
+}
+}  // namespace
+
 std::vector<Pose> model_starts(const LigandTopology& topology, const RDKit::ROMol& ligand,
                                const Receptor& pocket, const ReceptorGrid& grid, const Box& box,
                                int count, const ProposalSettings& settings) {
   torch::NoGradGuard no_grad;
   auto model = cached_model(settings.model_path, Placement{settings.device, settings.precision});
-  auto complex = std::make_shared<DockingComplex>();
-  complex->topology = &topology;
-  complex->grid = &grid;
-  complex->box = box;
-  complex->ligand = ligand_features(ligand, topology);                     // [L, F]
-  complex->pocket = pocket_tokens(pocket, box, model.max_pocket_atoms);    // [P, Fc]
+  const auto complex = make_complex(topology, ligand, pocket, &grid, box, model);
   const std::vector<DockingRequest> requests(static_cast<size_t>(count), DockingRequest{complex});
   FlowSampling sampling;
   sampling.sampler = settings.sampler;
@@ -210,6 +221,57 @@ std::vector<Pose> model_starts(const LigandTopology& topology, const RDKit::ROMo
     starts.push_back(std::move(s.structure));
   }
   return starts;
+}
+
+std::vector<std::vector<double>> model_pose_losses(const LigandTopology& topology,
+                                                   const RDKit::ROMol& ligand, const Receptor& pocket,
+                                                   const Box& box,
+                                                   const std::vector<std::vector<Vec3>>& poses,
+                                                   const ProposalSettings& settings, int draws) {
+  if (draws < 1) throw Error(fmt::format("docking model score: draws must be >= 1, got {}", draws));
+  if (poses.empty()) return {};
+  torch::NoGradGuard no_grad;
+  auto model = cached_model(settings.model_path, Placement{settings.device, settings.precision});
+  const auto complex = make_complex(topology, ligand, pocket, nullptr, box, model);
+  const int64_t C = static_cast<int64_t>(poses.size()), K = draws;
+  const int64_t L = complex->ligand.size(0);
+  // The candidates in the model's frame: box-centred heavy atoms in units of kCoordScale.
+  auto x = torch::empty({C, L, 3});
+  auto xa = x.accessor<float, 3>();
+  for (int64_t c = 0; c < C; ++c) {
+    const auto& coords = poses[static_cast<size_t>(c)];
+    if (coords.size() != static_cast<size_t>(topology.num_atoms))
+      throw Error(fmt::format("docking model score: a pose has {} atoms, the ligand {}", coords.size(),
+                              topology.num_atoms));
+    for (int64_t i = 0; i < L; ++i)
+      for (int k = 0; k < 3; ++k)
+        xa[c][i][k] = static_cast<float>((coords[topology.heavy[static_cast<size_t>(i)]][k] - box.center[k]) / kCoordScale);
+  }
+  // Rows: draw-major, [K x C], encoded as the sampling path encodes them; every candidate sees
+  // the same rotation (of its pocket and itself), time and noise.
+  auto in = DockingDomain(0).encode(std::vector<DockingRequest>(static_cast<size_t>(K * C), DockingRequest{complex}));
+  const auto& context = complex->pocket;
+  auto gen = sample_generator(settings.seed ^ 0x4d4c4f5353ULL, 0);
+  auto x0 = torch::empty({K * C, L, 3});
+  auto eps = torch::empty({K * C, L, 3});
+  auto t = torch::empty({K * C});
+  for (int64_t k = 0; k < K; ++k) {
+    auto rot = random_rotation(gen);                                          // [3, 3]
+    auto e = at::randn({L, 3}, gen, torch::TensorOptions().dtype(torch::kFloat32));
+    const auto turned = torch::matmul(context.narrow(1, kPocketFeatures, 3), rot.t());  // [P, 3]
+    in.context.narrow(0, k * C, C).narrow(2, kPocketFeatures, 3).copy_(turned.unsqueeze(0).expand({C, -1, 3}));
+    const double tk = (static_cast<double>(k) + 0.5) / static_cast<double>(K);
+    x0.narrow(0, k * C, C).copy_(torch::matmul(x, rot.t()));
+    eps.narrow(0, k * C, C).copy_(e.unsqueeze(0).expand({C, L, 3}));
+    t.narrow(0, k * C, C).fill_(tk);
+  }
+  // One batch (one shape for the inference path's buffers): K x C rows of one small ligand.
+  auto loss = flow_matching_loss(*model.net, in, x0, eps, t, /*chunk=*/K * C).contiguous();
+  auto la = loss.accessor<float, 1>();
+  std::vector<std::vector<double>> out(static_cast<size_t>(C), std::vector<double>(static_cast<size_t>(K)));
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t c = 0; c < C; ++c) out[static_cast<size_t>(c)][static_cast<size_t>(k)] = la[k * C + c];
+  return out;
 }
 
 }  // namespace dit::docking

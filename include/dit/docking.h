@@ -223,6 +223,14 @@ struct DockOptions {
   // (kcal/mol); 0 leaves the ranking alone.
   double population_weight = 0.0;
   double population_rmsd = 2.0;
+  // The learned model's score (with a model, when model_score is set or model_weight != 0): each
+  // candidate's flow-matching loss under the model (DockedPose::model_loss: the mean over
+  // model_score_draws draws of time, noise and a rotation of the complex, the same draws for
+  // every candidate); ranking adds model_weight x model_loss. Off by default: on the development
+  // complexes it ranked no better than the score, and worse at weights above 1 (docs/docking.md).
+  bool model_score = false;
+  double model_weight = 0.0;
+  int model_score_draws = 8;
 };
 
 struct TermValuesReport {
@@ -243,6 +251,8 @@ struct DockedPose {
   double mm_strain = std::numeric_limits<double>::quiet_NaN();
   double refine_shift = std::numeric_limits<double>::quiet_NaN();
   int population = 0;             // starts whose search visited this pose (DockOptions::population_rmsd)
+  // The docking model's flow-matching loss of the pose (DockOptions::model_weight; NaN: not computed).
+  double model_loss = std::numeric_limits<double>::quiet_NaN();
   double rank_score = 0;          // what the ranking sorted by (affinity, or the combined score)
 };
 
@@ -253,6 +263,7 @@ struct DockResult {
   // Of `seconds` (wall): the model's proposals, the Monte Carlo search, the OpenMM refinement
   // and the PoseBusters checks.
   double proposal_seconds = 0, search_seconds = 0, refine_seconds = 0, checks_seconds = 0;
+  double model_score_seconds = 0;  // the model's score of the candidates (DockOptions::model_weight)
   int64_t evaluations = 0;        // score + gradient evaluations
   // Why the requested refinement did not run for this ligand (MMFF94 cannot type it, OpenMM
   // failed): the poses are then the search's, ranked by affinity. Empty when it ran.

@@ -61,6 +61,16 @@ torch::Tensor sample_flow(FlowNetImpl& net, const FlowInputs& inputs, const torc
                           const SampleHooks& hooks = {}, SampleStats* stats = nullptr,
                           int64_t first_index = 0, torch::Tensor* finite = nullptr);
 
+// The flow-matching loss of given clean samples, per row: |v(x_t, t) - (eps - x0)|^2 averaged
+// over the real tokens (inputs.mask) and their numbers, x_t = flow_interpolate(x0, eps, t), on the
+// net's inference path (grad mode off, where its weights are). x0 and eps [B, N, C] (token sets),
+// t [B] in [0, 1]; returns [B] float32 on the CPU. Averaged over (t, eps) draws it estimates how
+// unlike the training data a structure is (the ELBO's terms up to a weighting of t; Li et al.
+// 2023, "Your Diffusion Model is Secretly a Zero-Shot Classifier"): to compare candidates, give
+// each the same draws, so that differences are the candidates' and not the noise's.
+torch::Tensor flow_matching_loss(FlowNetImpl& net, const FlowInputs& inputs, const torch::Tensor& x0,
+                                 const torch::Tensor& eps, const torch::Tensor& t, int64_t chunk = 64);
+
 // Initial noise of token sets: x1 [B, N, state_dim] where row i holds N(0, I) draws of the
 // generator (seed, first_index + i) over its own real tokens (mask [B, N], true = real) and
 // zeros at padding, so a sample's noise does not depend on the padding of its batch.

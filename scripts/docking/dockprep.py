@@ -16,6 +16,8 @@ input (crystal.sdf gets its H back from RDKit with coordinates).
 """
 import sys, os, gzip, argparse, subprocess, tempfile, shlex
 
+from splits import SPLITS, in_split
+
 from rdkit import Chem, RDLogger
 from rdkit.Chem import AllChem
 
@@ -366,9 +368,7 @@ def cmd_prepare(args):
             if line.strip():
                 k, v = line.rstrip("\n").split("\t")
                 roots[k] = v
-    # "dev" is every development complex, the held-out ones included
-    rows = [r for r in read_manifest(args.manifest)
-            if args.split in ("all", r["split"]) or (args.split == "dev" and r["split"] == "heldout")]
+    rows = [r for r in read_manifest(args.manifest) if in_split(r["split"], args.split)]
     if args.only:
         rows = [r for r in rows if r["id"] in args.only.split(",")]
     os.makedirs(args.out, exist_ok=True)
@@ -465,7 +465,7 @@ def main():
     p.add_argument("--manifest", required=True)
     p.add_argument("--roots", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--split", default="all", choices=["dev", "heldout", "reserved", "train", "all"])
+    p.add_argument("--split", default="all", choices=SPLITS)
     p.add_argument("--only", default="")
     g = sp.add_parser("guess")
     g.add_argument("file")

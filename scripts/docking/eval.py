@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+from splits import ids as split_ids
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -56,8 +58,7 @@ def main():
                     "or dev (every development complex, the held-out ones included)")
     ap.add_argument("--extra", default="", help="extra dit dock flags")
     a = ap.parse_args()
-    ids = [r["id"] for r in csv.DictReader(open(os.path.join(a.data, "index.tsv")), delimiter="\t")
-           if r["split"] == a.split or (a.split == "dev" and r["split"] == "heldout")]
+    ids = split_ids(os.path.join(a.data, "index.tsv"), a.split)
     if a.only:
         ids = [i for i in ids if i in a.only.split(",")]
     vina = {r["id"]: r for r in csv.DictReader(open(os.path.join(a.vina, "vina_results.tsv")), delimiter="\t")}

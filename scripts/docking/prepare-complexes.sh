@@ -49,6 +49,7 @@ apt_install python3-rdkit python3-numpy openbabel
 # packages unpacked instead of installed (their Depends pull in R / OpenMM / boost-dev)
 unpack_only=" r-bioc-rcpi python3-pdbfixer libcifpp-dev "
 
+# The split rule of scripts/docking/splits.py, in awk (Python packages are not installed yet).
 packages=$(awk -F'\t' -v s="$split" '!/^#/ && $1!="id" && NF>=3 && (s=="all" || $2==s || (s=="dev" && $2=="heldout")) {print $3}' "$manifest" | sort -u)
 roots=$out/.package-roots.tsv
 : > "$roots"

@@ -4,7 +4,7 @@ chosen here; the reserved complexes are never used for it).
 
   /usr/bin/python3 scripts/docking/refine-ablation.py --data DATA_DIR --out OUT_DIR \
       [--dit build/dit] [--split dev] [--weights 0,0.02,0.05,0.1,0.2,0.5,1] [--extra "-t 1"]
-      [--population-weights 0.25,0.5,1,2]
+      [--population-weights 0.25,0.5,1,2] [--model-weights 0.5,1,2,5,10 --model M]
 
 For each complex of the split: one `dit dock --top 10 --refine none` run (the search's 20
 distinct candidates, unrefined) and one `--top 10 --refine openmm` run (the same candidates,
@@ -15,14 +15,18 @@ affinity + w * (mm_interaction + mm_strain) for each weight, and reports top-1 /
 pose (PB-valid poses rank first, as dock() does), the median shift of the heavy atoms and the
 time the refinement adds. The population rows rank by the production score (refined, w = 0.02;
 and unrefined) minus wp * ln(dit_population), the number of starts whose search visited the pose
-(--population-weight of dit dock). Writes OUT_DIR/ablation.md.
+(--population-weight of dit dock). With --model-weights (and a docking model in --extra, or the
+bundled one), the refined pass also reports each pose's model loss (`--model-score`) and the
+model rows rank by the production score + wm * dit_model_loss (--model-weight of dit dock).
+Writes OUT_DIR/ablation.md.
 """
 import argparse
-import csv
 import os
 import statistics
 import subprocess
 import sys
+
+from splits import ids as split_ids
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -63,6 +67,8 @@ def dock(a, src, out_dir, refine):
     cmd = ["/usr/bin/time", "-f", "%U %S %e", "-o", os.path.join(out_dir, "time.txt"), a.dit, "dock",
            "--receptor", os.path.join(src, "receptor.pdb"), "--ligand", os.path.join(src, "ligand_start.sdf"),
            "--box", box, "--top", "10", "--refine", refine, "-o", poses, "-q"] + a.extra.split()
+    if a.model_weights and refine == "openmm":
+        cmd += ["--model-score", "--model-score-draws", str(a.model_score_draws)]
     if not os.path.exists(poses):
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
@@ -88,11 +94,12 @@ def main():
     ap.add_argument("--weights", default="0,0.02,0.05,0.1,0.2,0.5,1")
     ap.add_argument("--extra", default="-t 1")
     ap.add_argument("--population-weights", default="0.25,0.5,1,2")
+    ap.add_argument("--model-weights", default="", help="e.g. 0.5,1,2,5,10 (needs a model)")
+    ap.add_argument("--model-score-draws", type=int, default=8)
     a = ap.parse_args()
     if a.split == "reserved" or a.split == "all":
         sys.exit("refine-ablation: tuning on the reserved complexes is not allowed (use --split dev)")
-    with open(os.path.join(a.data, "index.tsv")) as f:
-        ids = [row["id"] for row in csv.DictReader(f, delimiter="\t") if row["split"] == a.split or (a.split == "dev" and row["split"] == "heldout")]
+    ids = split_ids(os.path.join(a.data, "index.tsv"), a.split)
     weights = [float(w) for w in a.weights.split(",")]
     plain, refined, cpu = {}, {}, {"none": [], "openmm": []}
     for cid in ids:
@@ -137,6 +144,14 @@ def main():
         row(("refined", f"affinity + 0.02 x (interaction + strain) - {wp:g} x ln(population)"),
             lambda recs, wp=wp: ranked(recs, lambda r: float(r["dit_affinity"]) + 0.02 * (
                 float(r["dit_mm_interaction"]) + float(r["dit_mm_strain"])) - wp * pop(r)),
+            refined, med, statistics.mean(cpu["openmm"]))
+    production = lambda r: float(r["dit_affinity"]) + 0.02 * (float(r["dit_mm_interaction"]) + float(r["dit_mm_strain"]))
+    for wm in [float(w) for w in a.model_weights.split(",") if w]:
+        row(("refined", f"affinity + 0.02 x (interaction + strain) + {wm:g} x model loss"),
+            lambda recs, wm=wm: ranked(recs, lambda r: production(r) + wm * float(r["dit_model_loss"])),
+            refined, med, statistics.mean(cpu["openmm"]))
+    if a.model_weights:
+        row(("refined", "model loss only"), lambda recs: ranked(recs, lambda r: float(r["dit_model_loss"])),
             refined, med, statistics.mean(cpu["openmm"]))
     text = "\n".join(lines) + "\n"
     print(text)

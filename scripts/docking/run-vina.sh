@@ -34,7 +34,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-ids=$(awk -F'\t' -v s="$split" 'NR>1 && (s=="all" || $2==s || (s=="dev" && $2=="heldout")) {print $1}' "$data/index.tsv")
+ids=$(/usr/bin/python3 "$here/splits.py" "$data/index.tsv" "$split")
 if [ -n "${DIT_DOCK_ONLY:-}" ]; then
   ids=$(for i in $ids; do [[ ",$DIT_DOCK_ONLY," == *",$i,"* ]] && echo "$i"; done || true)
 fi

@@ -6,7 +6,9 @@
 #include "src/model/prediction.h"
 
 #include <cstdlib>
+#include <functional>
 #include <memory>
+#include <optional>
 
 namespace dit {
 
@@ -77,6 +79,66 @@ int64_t guided_channels_for(const FlowNetImpl& net, int64_t requested) {
   return net.prediction() == "flow" ? 0 : 3;  // official forward_with_cfg: "only three channels"
 }
 
+namespace {
+// The net's inference path where its weights are: inputs go to `device` (cast to `floating` when
+// the weights are not float32), the net's input is cast to the weights' dtype and its output back.
+struct PlacedFlow {
+  torch::Device device = torch::kCPU;
+  std::optional<torch::ScalarType> floating;
+  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const FlowInputs&,
+                              const torch::Tensor&)>
+      flow;
+};
+PlacedFlow placed_flow(FlowNetImpl& net, const char* what) {
+  const auto params = net.parameters();
+  if (params.empty()) throw Error(fmt::format("{}: the network has no parameters", what));
+  PlacedFlow p;
+  p.device = params.front().device();
+  const auto weights = params.front().scalar_type();
+  if (weights != torch::kFloat32) p.floating = weights;
+  p.flow = [raw = net.inference(), weights](const torch::Tensor& x, const torch::Tensor& t,
+                                            const FlowInputs& in, const torch::Tensor& d) {
+    if (x.scalar_type() == weights) return raw(x, t, in, d);
+    return raw(x.to(weights), t, in, d).to(x.scalar_type());
+  };
+  return p;
+}
+}  // namespace
+
+torch::Tensor flow_matching_loss(FlowNetImpl& net, const FlowInputs& inputs, const torch::Tensor& x0,
+                                 const torch::Tensor& eps, const torch::Tensor& t, int64_t chunk) {
+  torch::NoGradGuard no_grad;
+  const int64_t count = x0.size(0);
+  if (eps.sizes() != x0.sizes() || t.dim() != 1 || t.size(0) != count ||
+      (inputs.batch_size() != 0 && inputs.batch_size() != count))
+    throw Error(fmt::format("flow_matching_loss: x0 {}, eps {}, t {} and {} input rows do not match",
+                            c10::str(x0.sizes()), c10::str(eps.sizes()), c10::str(t.sizes()),
+                            inputs.batch_size()));
+  if (chunk < 1) throw Error(fmt::format("flow_matching_loss: chunk must be >= 1, got {}", chunk));
+  if (net.prediction() != "flow")
+    throw Error(fmt::format("flow_matching_loss: the model predicts {}, not a flow velocity", net.prediction()));
+  const PlacedFlow placed = placed_flow(net, "flow_matching_loss");
+  std::vector<torch::Tensor> losses;
+  for (int64_t first = 0; first < count; first += chunk) {
+    const int64_t n = std::min(chunk, count - first);
+    const FlowInputs in_cpu = inputs.narrow(first, n);
+    const FlowInputs in = placed.device.is_cpu() && !placed.floating ? in_cpu : in_cpu.to(placed.device, placed.floating);
+    auto x = x0.narrow(0, first, n).to(torch::kFloat32);
+    auto e = eps.narrow(0, first, n).to(torch::kFloat32);
+    auto tt = t.narrow(0, first, n).to(torch::kFloat32);
+    auto v = placed.flow(flow_interpolate(x, e, tt).to(placed.device), tt.to(placed.device), in, {})
+                 .to(torch::kCPU, torch::kFloat32);
+    auto err = (v - (e - x)).pow(2).flatten(2).mean(2);  // [n, N]: per token
+    if (in_cpu.mask.defined()) {
+      auto m = in_cpu.mask.to(torch::kFloat32);
+      losses.push_back((err * m).sum(1) / m.sum(1).clamp_min(1));
+    } else {
+      losses.push_back(err.mean(1));
+    }
+  }
+  return torch::cat(losses);
+}
+
 torch::Tensor sample_flow(FlowNetImpl& net, const FlowInputs& inputs, const torch::Tensor& x1,
                           const FlowSampling& sampling, Progress& progress,
                           const SampleHooks& hooks, SampleStats* stats, int64_t first_index,
@@ -111,17 +173,10 @@ torch::Tensor sample_flow(FlowNetImpl& net, const FlowInputs& inputs, const torc
   // and noise go to that device; the sampler's state stays float32, a bf16 / fp16 net gets its
   // input cast to its dtype and its output cast back; samples come back to the CPU. Noise is
   // drawn on the CPU either way, so a seed gives the same noise on every device.
-  const auto params = net.parameters();
-  if (params.empty()) throw Error("sampling: the network has no parameters");
-  const torch::Device device = params.front().device();
-  const auto weights = params.front().scalar_type();
-  const std::optional<torch::ScalarType> floating =
-      weights == torch::kFloat32 ? std::nullopt : std::optional<torch::ScalarType>(weights);
-  auto flow = [raw = net.inference(), weights](const torch::Tensor& x, const torch::Tensor& t,
-                                               const FlowInputs& in, const torch::Tensor& d) {
-    if (x.scalar_type() == weights) return raw(x, t, in, d);
-    return raw(x.to(weights), t, in, d).to(x.scalar_type());
-  };  // one inference path (and workspace) for velocity and flow map
+  const PlacedFlow placed = placed_flow(net, "sampling");
+  const torch::Device device = placed.device;
+  const auto& floating = placed.floating;
+  const auto& flow = placed.flow;  // one inference path (and workspace) for velocity and flow map
   SampleStats total;
   std::vector<torch::Tensor> outputs, finites;
   for (int64_t first = 0; first < count; first += sampling.chunk) {
