@@ -140,10 +140,13 @@ void run_dock(const DockArgs& a) {
         if (!a.quiet) {
           const auto& e = writer.journal().back();
           fmt::print(stderr, "dit dock: {} ({} rotatable bonds): best {:.2f} kcal/mol, {}/{} PB-valid, {:.1f} s "
-                     "(proposals {:.1f}, search {:.1f}, refinement {:.1f}, checks {:.1f}, model score {:.1f})\n",
+                     "(proposals {:.1f}, search {:.1f}, refinement {:.1f}, checks {:.1f}{})\n",
                      item.name, result.num_rotatable, e.best_affinity, e.valid, e.poses, result.seconds,
                      result.proposal_seconds, result.search_seconds, result.refine_seconds,
-                     result.checks_seconds, result.model_score_seconds);
+                     result.checks_seconds,
+                     options.model_score || options.model_weight != 0
+                         ? fmt::format(", model score {:.1f}", result.model_score_seconds)
+                         : std::string());
         }
         return true;
       },

@@ -39,6 +39,18 @@ dit::FlowNet trained_net() {
   return net;
 }
 
+// A small randomly initialised network with non-zero adaLN and output layers (the zero init of
+// adaLN-Zero would make every output 0).
+std::shared_ptr<dit::TokenDiTImpl> random_net(uint64_t seed) {
+  torch::manual_seed(seed);
+  dit::TokenDiTConfig c;
+  c.state_dim = 2, c.num_classes = 2, c.hidden_size = 32, c.depth = 2, c.num_heads = 2;
+  auto net = std::make_shared<dit::TokenDiTImpl>(c);
+  torch::NoGradGuard no_grad;
+  for (auto& p : net->parameters()) p.normal_(0, 0.1);
+  return net;
+}
+
 std::vector<CloudRequest> requests(int64_t count, int64_t label) {
   std::vector<CloudRequest> r;
   for (int64_t i = 0; i < count; ++i) r.push_back({dit_toy::kMinPoints + i % 6, label});
@@ -101,14 +113,7 @@ TEST(ToyDomain, SamplesMatchTheKnownMixture) {
 // (A randomly initialised network with non-zero adaLN and output layers, so that attention
 // over the padded batch matters.)
 TEST(ToyDomain, SampleDoesNotDependOnItsBatch) {
-  torch::manual_seed(2);
-  dit::TokenDiTConfig c;
-  c.state_dim = 2, c.num_classes = 2, c.hidden_size = 32, c.depth = 2, c.num_heads = 2;
-  auto net = std::make_shared<dit::TokenDiTImpl>(c);
-  {
-    torch::NoGradGuard no_grad;
-    for (auto& p : net->parameters()) p.normal_(0, 0.1);
-  }
+  auto net = random_net(2);
   GmmDomain domain;
   dit::FlowSampling sampling;
   sampling.options.steps = 8;
@@ -147,14 +152,7 @@ TEST(ToyDomain, UntrainedNetworkDoesNotMatchTheMixture) {
 // relative; a row's loss does not depend on the padding of its batch or on the chunking; and
 // mismatched shapes are refused.
 TEST(FlowMatchingLoss, IsTheTrainingLossPerRow) {
-  torch::manual_seed(3);
-  dit::TokenDiTConfig c;
-  c.state_dim = 2, c.num_classes = 2, c.hidden_size = 32, c.depth = 2, c.num_heads = 2;
-  auto net = std::make_shared<dit::TokenDiTImpl>(c);
-  {
-    torch::NoGradGuard no_grad;
-    for (auto& p : net->parameters()) p.normal_(0, 0.1);
-  }
+  auto net = random_net(3);
   GmmDomain domain;
   auto inputs = domain.encode({CloudRequest{3, 0}, CloudRequest{8, 1}, CloudRequest{5, 0}});
   auto gen = dit::sample_generator(9, 0);
