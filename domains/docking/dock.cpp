@@ -119,7 +119,6 @@ DockResult dock(const DockingTarget& target, const RDKit::ROMol& ligand, const D
     }
   } else {
     starts = model_starts(topology, ligand, pocket, grid, box, options.num_poses, proposal_settings(options));
-
   }
   result.proposal_seconds = lap();
   SearchSettings search;
@@ -213,11 +212,8 @@ DockResult dock(const DockingTarget& target, const RDKit::ROMol& ligand, const D
     const auto losses = model_pose_losses(topology, ligand, pocket, box, coords, proposal_settings(options),
                                           options.model_score_draws);
     for (size_t i = 0; i < result.poses.size(); ++i) {
-      auto& pose = result.poses[i];
-      double sum = 0;
-      for (double l : losses[i]) sum += l;
-      pose.model_loss = sum / static_cast<double>(losses[i].size());
-      pose.rank_score += options.model_weight * pose.model_loss;
+      result.poses[i].model_loss = losses[i];
+      result.poses[i].rank_score += options.model_weight * losses[i];
     }
   }
   std::stable_sort(result.poses.begin(), result.poses.end(), [&](const DockedPose& a, const DockedPose& b) {

@@ -108,6 +108,17 @@ torch::Tensor ligand_features(const RDKit::ROMol& ligand, const LigandTopology& 
   return f;
 }
 
+torch::Tensor ligand_state(const LigandTopology& topology, const std::vector<Vec3>& atoms, const Box& box) {
+  if (atoms.size() != static_cast<size_t>(topology.num_atoms))
+    throw Error(fmt::format("docking model: a pose has {} atoms, the ligand {}", atoms.size(), topology.num_atoms));
+  auto x = torch::empty({static_cast<int64_t>(topology.heavy.size()), 3});
+  auto a = x.accessor<float, 2>();
+  for (size_t i = 0; i < topology.heavy.size(); ++i)
+    for (int k = 0; k < 3; ++k)
+      a[static_cast<int64_t>(i)][k] = static_cast<float>((atoms[topology.heavy[i]][k] - box.center[k]) / kCoordScale);
+  return x;
+}
+
 torch::Tensor pocket_tokens(const Receptor& pocket, const Box& box, int64_t max_atoms) {
   std::vector<int> heavy = pocket.heavy_atoms();
   auto d2 = [&](int i) {

@@ -38,5 +38,8 @@ Metadata docking_metadata(int64_t max_pocket_atoms);
 // the box center first.
 torch::Tensor ligand_features(const RDKit::ROMol& ligand, const LigandTopology& topology);
 torch::Tensor pocket_tokens(const Receptor& pocket, const Box& box, int64_t max_atoms);
+// A pose's heavy atoms in the model's frame [L, 3]: box-centred, in units of kCoordScale
+// (`atoms`: every atom of the ligand, topology order).
+torch::Tensor ligand_state(const LigandTopology& topology, const std::vector<Vec3>& atoms, const Box& box);
 
 }  // namespace dit::docking

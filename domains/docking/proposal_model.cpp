@@ -223,11 +223,10 @@ std::vector<Pose> model_starts(const LigandTopology& topology, const RDKit::ROMo
   return starts;
 }
 
-std::vector<std::vector<double>> model_pose_losses(const LigandTopology& topology,
-                                                   const RDKit::ROMol& ligand, const Receptor& pocket,
-                                                   const Box& box,
-                                                   const std::vector<std::vector<Vec3>>& poses,
-                                                   const ProposalSettings& settings, int draws) {
+std::vector<double> model_pose_losses(const LigandTopology& topology, const RDKit::ROMol& ligand,
+                                      const Receptor& pocket, const Box& box,
+                                      const std::vector<std::vector<Vec3>>& poses,
+                                      const ProposalSettings& settings, int draws) {
   if (draws < 1) throw Error(fmt::format("docking model score: draws must be >= 1, got {}", draws));
   if (poses.empty()) return {};
   torch::NoGradGuard no_grad;
@@ -235,18 +234,9 @@ std::vector<std::vector<double>> model_pose_losses(const LigandTopology& topolog
   const auto complex = make_complex(topology, ligand, pocket, nullptr, box, model);
   const int64_t C = static_cast<int64_t>(poses.size()), K = draws;
   const int64_t L = complex->ligand.size(0);
-  // The candidates in the model's frame: box-centred heavy atoms in units of kCoordScale.
-  auto x = torch::empty({C, L, 3});
-  auto xa = x.accessor<float, 3>();
-  for (int64_t c = 0; c < C; ++c) {
-    const auto& coords = poses[static_cast<size_t>(c)];
-    if (coords.size() != static_cast<size_t>(topology.num_atoms))
-      throw Error(fmt::format("docking model score: a pose has {} atoms, the ligand {}", coords.size(),
-                              topology.num_atoms));
-    for (int64_t i = 0; i < L; ++i)
-      for (int k = 0; k < 3; ++k)
-        xa[c][i][k] = static_cast<float>((coords[topology.heavy[static_cast<size_t>(i)]][k] - box.center[k]) / kCoordScale);
-  }
+  std::vector<torch::Tensor> states;  // the candidates in the model's frame
+  for (const auto& atoms : poses) states.push_back(ligand_state(topology, atoms, box));
+  const auto x = torch::stack(states);  // [C, L, 3]
   // Rows: draw-major, [K x C], encoded as the sampling path encodes them; every candidate sees
   // the same rotation (of its pocket and itself), time and noise.
   auto in = DockingDomain(0).encode(std::vector<DockingRequest>(static_cast<size_t>(K * C), DockingRequest{complex}));
@@ -266,12 +256,9 @@ std::vector<std::vector<double>> model_pose_losses(const LigandTopology& topolog
     t.narrow(0, k * C, C).fill_(tk);
   }
   // One batch (one shape for the inference path's buffers): K x C rows of one small ligand.
-  auto loss = flow_matching_loss(*model.net, in, x0, eps, t, /*chunk=*/K * C).contiguous();
-  auto la = loss.accessor<float, 1>();
-  std::vector<std::vector<double>> out(static_cast<size_t>(C), std::vector<double>(static_cast<size_t>(K)));
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t c = 0; c < C; ++c) out[static_cast<size_t>(c)][static_cast<size_t>(k)] = la[k * C + c];
-  return out;
+  const auto mean = flow_matching_loss(*model.net, in, x0, eps, t, /*chunk=*/K * C)
+                        .view({K, C}).to(torch::kFloat64).mean(0).contiguous();
+  return std::vector<double>(mean.data_ptr<double>(), mean.data_ptr<double>() + C);
 }
 
 }  // namespace dit::docking

@@ -69,15 +69,14 @@ std::vector<Pose> model_starts(const LigandTopology& topology, const RDKit::ROMo
                                int count, const ProposalSettings& settings);
 
 // The docking model's flow-matching loss (dit::flow_matching_loss) of each pose (every atom of
-// the ligand, topology order; the heavy atoms are scored) in the pocket, one row per pose and
-// draw: [poses][draws]. Draw k is (t_k, eps_k, a rotation of the whole complex about the box
+// the ligand, topology order; the heavy atoms are scored) in the pocket, averaged over `draws`
+// draws: one value per pose. Draw k is (t_k, eps_k, a rotation of the whole complex about the box
 // center), the same for every pose; t_k = (k + 1/2) / draws, the midpoints of equal strata of
 // [0, 1]. Lower = nearer the crystal poses the model learned from. Draws come from settings.seed
 // (a run's losses are reproducible).
-std::vector<std::vector<double>> model_pose_losses(const LigandTopology& topology,
-                                                   const RDKit::ROMol& ligand, const Receptor& pocket,
-                                                   const Box& box,
-                                                   const std::vector<std::vector<Vec3>>& poses,
-                                                   const ProposalSettings& settings, int draws);
+std::vector<double> model_pose_losses(const LigandTopology& topology, const RDKit::ROMol& ligand,
+                                      const Receptor& pocket, const Box& box,
+                                      const std::vector<std::vector<Vec3>>& poses,
+                                      const ProposalSettings& settings, int draws);
 
 }  // namespace dit::docking

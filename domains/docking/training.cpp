@@ -45,11 +45,7 @@ void add_examples(const fs::path& dir, int64_t max_pocket_atoms, std::vector<Doc
       DockExample ex;
       ex.source = fmt::format("{} record {}", path.string(), record.index + 1);
       ex.ligand = ligand_features(*record.mol, topology);
-      ex.x0 = torch::empty({static_cast<int64_t>(topology.heavy.size()), 3});
-      auto x = ex.x0.accessor<float, 2>();
-      for (size_t i = 0; i < topology.heavy.size(); ++i)
-        for (int k = 0; k < 3; ++k)
-          x[i][k] = static_cast<float>((topology.reference[topology.heavy[i]][k] - box.center[k]) / kCoordScale);
+      ex.x0 = ligand_state(topology, topology.reference, box);
       ex.pocket = pocket_t;
       out.push_back(std::move(ex));
     }

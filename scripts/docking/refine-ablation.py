@@ -135,6 +135,7 @@ def main():
     row(("refined", "interaction + strain only"),
         lambda recs: ranked(recs, lambda r: float(r["dit_mm_interaction"]) + float(r["dit_mm_strain"])),
         refined, med, statistics.mean(cpu["openmm"]))
+    production = lambda r: float(r["dit_affinity"]) + 0.02 * (float(r["dit_mm_interaction"]) + float(r["dit_mm_strain"]))
     import math
     for wp in [float(w) for w in a.population_weights.split(",") if w]:
         pop = lambda r: math.log(max(1, int(r.get("dit_population", "1"))))
@@ -142,10 +143,8 @@ def main():
             lambda recs, wp=wp: ranked(recs, lambda r: float(r["dit_affinity"]) - wp * pop(r)),
             plain, "-", statistics.mean(cpu["none"]))
         row(("refined", f"affinity + 0.02 x (interaction + strain) - {wp:g} x ln(population)"),
-            lambda recs, wp=wp: ranked(recs, lambda r: float(r["dit_affinity"]) + 0.02 * (
-                float(r["dit_mm_interaction"]) + float(r["dit_mm_strain"])) - wp * pop(r)),
+            lambda recs, wp=wp: ranked(recs, lambda r: production(r) - wp * pop(r)),
             refined, med, statistics.mean(cpu["openmm"]))
-    production = lambda r: float(r["dit_affinity"]) + 0.02 * (float(r["dit_mm_interaction"]) + float(r["dit_mm_strain"]))
     for wm in [float(w) for w in a.model_weights.split(",") if w]:
         row(("refined", f"affinity + 0.02 x (interaction + strain) + {wm:g} x model loss"),
             lambda recs, wm=wm: ranked(recs, lambda r: production(r) + wm * float(r["dit_model_loss"])),

@@ -88,6 +88,10 @@ struct PlacedFlow {
   std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const FlowInputs&,
                               const torch::Tensor&)>
       flow;
+  // A chunk's inputs where the weights are (a no-op for float32 weights on the CPU).
+  FlowInputs place(const FlowInputs& in_cpu) const {
+    return device.is_cpu() && !floating ? in_cpu : in_cpu.to(device, floating);
+  }
 };
 PlacedFlow placed_flow(FlowNetImpl& net, const char* what) {
   const auto params = net.parameters();
@@ -122,7 +126,7 @@ torch::Tensor flow_matching_loss(FlowNetImpl& net, const FlowInputs& inputs, con
   for (int64_t first = 0; first < count; first += chunk) {
     const int64_t n = std::min(chunk, count - first);
     const FlowInputs in_cpu = inputs.narrow(first, n);
-    const FlowInputs in = placed.device.is_cpu() && !placed.floating ? in_cpu : in_cpu.to(placed.device, placed.floating);
+    const FlowInputs in = placed.place(in_cpu);
     auto x = x0.narrow(0, first, n).to(torch::kFloat32);
     auto e = eps.narrow(0, first, n).to(torch::kFloat32);
     auto tt = t.narrow(0, first, n).to(torch::kFloat32);
@@ -175,14 +179,13 @@ torch::Tensor sample_flow(FlowNetImpl& net, const FlowInputs& inputs, const torc
   // drawn on the CPU either way, so a seed gives the same noise on every device.
   const PlacedFlow placed = placed_flow(net, "sampling");
   const torch::Device device = placed.device;
-  const auto& floating = placed.floating;
   const auto& flow = placed.flow;  // one inference path (and workspace) for velocity and flow map
   SampleStats total;
   std::vector<torch::Tensor> outputs, finites;
   for (int64_t first = 0; first < count; first += sampling.chunk) {
     const int64_t n = std::min(sampling.chunk, count - first);
     const FlowInputs in_cpu = inputs.narrow(first, n);
-    const FlowInputs in = device.is_cpu() && !floating ? in_cpu : in_cpu.to(device, floating);
+    const FlowInputs in = placed.place(in_cpu);
     // The chunk's model at step size d: CFG calls it with the labels of a B or 2B batch (the
     // conditional and the null labels); every other input follows the batch.
     auto conditional = [&](const torch::Tensor& d) {
